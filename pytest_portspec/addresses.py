@@ -1,0 +1,59 @@
+"""Validation of host names, IP addresses and networks (netaddr does the address work)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import netaddr
+
+AddressKind = Literal["host", "ip", "cidr"]
+
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
+
+
+def is_hostname(text: str) -> bool:
+    """RFC 1123 host name; a name made only of numbers is not one (it is a bad address)."""
+    name = text[:-1] if text.endswith(".") else text
+    if not name or len(name) > 253:
+        return False
+    labels = name.split(".")
+    if not all(_LABEL.fullmatch(label) for label in labels):
+        return False
+    return not all(label.isdigit() for label in labels)
+
+
+def is_ip(text: str) -> bool:
+    return bool(netaddr.valid_ipv4(text) or netaddr.valid_ipv6(text))
+
+
+def check_ip(text: str) -> str:
+    """Return the address in canonical form or raise ValueError with the reason."""
+    if not is_ip(text):
+        raise ValueError(f"invalid IP address {text!r}")
+    return str(netaddr.IPAddress(text))
+
+
+def check_cidr(text: str) -> str:
+    """Return the network in canonical form or raise ValueError with the reason."""
+    address, _, prefix = text.partition("/")
+    if not is_ip(address) or not prefix.isdigit():
+        raise ValueError(f"invalid network {text!r}: expected ADDRESS/PREFIX")
+    try:
+        network = netaddr.IPNetwork(text)
+    except (netaddr.AddrFormatError, ValueError) as exc:
+        raise ValueError(f"invalid network {text!r}: {exc}") from None
+    if network.ip != network.network:
+        raise ValueError(f"invalid network {text!r}: host bits are set (did you mean {network.cidr}?)")
+    return str(network.cidr)
+
+
+def classify(text: str) -> tuple[AddressKind, str]:
+    """Sort a destination written as text into host name, IP or CIDR; ValueError if none."""
+    if "/" in text:
+        return "cidr", check_cidr(text)
+    if ":" in text or re.fullmatch(r"[0-9.]+", text):
+        return "ip", check_ip(text)
+    if is_hostname(text):
+        return "host", text.rstrip(".").lower()
+    raise ValueError(f"invalid host name {text!r} (RFC 1123: letters, digits, '-' and dots)")

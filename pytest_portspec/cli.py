@@ -1,0 +1,125 @@
+"""The `portspec` command: lint, show and list specs.
+
+Exit codes: 0 success, 1 lint found problems, 2 bad usage or a spec that cannot be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytest_portspec import __version__
+from pytest_portspec.catalog import find_spec, packaged_spec_dir, spec_files
+from pytest_portspec.errors import PortspecError, SpecError
+from pytest_portspec.lint import lint
+from pytest_portspec.policy import effective_policy
+from pytest_portspec.spec import load_spec
+from pytest_portspec.views import list_text, policy_text, spec_summary
+
+DOCS_ENV = "PORTSPEC_DOCS"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="portspec",
+        description="Vendor port and firewall requirement tables as acceptance tests.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p_lint = commands.add_parser("lint", help="validate spec files and print notes")
+    p_lint.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="spec files or directories (default: the packaged specs)")
+    p_lint.add_argument("--docs", type=Path, default=_env_path(DOCS_ENV), metavar="DIR",
+                        help=f"vendor documents directory: check that every citation quote "
+                             f"occurs in its document (env {DOCS_ENV})")
+    p_lint.add_argument("--quiet", "-q", action="store_true", help="print problems only")
+
+    p_show = commands.add_parser("show", help="print the effective policy of a spec")
+    p_show.add_argument("spec", help="spec name or path")
+    p_show.add_argument("--profile", help="profile (default: the spec's default profile)")
+    p_show.add_argument("--enable", action="append", default=[], metavar="COND",
+                        help="turn a condition on ('all' for every condition); repeatable")
+    p_show.add_argument("--disable", action="append", default=[], metavar="COND",
+                        help="turn a condition off ('all' for every condition); repeatable")
+    p_show.add_argument("--firmware", metavar="VERSION", help="device firmware version")
+    p_show.add_argument("--role", help="only the rows of this node role")
+    _add_common(p_show)
+
+    p_list = commands.add_parser("list", help="list the specs found")
+    p_list.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="spec files or directories (default: the packaged specs)")
+    p_list.add_argument("--format", choices=("table", "json"), default="table")
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spec-dir", action="append", default=[], type=Path, metavar="DIR",
+                        help="look for specs by name here first; repeatable")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    files = spec_files(args.paths or [packaged_spec_dir()])
+    if not files:
+        raise PortspecError("no spec files found in " + ", ".join(map(str, args.paths)))
+    if args.docs is not None and not args.docs.is_dir():
+        raise PortspecError(f"--docs {args.docs}: no such directory")
+    result = lint(files, args.docs)
+    for problem in result.problems:
+        print(f"{problem}", file=sys.stderr)
+    if not args.quiet:
+        for note in result.notes:
+            print(note)
+    checked = "citations checked" if args.docs else "citations not checked (no --docs)"
+    summary = (f"{len(files)} spec file(s), {len(result.problems)} problem(s), "
+               f"{len(result.notes)} note(s); {checked}")
+    print(summary, file=sys.stderr if result.problems else sys.stdout)
+    return 0 if result.ok else 1
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    spec = find_spec(args.spec, args.spec_dir)
+    policy = effective_policy(spec, profile=args.profile, enable=args.enable,
+                              disable=args.disable, firmware=args.firmware, role=args.role)
+    if args.format == "json":
+        print(json.dumps(policy.as_dict(), indent=2))
+    else:
+        print(policy_text(policy))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    specs = [load_spec(path) for path in spec_files(args.paths or [packaged_spec_dir()])]
+    if args.format == "json":
+        print(json.dumps([spec_summary(s) for s in specs], indent=2))
+    else:
+        print(list_text(specs))
+    return 0
+
+
+COMMANDS = {"lint": cmd_lint, "show": cmd_show, "list": cmd_list}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except PortspecError as exc:
+        print(f"portspec: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

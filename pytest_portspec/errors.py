@@ -1,0 +1,51 @@
+"""The exceptions pytest-portspec raises, in one tree.
+
+    PortspecError                 base: anything this package raises on purpose
+    ├── SpecError                 one or more spec files cannot be used
+    │                             (each Problem names file, line, key path, what is wrong)
+    ├── SpecNotFoundError         a spec name or path that does not exist
+    └── SelectionError            a profile, condition, role or firmware choice the spec
+                                  does not offer
+
+Every message is meant for the person running the tool: one sentence (or one line
+per problem) that says where and what, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a spec (or other YAML input) file."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class PortspecError(Exception):
+    """Base class of every error pytest-portspec raises on purpose."""
+
+
+class SpecError(PortspecError):
+    """A spec file is malformed or inconsistent; carries every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class SpecNotFoundError(PortspecError):
+    """No spec has the given name (or the given path does not exist)."""
+
+
+class SelectionError(PortspecError):
+    """A profile, condition, role or firmware version that a spec does not offer."""

@@ -1,0 +1,1 @@
+"""The vendor specs shipped with pytest-portspec (imported as pytest_portspec.specs)."""
