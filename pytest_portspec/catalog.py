@@ -46,7 +46,8 @@ def find_spec_file(name_or_path: str, spec_dirs: Sequence[Path] = ()) -> Path:
     names = sorted({p.stem for d in dirs if d.is_dir() for p in spec_files([d])})
     raise SpecNotFoundError(
         f"no spec named {name_or_path!r}{suggest(name_or_path, names)}; "
-        f"available: {', '.join(names) or 'none'}")
+        f"available: {', '.join(names) or 'none'}"
+    )
 
 
 def find_spec(name_or_path: str, spec_dirs: Sequence[Path] = ()) -> Spec:

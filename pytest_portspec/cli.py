@@ -25,40 +25,71 @@ DOCS_ENV = "PORTSPEC_DOCS"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="portspec",
-        description="Vendor port and firewall requirement tables as acceptance tests.")
+        prog="portspec", description="Vendor port and firewall requirement tables as acceptance tests."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p_lint = commands.add_parser("lint", help="validate spec files and print notes")
-    p_lint.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                        help="spec files or directories (default: the packaged specs)")
-    p_lint.add_argument("--docs", type=Path, default=_env_path(DOCS_ENV), metavar="DIR",
-                        help=f"vendor documents directory: check that every citation quote "
-                             f"occurs in its document (env {DOCS_ENV})")
+    p_lint.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="spec files or directories (default: the packaged specs)",
+    )
+    p_lint.add_argument(
+        "--docs",
+        type=Path,
+        default=_env_path(DOCS_ENV),
+        metavar="DIR",
+        help=f"vendor documents directory: check that every citation quote "
+        f"occurs in its document (env {DOCS_ENV})",
+    )
     p_lint.add_argument("--quiet", "-q", action="store_true", help="print problems only")
 
     p_show = commands.add_parser("show", help="print the effective policy of a spec")
     p_show.add_argument("spec", help="spec name or path")
     p_show.add_argument("--profile", help="profile (default: the spec's default profile)")
-    p_show.add_argument("--enable", action="append", default=[], metavar="COND",
-                        help="turn a condition on ('all' for every condition); repeatable")
-    p_show.add_argument("--disable", action="append", default=[], metavar="COND",
-                        help="turn a condition off ('all' for every condition); repeatable")
+    p_show.add_argument(
+        "--enable",
+        action="append",
+        default=[],
+        metavar="COND",
+        help="turn a condition on ('all' for every condition); repeatable",
+    )
+    p_show.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        metavar="COND",
+        help="turn a condition off ('all' for every condition); repeatable",
+    )
     p_show.add_argument("--firmware", metavar="VERSION", help="device firmware version")
     p_show.add_argument("--role", help="only the rows of this node role")
     _add_common(p_show)
 
     p_list = commands.add_parser("list", help="list the specs found")
-    p_list.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                        help="spec files or directories (default: the packaged specs)")
+    p_list.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="spec files or directories (default: the packaged specs)",
+    )
     p_list.add_argument("--format", choices=("table", "json"), default="table")
     return parser
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--spec-dir", action="append", default=[], type=Path, metavar="DIR",
-                        help="look for specs by name here first; repeatable")
+    parser.add_argument(
+        "--spec-dir",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="look for specs by name here first; repeatable",
+    )
     parser.add_argument("--format", choices=("table", "json"), default="table")
 
 
@@ -80,16 +111,24 @@ def cmd_lint(args: argparse.Namespace) -> int:
         for note in result.notes:
             print(note)
     checked = "citations checked" if args.docs else "citations not checked (no --docs)"
-    summary = (f"{len(files)} spec file(s), {len(result.problems)} problem(s), "
-               f"{len(result.notes)} note(s); {checked}")
+    summary = (
+        f"{len(files)} spec file(s), {len(result.problems)} problem(s), "
+        f"{len(result.notes)} note(s); {checked}"
+    )
     print(summary, file=sys.stderr if result.problems else sys.stdout)
     return 0 if result.ok else 1
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     spec = find_spec(args.spec, args.spec_dir)
-    policy = effective_policy(spec, profile=args.profile, enable=args.enable,
-                              disable=args.disable, firmware=args.firmware, role=args.role)
+    policy = effective_policy(
+        spec,
+        profile=args.profile,
+        enable=args.enable,
+        disable=args.disable,
+        firmware=args.firmware,
+        role=args.role,
+    )
     if args.format == "json":
         print(json.dumps(policy.as_dict(), indent=2))
     else:

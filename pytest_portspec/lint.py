@@ -46,8 +46,11 @@ def lint(files: Sequence[Path], docs_dir: Path | None = None) -> LintResult:
             result.problems += exc.problems
             continue
         if spec.name in names:
-            result.problems.append(Problem(str(path), None, "name",
-                                           f"spec name {spec.name!r} is also used by {names[spec.name]}"))
+            result.problems.append(
+                Problem(
+                    str(path), None, "name", f"spec name {spec.name!r} is also used by {names[spec.name]}"
+                )
+            )
         names[spec.name] = path
         result.specs.append(spec)
         if docs_dir is not None:
@@ -63,16 +66,22 @@ def check_citations(spec: Spec, docs_dir: Path) -> list[Problem]:
     for label, cite in spec.citations():
         if cite.doc not in texts:
             doc_path = docs_dir / cite.doc
-            texts[cite.doc] = normalize(doc_path.read_text(encoding="utf-8")) \
-                if doc_path.is_file() else None
+            texts[cite.doc] = normalize(doc_path.read_text(encoding="utf-8")) if doc_path.is_file() else None
         doc_text = texts[cite.doc]
         where = f"{label}.citation"
         if doc_text is None:
-            problems.append(Problem(str(spec.path), cite.line, where,
-                                    f"cited document {cite.doc!r} is not in {docs_dir}"))
+            problems.append(
+                Problem(str(spec.path), cite.line, where, f"cited document {cite.doc!r} is not in {docs_dir}")
+            )
         elif normalize(cite.quote) not in doc_text:
-            problems.append(Problem(str(spec.path), cite.line, f"{where}.quote",
-                                    f"quote not found in {cite.doc}: {cite.quote!r}"))
+            problems.append(
+                Problem(
+                    str(spec.path),
+                    cite.line,
+                    f"{where}.quote",
+                    f"quote not found in {cite.doc}: {cite.quote!r}",
+                )
+            )
     return problems
 
 
@@ -85,8 +94,11 @@ def spec_notes(spec: Spec) -> list[str]:
     ]
     notes += _override_notes(spec)
     used = {row.condition for row in spec.rows}
-    notes += [f"{where}: note: {spec.name}: condition {name} is used by no row"
-              for name in spec.conditions if name not in used]
+    notes += [
+        f"{where}: note: {spec.name}: condition {name} is used by no row"
+        for name in spec.conditions
+        if name not in used
+    ]
     return notes
 
 

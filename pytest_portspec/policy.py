@@ -66,15 +66,26 @@ class Expectation:
     def as_dict(self) -> dict[str, object]:
         row, side = self.row, self.side
         return {
-            "id": row.id, "key": self.key, "direction": side.direction, "proto": side.proto,
-            "ports": [[p.lo, p.hi] for p in row.ports], "configurable": row.configurable,
-            "action": self.action, "scope": row.scope, "service": row.service,
-            "process": list(row.process), "listener": self.listener,
+            "id": row.id,
+            "key": self.key,
+            "direction": side.direction,
+            "proto": side.proto,
+            "ports": [[p.lo, p.hi] for p in row.ports],
+            "configurable": row.configurable,
+            "action": self.action,
+            "scope": row.scope,
+            "service": row.service,
+            "process": list(row.process),
+            "listener": self.listener,
             "destinations": [d.as_dict() for d in side.destinations],
             "sources": [d.as_dict() for d in side.sources],
-            "condition": row.condition, "role": side.role, "manual": row.manual,
-            "applies": self.applies, "decision": self.decision,
-            "superseded_by": list(self.superseded_by), "note": row.note,
+            "condition": row.condition,
+            "role": side.role,
+            "manual": row.manual,
+            "applies": self.applies,
+            "decision": self.decision,
+            "superseded_by": list(self.superseded_by),
+            "note": row.note,
             "citation": row.citation.as_dict(),
         }
 
@@ -104,14 +115,22 @@ class EffectivePolicy:
     def as_dict(self) -> dict[str, object]:
         spec = self.spec
         return {
-            "spec": spec.name, "product": spec.product, "revision": spec.revision,
+            "spec": spec.name,
+            "product": spec.product,
+            "revision": spec.revision,
             "source": {"doc": spec.source_doc, "title": spec.source_title},
-            "profile": self.profile.name, "firmware": self.firmware, "role": self.role,
+            "profile": self.profile.name,
+            "firmware": self.firmware,
+            "role": self.role,
             "enabled": self.enabled,
-            "conditions": {c.name: {"enabled": c.enabled, "decided_by": c.decided_by}
-                           for c in self.conditions},
-            "default": {"in": self.default_in, "out": self.default_out,
-                        "citation": spec.default.citation.as_dict()},
+            "conditions": {
+                c.name: {"enabled": c.enabled, "decided_by": c.decided_by} for c in self.conditions
+            },
+            "default": {
+                "in": self.default_in,
+                "out": self.default_out,
+                "citation": spec.default.citation.as_dict(),
+            },
             "rows": [e.as_dict() for e in self.rows],
             "notes": [n.as_dict() for n in spec.notes],
         }
@@ -131,15 +150,21 @@ def effective_policy(
     conditions = choose_conditions(spec, list(enable), list(disable))
     if role is not None and role not in spec.roles:
         offered = ", ".join(spec.roles) or "none (it describes a single node)"
-        raise SelectionError(f"spec {spec.name!r} has no role {role!r}{suggest(role, list(spec.roles))}; "
-                             f"roles: {offered}")
+        raise SelectionError(
+            f"spec {spec.name!r} has no role {role!r}{suggest(role, list(spec.roles))}; roles: {offered}"
+        )
     on = {c.name: c for c in conditions}
     keys = side_keys(spec)
     sides = [s for s in expand(spec) if role is None or s.role == role]
     expectations = [_expect(keys[s], s, chosen, on) for s in sides]
     return EffectivePolicy(
-        spec=spec, profile=chosen, firmware=firmware, role=role, conditions=tuple(conditions),
-        default_in=spec.default.inbound[chosen.name], default_out=spec.default.outbound[chosen.name],
+        spec=spec,
+        profile=chosen,
+        firmware=firmware,
+        role=role,
+        conditions=tuple(conditions),
+        default_in=spec.default.inbound[chosen.name],
+        default_out=spec.default.outbound[chosen.name],
         rows=tuple(_supersede(expectations)),
     )
 
@@ -150,11 +175,13 @@ def choose_profile(spec: Spec, name: str | None, firmware: str | None) -> Profil
         if name not in spec.profiles:
             raise SelectionError(
                 f"spec {spec.name!r} has no profile {name!r}{suggest(name, list(spec.profiles))}; "
-                f"profiles: {', '.join(spec.profiles)}")
+                f"profiles: {', '.join(spec.profiles)}"
+            )
         chosen = spec.profiles[name]
         if version is not None and chosen.firmware and not chosen.firmware.contains(version):
-            raise SelectionError(f"profile {name!r} of {spec.name!r} is for firmware "
-                                 f"{chosen.firmware}, not {firmware}")
+            raise SelectionError(
+                f"profile {name!r} of {spec.name!r} is for firmware {chosen.firmware}, not {firmware}"
+            )
         return chosen
     if version is None:
         return spec.default_profile
@@ -164,8 +191,9 @@ def choose_profile(spec: Spec, name: str | None, firmware: str | None) -> Profil
     if len(fitting) == 1:
         return fitting[0]
     names = ", ".join(p.name for p in fitting) or "none"
-    raise SelectionError(f"firmware {firmware} of {spec.name!r} fits profiles: {names}; "
-                         f"choose one with --profile")
+    raise SelectionError(
+        f"firmware {firmware} of {spec.name!r} fits profiles: {names}; choose one with --profile"
+    )
 
 
 def _version(text: str) -> Version:
@@ -180,8 +208,9 @@ def choose_conditions(spec: Spec, enable: Sequence[str], disable: Sequence[str])
     for name in [*enable, *disable]:
         if name != ALL and name not in spec.conditions:
             offered = ", ".join(known) or "none"
-            raise SelectionError(f"spec {spec.name!r} has no condition {name!r}"
-                                 f"{suggest(name, known)}; conditions: {offered}")
+            raise SelectionError(
+                f"spec {spec.name!r} has no condition {name!r}{suggest(name, known)}; conditions: {offered}"
+            )
     both = sorted(set(enable) & set(disable))
     if both:
         raise SelectionError(f"condition {both[0]!r} is both enabled and disabled")
@@ -213,9 +242,14 @@ def _row_sides(row: Row, spec: Spec) -> list[Side]:
     if row.between is None:
         roles: Sequence[str | None] = row.roles if spec.roles else [None]
         directions: list[Direction] = ["in", "out"] if row.direction == "both" else [row.direction or "in"]
-        return [Side(row, role, d, proto, row.destinations if d == "out" else (),
-                     row.sources if d == "in" else ())
-                for role in roles for d in directions for proto in row.protos]
+        return [
+            Side(
+                row, role, d, proto, row.destinations if d == "out" else (), row.sources if d == "in" else ()
+            )
+            for role in roles
+            for d in directions
+            for proto in row.protos
+        ]
     flows = [(row.between.sources, row.between.targets)]
     if row.between.bidirectional:
         flows.append((row.between.targets, row.between.sources))
@@ -225,10 +259,18 @@ def _row_sides(row: Row, spec: Spec) -> list[Side]:
             _add(peers.setdefault((sender, "out"), []), receivers)
         for receiver in receivers:
             _add(peers.setdefault((receiver, "in"), []), senders)
-    return [Side(row, role, d, proto,
-                 tuple(Destination("role", p) for p in names) if d == "out" else (),
-                 tuple(Destination("role", p) for p in names) if d == "in" else ())
-            for (role, d), names in peers.items() for proto in row.protos]
+    return [
+        Side(
+            row,
+            role,
+            d,
+            proto,
+            tuple(Destination("role", p) for p in names) if d == "out" else (),
+            tuple(Destination("role", p) for p in names) if d == "in" else (),
+        )
+        for (role, d), names in peers.items()
+        for proto in row.protos
+    ]
 
 
 def _add(into: list[str], names: Iterable[str]) -> None:
@@ -236,16 +278,17 @@ def _add(into: list[str], names: Iterable[str]) -> None:
 
 
 def side_keys(spec: Spec) -> dict[Side, str]:
-    """Stable, readable keys: DIRECTION-PORTS-PROTO, plus -ROWID where two rows would share one."""
+    """Stable, readable keys: [lo-]DIRECTION-PORTS-PROTO, plus -ROWID where two rows would share one."""
     sides = expand(spec)
 
     def base(side: Side) -> str:
-        return f"{side.direction}-{ports_label(side.row.ports)}-{side.proto}"
+        scope = "lo-" if side.row.scope == "loopback" else ""
+        return f"{scope}{side.direction}-{ports_label(side.row.ports)}-{side.proto}"
 
-    rows_per_key = Counter((s.role, base(s)) for s in {(s.role, base(s), s.row.id): s
-                                                        for s in sides}.values())
-    return {s: base(s) if rows_per_key[(s.role, base(s))] == 1 else f"{base(s)}-{s.row.id}"
-            for s in sides}
+    rows_per_key = Counter(
+        (s.role, base(s)) for s in {(s.role, base(s), s.row.id): s for s in sides}.values()
+    )
+    return {s: base(s) if rows_per_key[(s.role, base(s))] == 1 else f"{base(s)}-{s.row.id}" for s in sides}
 
 
 def _expect(key: str, side: Side, profile: Profile, on: dict[str, ConditionChoice]) -> Expectation:
@@ -253,16 +296,18 @@ def _expect(key: str, side: Side, profile: Profile, on: dict[str, ConditionChoic
     row_action = row.actions.get(profile.name)
     if row_action is None:
         only = ", ".join(row.actions) or "none"
-        return Expectation(key, side, None, False,
-                           f"does not apply in profile {profile.name} (only in: {only})")
+        return Expectation(
+            key, side, None, False, f"does not apply in profile {profile.name} (only in: {only})"
+        )
     action = row_action.for_direction(side.direction)
     if row.condition is not None:
         choice = on[row.condition]
         state = "on" if choice.enabled else "off"
         how = f"{state} ({choice.decided_by})"
         if not choice.enabled:
-            return Expectation(key, side, action, False,
-                               f"condition {row.condition} is {how}: pass --enable {row.condition}")
+            return Expectation(
+                key, side, action, False, f"condition {row.condition} is {how}: pass --enable {row.condition}"
+            )
         return Expectation(key, side, action, True, f"condition {row.condition} is {how}")
     return Expectation(key, side, action, True, "always applies")
 
@@ -282,10 +327,13 @@ def _supersede(expectations: list[Expectation]) -> list[Expectation]:
 
 def _same_traffic(a: Expectation, b: Expectation) -> bool:
     sa, sb = a.side, b.side
-    return (sa.role, sa.direction, sa.proto, a.row.scope) == (sb.role, sb.direction, sb.proto, b.row.scope) \
-        and _overlap(a.row.ports, b.row.ports)
+    return (sa.role, sa.direction, sa.proto, a.row.scope) == (
+        sb.role,
+        sb.direction,
+        sb.proto,
+        b.row.scope,
+    ) and _overlap(a.row.ports, b.row.ports)
 
 
 def _overlap(a: tuple[PortRange, ...], b: tuple[PortRange, ...]) -> bool:
     return any(x.overlaps(y) for x in a for y in b)
-

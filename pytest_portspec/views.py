@@ -19,8 +19,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def policy_text(policy: EffectivePolicy) -> str:
     spec = policy.spec
-    conditions = ", ".join(f"{c.name}={'on' if c.enabled else 'off'} ({c.decided_by})"
-                           for c in policy.conditions) or "none"
+    conditions = (
+        ", ".join(f"{c.name}={'on' if c.enabled else 'off'} ({c.decided_by})" for c in policy.conditions)
+        or "none"
+    )
     head = [
         f"{spec.product} ({spec.vendor}) — spec {spec.name} revision {spec.revision}",
         f"source: {spec.source_doc} — {spec.source_title}",
@@ -28,13 +30,11 @@ def policy_text(policy: EffectivePolicy) -> str:
         + (f", firmware {policy.firmware}" if policy.firmware else "")
         + (f", role {policy.role}" if policy.role else ""),
         f"conditions: {conditions}",
-        f"default: in {policy.default_in}, out {policy.default_out} "
-        f"— \"{spec.default.citation.quote}\"",
+        f'default: in {policy.default_in}, out {policy.default_out} — "{spec.default.citation.quote}"',
         "",
     ]
     with_role = bool(spec.roles) and policy.role is None
-    headers = ["KEY", *(["ROLE"] if with_role else []), "ACTION", "LISTENER", "SERVICE",
-               "PEERS", "STATUS"]
+    headers = ["KEY", *(["ROLE"] if with_role else []), "ACTION", "LISTENER", "SERVICE", "PEERS", "STATUS"]
     body = [_policy_row(e, with_role) for e in policy.rows]
     return "\n".join(head) + table(headers, body)
 
@@ -51,20 +51,37 @@ def _policy_row(e: Expectation, with_role: bool) -> list[str]:
         service += " (configurable)"
     if e.row.scope == "loopback":
         service += " (internal)"
-    return [e.key, *([e.side.role or ""] if with_role else []), e.action or "-",
-            e.listener or "-", service, ", ".join(str(p) for p in peers) or "-", status]
+    return [
+        e.key,
+        *([e.side.role or ""] if with_role else []),
+        e.action or "-",
+        e.listener or "-",
+        service,
+        ", ".join(str(p) for p in peers) or "-",
+        status,
+    ]
 
 
 def spec_summary(spec: Spec) -> dict[str, object]:
     return {
-        "name": spec.name, "product": spec.product, "vendor": spec.vendor,
-        "revision": spec.revision, "path": str(spec.path),
+        "name": spec.name,
+        "product": spec.product,
+        "vendor": spec.vendor,
+        "revision": spec.revision,
+        "path": str(spec.path),
         "source": {"doc": spec.source_doc, "title": spec.source_title},
-        "profiles": [{"name": p.name, "title": p.title, "default": p.default,
-                      "firmware": str(p.firmware) if p.firmware else None}
-                     for p in spec.profiles.values()],
-        "conditions": [{"name": c.name, "title": c.title, "default": c.default}
-                       for c in spec.conditions.values()],
+        "profiles": [
+            {
+                "name": p.name,
+                "title": p.title,
+                "default": p.default,
+                "firmware": str(p.firmware) if p.firmware else None,
+            }
+            for p in spec.profiles.values()
+        ],
+        "conditions": [
+            {"name": c.name, "title": c.title, "default": c.default} for c in spec.conditions.values()
+        ],
         "roles": [{"name": r.name, "title": r.title} for r in spec.roles.values()],
         "rows": len(spec.rows),
         "manual_rows": sum(1 for r in spec.rows if r.manual),
@@ -75,10 +92,17 @@ def list_text(specs: Sequence[Spec]) -> str:
     rows = []
     for spec in specs:
         profiles = ", ".join(p.name + ("*" if p.default else "") for p in spec.profiles.values())
-        conditions = ", ".join(f"{c.name}({'on' if c.default else 'off'})"
-                               for c in spec.conditions.values())
-        rows.append([spec.name, spec.source_doc, profiles, conditions or "-",
-                     ", ".join(spec.roles) or "-", str(len(spec.rows))])
+        conditions = ", ".join(f"{c.name}({'on' if c.default else 'off'})" for c in spec.conditions.values())
+        rows.append(
+            [
+                spec.name,
+                spec.source_doc,
+                profiles,
+                conditions or "-",
+                ", ".join(spec.roles) or "-",
+                str(len(spec.rows)),
+            ]
+        )
     headers = ["SPEC", "DOCUMENT", "PROFILES (*default)", "CONDITIONS (default)", "ROLES", "ROWS"]
     return table(headers, rows)
 

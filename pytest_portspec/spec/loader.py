@@ -12,9 +12,9 @@ from pytest_portspec.spec import yamlsrc as y
 from pytest_portspec.spec.model import (
     DEFAULT_ACTIONS,
     Condition,
+    Decision,
     DefaultAction,
     DefaultPolicy,
-    Decision,
     FirmwareRange,
     Note,
     Profile,
@@ -45,16 +45,14 @@ def _spec(src: y.Source, root: yaml.Node, path: Path) -> Spec | None:
     if top is None:
         return None
     if "format" in top and y.scalar_value(top["format"]) != FORMAT_VERSION:
-        src.problem(top["format"], "format",
-                    f"expected {FORMAT_VERSION}, found {y.kind_of(top['format'])}")
+        src.problem(top["format"], "format", f"expected {FORMAT_VERSION}, found {y.kind_of(top['format'])}")
 
     def text(key: str) -> str | None:
         return y.text(src, top[key], key) if key in top else None
 
     name = text("name")
     if name is not None and y.identifier(src, top["name"], "name", name) and name != path.stem:
-        src.problem(top["name"], "name",
-                    f"the spec name {name!r} must match its file name {path.name!r}")
+        src.problem(top["name"], "name", f"the spec name {name!r} must match its file name {path.name!r}")
     source = _source(src, top["source"]) if "source" in top else None
     profiles = _profiles(src, top["profiles"]) if "profiles" in top else {}
     doc = source[0] if source else ""
@@ -71,11 +69,21 @@ def _spec(src: y.Source, root: yaml.Node, path: Path) -> Spec | None:
         return None
     assert name is not None and source is not None and default is not None
     return Spec(
-        path=path, name=name, product=str(text("product")), vendor=str(text("vendor")),
-        revision=revision, description=text("description"),
-        source_doc=source[0], source_title=source[1], profiles=profiles,
-        conditions=conditions, roles=roles, default=default, rows=spec_rows,
-        decisions=decisions, notes=notes,
+        path=path,
+        name=name,
+        product=str(text("product")),
+        vendor=str(text("vendor")),
+        revision=revision,
+        description=text("description"),
+        source_doc=source[0],
+        source_title=source[1],
+        profiles=profiles,
+        conditions=conditions,
+        roles=roles,
+        default=default,
+        rows=spec_rows,
+        decisions=decisions,
+        notes=notes,
     )
 
 
@@ -112,7 +120,8 @@ def _profiles(src: y.Source, node: yaml.Node) -> dict[str, Profile]:
             default=default,
             firmware=_firmware(src, fields["firmware"], f"{path}.firmware") if "firmware" in fields else None,
             description=y.text(src, fields["description"], f"{path}.description")
-            if "description" in fields else None,
+            if "description" in fields
+            else None,
         )
     defaults = [p.name for p in profiles.values() if p.default]
     if isinstance(node, yaml.MappingNode) and not node.value:
@@ -137,7 +146,7 @@ def _firmware(src: y.Source, node: yaml.Node, path: str) -> FirmwareRange | None
     for key, value in fields.items():
         text = str(y.scalar_value(value))
         if parse_version(text) is None:
-            src.problem(value, f"{path}.{key}", f"expected a version such as \"1.6\", found {text!r}")
+            src.problem(value, f"{path}.{key}", f'expected a version such as "1.6", found {text!r}')
             return None
         bounds[key] = text
     low, high = bounds.get("min"), bounds.get("below")
@@ -155,15 +164,13 @@ def _conditions(ctx: r.Context, node: yaml.Node) -> dict[str, Condition]:
         if fields is None or "title" not in fields or "default" not in fields:
             continue
 
-        def opt(key: str) -> str | None:
-            return y.text(ctx.src, fields[key], f"{path}.{key}") if key in fields else None
-
+        f = r.Fields(ctx, fields, path)
         default = y.boolean(ctx.src, fields["default"], f"{path}.default")
-        title = y.text(ctx.src, fields["title"], f"{path}.title")
+        title = f.text("title")
         cite = r.citation(ctx, fields["citation"], f"{path}.citation") if "citation" in fields else None
         if default is None or title is None:
             continue
-        conditions[name] = Condition(name, title, default, opt("hint"), opt("description"), cite)
+        conditions[name] = Condition(name, title, default, f.text("hint"), f.text("description"), cite)
     return conditions
 
 
@@ -223,8 +230,9 @@ def _rows(ctx: r.Context, node: yaml.Node) -> tuple[Row, ...]:
         if row is None:
             continue
         if row.id in seen:
-            ctx.src.problem(item, f"rows[{index}].id",
-                            f"duplicate row id {row.id!r} (first used on line {seen[row.id]})")
+            ctx.src.problem(
+                item, f"rows[{index}].id", f"duplicate row id {row.id!r} (first used on line {seen[row.id]})"
+            )
             continue
         seen[row.id] = row.line
         found.append(row)
@@ -239,14 +247,16 @@ def _decisions(ctx: r.Context, node: yaml.Node, spec_rows: tuple[Row, ...]) -> t
         fields = y.mapping(ctx.src, item, path, ("id", "rows", "issue", "decision"), ("citation",))
         if fields is None or len(fields) < 4:
             continue
-        ids = y.one_or_many(ctx.src, fields["rows"], f"{path}.rows",
-                            lambda _s, n, p: ctx.reference(n, p, "row", row_ids))
+        ids = y.one_or_many(
+            ctx.src, fields["rows"], f"{path}.rows", lambda _s, n, p: ctx.reference(n, p, "row", row_ids)
+        )
         values = [y.text(ctx.src, fields[k], f"{path}.{k}") for k in ("id", "issue", "decision")]
         cite = r.citation(ctx, fields["citation"], f"{path}.citation") if "citation" in fields else None
         if None in values:
             continue
-        found.append(Decision(str(values[0]), tuple(ids), str(values[1]), str(values[2]),
-                              cite, y.line_of(item)))
+        found.append(
+            Decision(str(values[0]), tuple(ids), str(values[1]), str(values[2]), cite, y.line_of(item))
+        )
     return tuple(found)
 
 

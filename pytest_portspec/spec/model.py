@@ -236,8 +236,7 @@ class Spec:
     def citations(self) -> list[tuple[str, Citation]]:
         """Every citation in the spec with a label saying where it is used."""
         found: list[tuple[str, Citation]] = [("default", self.default.citation)]
-        found += [(f"conditions.{c.name}", c.citation) for c in self.conditions.values()
-                  if c.citation]
+        found += [(f"conditions.{c.name}", c.citation) for c in self.conditions.values() if c.citation]
         found += [(f"rows[{r.id}]", r.citation) for r in self.rows]
         found += [(f"decisions[{d.id}]", d.citation) for d in self.decisions if d.citation]
         found += [(f"notes[{n.id}]", n.citation) for n in self.notes if n.citation]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import yaml
 
@@ -31,8 +32,18 @@ from pytest_portspec.spec.model import (
 
 ROW_REQUIRED = ("id", "service", "proto", "ports", "action", "citation")
 ROW_OPTIONAL = (
-    "process", "direction", "between", "configurable", "scope", "listener", "condition",
-    "roles", "destinations", "sources", "manual", "note",
+    "process",
+    "direction",
+    "between",
+    "configurable",
+    "scope",
+    "listener",
+    "condition",
+    "roles",
+    "destinations",
+    "sources",
+    "manual",
+    "note",
 )
 CITATION_KEYS = ("quote",), ("doc", "reading")
 
@@ -109,7 +120,7 @@ def protos(ctx: Context, node: yaml.Node, path: str) -> tuple[Proto, ...] | None
     proto = y.choice(ctx.src, node, path, PROTOS)
     if proto is None:
         return None
-    return ("tcp", "udp") if proto == "both" else ((proto,) if proto == "tcp" else ("udp",))
+    return ("tcp", "udp") if proto == "both" else (cast(Proto, proto),)
 
 
 def one_action(ctx: Context, node: yaml.Node, path: str, direction: str) -> RowAction | None:
@@ -120,7 +131,8 @@ def one_action(ctx: Context, node: yaml.Node, path: str, direction: str) -> RowA
         if sep and inbound in ACTIONS and outbound in ACTIONS:
             return RowAction(_as_action(inbound), _as_action(outbound))
         ctx.src.problem(
-            node, path,
+            node,
+            path,
             f"expected IN/OUT such as allow/block (direction both), found {y.kind_of(node)}",
         )
         return None
@@ -137,9 +149,7 @@ def _as_action(text: str) -> Action:
     return "allow" if text == "allow" else "block"
 
 
-def actions(
-    ctx: Context, node: yaml.Node, path: str, direction: str
-) -> Mapping[str, RowAction] | None:
+def actions(ctx: Context, node: yaml.Node, path: str, direction: str) -> Mapping[str, RowAction] | None:
     if not isinstance(node, yaml.MappingNode):
         action = one_action(ctx, node, path, direction)
         return None if action is None else {p: action for p in ctx.profiles}
@@ -220,10 +230,14 @@ def between(ctx: Context, node: yaml.Node, path: str) -> Between | None:
         return None
 
     def roles_of(key: str) -> tuple[str, ...]:
-        return tuple(y.one_or_many(
-            ctx.src, fields[key], y.join(path, key),
-            lambda _s, n, p: ctx.reference(n, p, "role", ctx.roles),
-        ))
+        return tuple(
+            y.one_or_many(
+                ctx.src,
+                fields[key],
+                y.join(path, key),
+                lambda _s, n, p: ctx.reference(n, p, "role", ctx.roles),
+            )
+        )
 
     sources, targets = roles_of("from"), roles_of("to")
     bidirectional = False
@@ -232,111 +246,146 @@ def between(ctx: Context, node: yaml.Node, path: str) -> Between | None:
     return Between(sources, targets, bidirectional) if sources and targets else None
 
 
+@dataclass
+class Fields:
+    """The checked keys of one mapping, with typed readers that record problems."""
+
+    ctx: Context
+    nodes: dict[str, yaml.Node]
+    path: str
+
+    def at(self, key: str) -> str:
+        return y.join(self.path, key)
+
+    def text(self, key: str) -> str | None:
+        return y.text(self.ctx.src, self.nodes[key], self.at(key)) if key in self.nodes else None
+
+    def flag(self, key: str) -> bool:
+        return key in self.nodes and bool(y.boolean(self.ctx.src, self.nodes[key], self.at(key)))
+
+    def pick(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        if key not in self.nodes:
+            return default
+        return y.choice(self.ctx.src, self.nodes[key], self.at(key), choices) or default
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        if key not in self.nodes:
+            return ()
+        return tuple(y.one_or_many(self.ctx.src, self.nodes[key], self.at(key), y.text))
+
+    def peers(self, key: str) -> tuple[Destination, ...]:
+        if key not in self.nodes:
+            return ()
+        items = y.sequence(self.ctx.src, self.nodes[key], self.at(key)) or []
+        found = [destination(self.ctx, item, y.join(self.at(key), i)) for i, item in enumerate(items)]
+        return tuple(f for f in found if f is not None)
+
+
 def row(ctx: Context, node: yaml.Node, path: str) -> Row | None:
-    fields = y.mapping(ctx.src, node, path, ROW_REQUIRED, ROW_OPTIONAL)
-    if fields is None:
+    nodes = y.mapping(ctx.src, node, path, ROW_REQUIRED, ROW_OPTIONAL)
+    if nodes is None:
         return None
     before = len(ctx.src.problems)
-    row_id = _row_id(ctx, fields, node, path)
-    shape = _direction_or_between(ctx, fields, node, path)
-    direction: str = "between" if isinstance(shape, Between) else (shape or "both")
-
-    def read(key: str, fn: object, *args: object) -> object:
-        if key not in fields:
-            return None
-        return fn(ctx, fields[key], y.join(path, key), *args)  # type: ignore[operator]
-
-    scope: Scope = _get(ctx, fields, path, "scope", SCOPES, "external")  # type: ignore[assignment]
-    listener_default: Listener = "loopback-only" if scope == "loopback" else "permitted"
-    listener: Listener = _get(ctx, fields, path, "listener", LISTENERS, listener_default)  # type: ignore[assignment]
-    if "listener" in fields and direction == "out":
-        ctx.src.problem(fields["listener"], y.join(path, "listener"), "outbound rows have no listener")
-    text_of = _texts(ctx, fields, path)
-    result = dict(
-        id=row_id,
-        service=text_of("service"),
-        process=tuple(y.one_or_many(ctx.src, fields["process"], y.join(path, "process"), y.text))
-        if "process" in fields else (),
+    f = Fields(ctx, nodes, path)
+    row_id = _row_id(f)
+    shape = _direction_or_between(f, node)
+    direction = "between" if isinstance(shape, Between) else (shape or "both")
+    scope = cast(Scope, f.pick("scope", SCOPES, "external"))
+    listener = cast(
+        Listener, f.pick("listener", LISTENERS, "loopback-only" if scope == "loopback" else "permitted")
+    )
+    _check_sides(f, direction)
+    condition = None
+    if "condition" in nodes:
+        condition = ctx.reference(nodes["condition"], f.at("condition"), "condition", ctx.conditions)
+    row_protos = protos(ctx, nodes["proto"], f.at("proto")) if "proto" in nodes else None
+    row_ports = ports(ctx, nodes["ports"], f.at("ports")) if "ports" in nodes else None
+    row_actions = actions(ctx, nodes["action"], f.at("action"), direction) if "action" in nodes else None
+    cite = citation(ctx, nodes["citation"], f.at("citation")) if "citation" in nodes else None
+    service = f.text("service")
+    found = Row(
+        id=row_id or "",
+        service=service or "",
+        process=f.texts("process"),
         direction=None if isinstance(shape, Between) else shape,
         between=shape if isinstance(shape, Between) else None,
-        protos=read("proto", protos),
-        ports=read("ports", ports),
-        configurable=bool(y.boolean(ctx.src, fields["configurable"], y.join(path, "configurable")))
-        if "configurable" in fields else False,
-        actions=read("action", actions, direction),
+        protos=row_protos or (),
+        ports=row_ports or (),
+        configurable=f.flag("configurable"),
+        actions=row_actions or {},
         scope=scope,
         listener=listener,
-        condition=read("condition", lambda c, n, p: c.reference(n, p, "condition", c.conditions)),
-        roles=_roles(ctx, fields, path, shape),
-        destinations=tuple(_list(ctx, fields, path, "destinations", destination)),
-        sources=tuple(_list(ctx, fields, path, "sources", destination)),
-        manual=text_of("manual"),
-        note=text_of("note"),
-        citation=read("citation", citation),
+        condition=condition,
+        roles=_roles(f, shape),
+        destinations=f.peers("destinations"),
+        sources=f.peers("sources"),
+        manual=f.text("manual"),
+        note=f.text("note"),
+        citation=cite or Citation("", "", None, 0),
         line=y.line_of(node),
     )
-    if len(ctx.src.problems) > before:
-        return None
-    return Row(**result)  # type: ignore[arg-type]
+    return None if len(ctx.src.problems) > before else found
 
 
-def _row_id(ctx: Context, fields: dict[str, yaml.Node], node: yaml.Node, path: str) -> str | None:
-    if "id" not in fields:
+def _check_sides(f: Fields, direction: str) -> None:
+    """Keys that only make sense for one side of the traffic."""
+    if "listener" in f.nodes and direction == "out":
+        f.ctx.src.problem(f.nodes["listener"], f.at("listener"), "outbound rows have no listener")
+    if "destinations" in f.nodes and direction in ("in", "between"):
+        f.ctx.src.problem(
+            f.nodes["destinations"],
+            f.at("destinations"),
+            f"destinations are for outbound rows, not {direction} rows",
+        )
+    if "sources" in f.nodes and direction in ("out", "between"):
+        f.ctx.src.problem(
+            f.nodes["sources"], f.at("sources"), f"sources are for inbound rows, not {direction} rows"
+        )
+
+
+def _row_id(f: Fields) -> str | None:
+    if "id" not in f.nodes:
         return None
-    value = y.text(ctx.src, fields["id"], y.join(path, "id"))
+    value = f.text("id")
     if value is None or not re.fullmatch(r"[a-z0-9]+(?:[-.][a-z0-9]+)*", value):
-        ctx.src.problem(fields["id"], y.join(path, "id"),
-                        f"expected a lower-case id (letters, digits, '-', '.'), found {value!r}")
+        f.ctx.src.problem(
+            f.nodes["id"],
+            f.at("id"),
+            f"expected a lower-case id (letters, digits, '-', '.'), found {value!r}",
+        )
         return None
     return value
 
 
-def _direction_or_between(
-    ctx: Context, fields: dict[str, yaml.Node], node: yaml.Node, path: str
-) -> RowDirection | Between | None:
-    if ("direction" in fields) == ("between" in fields):
-        ctx.src.problem(node, path, "a row needs exactly one of direction or between")
+def _direction_or_between(f: Fields, node: yaml.Node) -> RowDirection | Between | None:
+    if ("direction" in f.nodes) == ("between" in f.nodes):
+        f.ctx.src.problem(node, f.path, "a row needs exactly one of direction or between")
         return None
-    if "between" in fields:
-        if not ctx.roles:
-            ctx.src.problem(fields["between"], y.join(path, "between"),
-                            "between needs roles, and this spec defines none")
+    if "between" in f.nodes:
+        if not f.ctx.roles:
+            f.ctx.src.problem(
+                f.nodes["between"], f.at("between"), "between needs roles, and this spec defines none"
+            )
             return None
-        return between(ctx, fields["between"], y.join(path, "between"))
-    return y.choice(ctx.src, fields["direction"], y.join(path, "direction"), DIRECTIONS)  # type: ignore[return-value]
+        return between(f.ctx, f.nodes["between"], f.at("between"))
+    return cast(RowDirection | None, y.choice(f.ctx.src, f.nodes["direction"], f.at("direction"), DIRECTIONS))
 
 
-def _roles(ctx: Context, fields: dict[str, yaml.Node], path: str, shape: object) -> tuple[str, ...]:
-    if "roles" not in fields:
+def _roles(f: Fields, shape: RowDirection | Between | None) -> tuple[str, ...]:
+    ctx = f.ctx
+    if "roles" not in f.nodes:
         return ctx.roles
-    node = fields["roles"]
+    node = f.nodes["roles"]
     if isinstance(shape, Between):
-        ctx.src.problem(node, y.join(path, "roles"), "a between row takes its roles from between")
+        ctx.src.problem(node, f.at("roles"), "a between row takes its roles from between")
         return ()
     if y.scalar_value(node) == "all":
         return ctx.roles
-    return tuple(y.one_or_many(
-        ctx.src, node, y.join(path, "roles"),
-        lambda _s, n, p: ctx.reference(n, p, "role", ctx.roles),
-    ))
-
-
-def _get(ctx: Context, fields: dict[str, yaml.Node], path: str, key: str,
-         choices: tuple[str, ...], default: str) -> str | None:
-    if key not in fields:
-        return default
-    return y.choice(ctx.src, fields[key], y.join(path, key), choices)
-
-
-def _texts(ctx: Context, fields: dict[str, yaml.Node], path: str):  # type: ignore[no-untyped-def]
-    def text_of(key: str) -> str | None:
-        return y.text(ctx.src, fields[key], y.join(path, key)) if key in fields else None
-    return text_of
-
-
-def _list(ctx: Context, fields: dict[str, yaml.Node], path: str, key: str, fn):  # type: ignore[no-untyped-def]
-    if key not in fields:
-        return []
-    items = y.sequence(ctx.src, fields[key], y.join(path, key)) or []
-    found = [fn(ctx, item, y.join(y.join(path, key), i)) for i, item in enumerate(items)]
-    return [f for f in found if f is not None]
+    return tuple(
+        y.one_or_many(
+            ctx.src,
+            node,
+            f.at("roles"),
+            lambda _s, n, p: ctx.reference(n, p, "role", ctx.roles),
+        )
+    )

@@ -177,9 +177,7 @@ def choice(src: Source, node: yaml.Node, path: str, choices: Sequence[str]) -> s
     value = scalar_value(node)
     if value not in choices:
         hint = suggest(value, choices) if isinstance(value, str) else ""
-        src.problem(
-            node, path, f"expected one of {', '.join(choices)}, found {kind_of(node)}{hint}"
-        )
+        src.problem(node, path, f"expected one of {', '.join(choices)}, found {kind_of(node)}{hint}")
         return None
     assert isinstance(value, str)
     return value
@@ -188,9 +186,7 @@ def choice(src: Source, node: yaml.Node, path: str, choices: Sequence[str]) -> s
 def identifier(src: Source, node: yaml.Node, path: str, value: str) -> bool:
     if re.fullmatch(r"[a-z][a-z0-9]*(?:[-.][a-z0-9]+)*", value):
         return True
-    src.problem(
-        node, path, f"expected a lower-case name (letters, digits, '-', '.'), found {value!r}"
-    )
+    src.problem(node, path, f"expected a lower-case name (letters, digits, '-', '.'), found {value!r}")
     return False
 
 
