@@ -29,8 +29,12 @@ class Source:
 
     name: str
     problems: list[Problem] = field(default_factory=list)
+    # key node of each mapping value, so a problem with a whole block value points at its key
+    owners: dict[int, yaml.Node] = field(default_factory=dict)
 
     def problem(self, node: yaml.Node | None, path: str, message: str) -> None:
+        if node is not None and isinstance(node, yaml.CollectionNode) and not node.flow_style:
+            node = self.owners.get(id(node), node)
         line = node.start_mark.line + 1 if node is not None else None
         self.problems.append(Problem(self.name, line, path, message))
 
@@ -128,6 +132,7 @@ def mapping(
             )
             continue
         result[key] = value_node
+        src.owners[id(value_node)] = key_node
     for key in required:
         if key not in result:
             src.problem(node, join(path, key), "missing required key")
