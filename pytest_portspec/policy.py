@@ -78,6 +78,7 @@ class Expectation:
             "process": list(row.process),
             "listener": self.listener,
             "destinations": [d.as_dict() for d in side.destinations],
+            "reach": row.reach if side.direction == "out" else None,
             "sources": [d.as_dict() for d in side.sources],
             "condition": row.condition,
             "role": side.role,

@@ -19,6 +19,7 @@ DefaultAction = Literal["allow", "block", "unspecified"]
 Listener = Literal["required", "permitted", "forbidden", "loopback-only"]
 Scope = Literal["external", "loopback"]
 DestinationKind = Literal["host", "ip", "cidr", "configured", "role"]
+Reach = Literal["all", "any"]
 
 DIRECTIONS: tuple[RowDirection, ...] = ("in", "out", "both")
 PROTOS: tuple[str, ...] = ("tcp", "udp", "both")
@@ -26,6 +27,7 @@ ACTIONS: tuple[Action, ...] = ("allow", "block")
 DEFAULT_ACTIONS: tuple[DefaultAction, ...] = ("allow", "block", "unspecified")
 LISTENERS: tuple[Listener, ...] = ("required", "permitted", "forbidden", "loopback-only")
 SCOPES: tuple[Scope, ...] = ("external", "loopback")
+REACH: tuple[Reach, ...] = ("all", "any")
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ class Row:
     condition: str | None
     roles: tuple[str, ...]
     destinations: tuple[Destination, ...]
+    reach: Reach
     sources: tuple[Destination, ...]
     manual: str | None
     note: str | None

@@ -16,6 +16,7 @@ from pytest_portspec.spec.model import (
     DIRECTIONS,
     LISTENERS,
     PROTOS,
+    REACH,
     SCOPES,
     Action,
     Between,
@@ -24,6 +25,7 @@ from pytest_portspec.spec.model import (
     Listener,
     PortRange,
     Proto,
+    Reach,
     Row,
     RowAction,
     RowDirection,
@@ -41,6 +43,7 @@ ROW_OPTIONAL = (
     "condition",
     "roles",
     "destinations",
+    "reach",
     "sources",
     "manual",
     "note",
@@ -318,6 +321,7 @@ def row(ctx: Context, node: yaml.Node, path: str) -> Row | None:
         condition=condition,
         roles=_roles(f, shape),
         destinations=f.peers("destinations"),
+        reach=cast(Reach, f.pick("reach", REACH, "all")),
         sources=f.peers("sources"),
         manual=f.text("manual"),
         note=f.text("note"),
@@ -337,10 +341,16 @@ def _check_sides(f: Fields, direction: str) -> None:
             f.at("destinations"),
             f"destinations are for outbound rows, not {direction} rows",
         )
+    if "reach" in f.nodes and len(_items(f.nodes.get("destinations"))) < 2:
+        f.ctx.src.problem(f.nodes["reach"], f.at("reach"), "reach needs two or more destinations")
     if "sources" in f.nodes and direction in ("out", "between"):
         f.ctx.src.problem(
             f.nodes["sources"], f.at("sources"), f"sources are for inbound rows, not {direction} rows"
         )
+
+
+def _items(node: yaml.Node | None) -> list[yaml.Node]:
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
 def _row_id(f: Fields) -> str | None:
