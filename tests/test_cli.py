@@ -97,7 +97,10 @@ def test_lint_reports_every_problem_with_file_and_line_and_exits_1(
     assert "Traceback" not in err
 
 
-def test_lint_without_docs_says_citations_were_not_checked(capsys: pytest.CaptureFixture[str]) -> None:
+def test_lint_without_docs_says_citations_were_not_checked(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PORTSPEC_DOCS", raising=False)
     code, out, _ = run(capsys, "lint", "--quiet")
     assert code == 0
     assert "citations not checked (no --docs)" in out
