@@ -158,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PortspecError as exc:
         print(f"portspec: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `portspec show ... | head` closed the pipe: not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
