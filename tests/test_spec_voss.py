@@ -7,64 +7,22 @@ profile (cluster), of every condition and of every node role it concerns.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-from typing import Any
-
 import pytest
+from spectools import Policy, Row, applying, assert_applies, assert_condition_off, load, one, policy, rows
 
-from pytest_portspec.policy import effective_policy
-from pytest_portspec.spec import Spec, load_spec
+from pytest_portspec.spec import Spec
 
-SPECS = Path(__file__).resolve().parents[1] / "specs"
-DOCS = Path("/work/shared/vendor-docs")
-DOC = "002_41be44c79507ffab.txt"
 ROLES = ("webproxy", "application", "database", "unified")
 CONDITIONS = ("ucm", "cuxn", "webex", "ldap", "ldaps", "sso", "hcmf", "sftp-backup")
-
-Row = dict[str, Any]
-Policy = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
 def spec() -> Spec:
-    return load_spec(SPECS / "voss.yaml")
-
-
-def policy(
-    spec: Spec,
-    enable: tuple[str, ...] = (),
-    disable: tuple[str, ...] = (),
-    role: str | None = None,
-    profile: str | None = None,
-) -> Policy:
-    return effective_policy(
-        spec, profile=profile, enable=list(enable), disable=list(disable), firmware=None, role=role
-    ).as_dict()
-
-
-def sides(pol: Policy, row_id: str, *, role: str, direction: str, proto: str = "tcp") -> list[Row]:
-    """The expanded rows of spec row `row_id` on one role, one direction and one protocol."""
-    return [
-        r
-        for r in pol["rows"]
-        if r["id"] == row_id
-        and r["role"] == role
-        and r["direction"] == direction
-        and r["proto"] == proto
-    ]
-
-
-def side(pol: Policy, row_id: str, *, role: str, direction: str, proto: str = "tcp") -> Row:
-    found = sides(pol, row_id, role=role, direction=direction, proto=proto)
-    assert len(found) == 1, (
-        f"{row_id}: {direction}/{proto} on {role}: {len(found)} rows, expected 1"
-    )
-    return found[0]
+    return load("voss")
 
 
 def roles_of(pol: Policy, row_id: str) -> set[str]:
-    return {r["role"] for r in pol["rows"] if r["id"] == row_id}
+    return {r["role"] for r in rows(pol, row_id)}
 
 
 def ranges(*ports: int | tuple[int, int]) -> list[list[int]]:
@@ -73,33 +31,23 @@ def ranges(*ports: int | tuple[int, int]) -> list[list[int]]:
 
 def assert_allowed(row: Row, *ports: int | tuple[int, int]) -> None:
     assert row["ports"] == ranges(*ports), row["key"]
-    assert row["action"] == "allow", row["key"]
-    assert row["applies"] is True, row["key"]
-
-
-def assert_not_applied(row: Row, condition: str) -> None:
-    # `action` is not checked: policy.py keeps the row's action for a condition that is off
-    # (null only for rows absent from the profile); see the report to the lead.
-    assert row["applies"] is False, row["key"]
-    assert row["condition"] == condition
-    assert f"condition {condition} is off" in row["decision"]
+    assert_applies(row, "allow")
 
 
 def allowed_in_ports(pol: Policy, role: str, proto: str) -> set[int]:
     """Every single port an applying allow row opens inbound on `role` (ranges expanded)."""
     found: set[int] = set()
-    for r in pol["rows"]:
-        if r["role"] == role and r["direction"] == "in" and r["proto"] == proto and r["applies"]:
-            assert r["action"] == "allow"
-            for lo, hi in r["ports"]:
-                found.update(range(lo, hi + 1))
+    for r in applying(pol, role=role, direction="in", proto=proto):
+        assert r["action"] == "allow"
+        for lo, hi in r["ports"]:
+            found.update(range(lo, hi + 1))
     return found
 
 
 def required_listeners(pol: Policy, role: str) -> set[tuple[str, int]]:
     found: set[tuple[str, int]] = set()
-    for r in pol["rows"]:
-        if r["role"] == role and r["applies"] and r["listener"] == "required":
+    for r in applying(pol, role=role):
+        if r["listener"] == "required":
             for lo, hi in r["ports"]:
                 found.update((r["proto"], p) for p in range(lo, hi + 1))
     return found
@@ -168,20 +116,6 @@ def test_one_cluster_profile_four_roles_eight_conditions(spec: Spec) -> None:
     assert {r["role"] for r in pol["rows"]} == set(ROLES)
 
 
-def test_every_quote_occurs_in_the_document(spec: Spec) -> None:
-    def fold(text: str) -> str:
-        return re.sub(r"\s+", " ", text).strip()
-
-    doc = fold((DOCS / DOC).read_text(encoding="utf-8"))
-    pol = policy(spec, enable=("all",))
-    quotes = [r["citation"]["quote"] for r in pol["rows"]]
-    quotes += [pol["default"]["citation"]["quote"]]
-    quotes += [n["citation"]["quote"] for n in pol["notes"] if n["citation"]]
-    assert {r["citation"]["doc"] for r in pol["rows"]} == {DOC}
-    for quote in quotes:
-        assert fold(quote) in doc, quote
-
-
 # --- default policy ----------------------------------------------------------------------------
 
 
@@ -209,8 +143,8 @@ def test_notes_dynamic_firewall_rate_limit_standalone_cisco(spec: Spec) -> None:
 
 def test_proxy_to_proxy_8443_both_ways(spec: Spec) -> None:
     pol = policy(spec)
-    out = side(pol, "proxy-proxy-cluster", role="webproxy", direction="out")
-    inn = side(pol, "proxy-proxy-cluster", role="webproxy", direction="in")
+    out = one(pol, "proxy-proxy-cluster", role="webproxy", direction="out", proto="tcp")
+    inn = one(pol, "proxy-proxy-cluster", role="webproxy", direction="in", proto="tcp")
     assert_allowed(out, 8443)
     assert_allowed(inn, 8443)
     assert out["destinations"] == [{"role": "webproxy"}]
@@ -221,26 +155,26 @@ def test_proxy_to_proxy_8443_both_ways(spec: Spec) -> None:
 
 def test_proxy_to_unified_application_443_is_one_way(spec: Spec) -> None:
     pol = policy(spec)
-    assert_allowed(side(pol, "proxy-app-user-access", role="webproxy", direction="out"), 443)
+    assert_allowed(one(pol, "proxy-app-user-access", role="webproxy", direction="out", proto="tcp"), 443)
     for role in ("unified", "application"):
-        inn = side(pol, "proxy-app-user-access", role=role, direction="in")
+        inn = one(pol, "proxy-app-user-access", role=role, direction="in", proto="tcp")
         assert_allowed(inn, 443)
         assert inn["sources"] == [{"role": "webproxy"}]
         assert inn["listener"] == "required"
         # one way: the application side does not send 443 to the proxy, nor the proxy listen
-        assert not sides(pol, "proxy-app-user-access", role=role, direction="out")
-    assert not sides(pol, "proxy-app-user-access", role="webproxy", direction="in")
+        assert not rows(pol, "proxy-app-user-access", role=role, direction="out", proto="tcp")
+    assert not rows(pol, "proxy-app-user-access", role="webproxy", direction="in", proto="tcp")
     assert roles_of(pol, "proxy-app-user-access") == {"webproxy", "unified", "application"}
 
 
 def test_proxy_to_unified_application_8443_bidirectional(spec: Spec) -> None:
     pol = policy(spec)
     for role in ("webproxy", "unified", "application"):
-        assert_allowed(side(pol, "proxy-app-cluster", role=role, direction="out"), 8443)
-        inn = side(pol, "proxy-app-cluster", role=role, direction="in")
+        assert_allowed(one(pol, "proxy-app-cluster", role=role, direction="out", proto="tcp"), 8443)
+        inn = one(pol, "proxy-app-cluster", role=role, direction="in", proto="tcp")
         assert_allowed(inn, 8443)
         assert inn["listener"] == "required"
-    assert side(pol, "proxy-app-cluster", role="webproxy", direction="in")["sources"] == [
+    assert one(pol, "proxy-app-cluster", role="webproxy", direction="in", proto="tcp")["sources"] == [
         {"role": "unified"},
         {"role": "application"},
     ]
@@ -250,19 +184,15 @@ def test_proxy_to_unified_application_8443_bidirectional(spec: Spec) -> None:
 def test_unified_to_unified_database_and_cluster(spec: Spec) -> None:
     pol = policy(spec)
     for direction in ("in", "out"):
-        assert_allowed(
-            side(pol, "unified-unified-database", role="unified", direction=direction), 27017, 27030
-        )
-        assert_allowed(
-            side(pol, "unified-unified-cluster", role="unified", direction=direction), 8443
-        )
+        database = one(pol, "unified-unified-database", role="unified", direction=direction, proto="tcp")
+        assert_allowed(database, 27017, 27030)
+        cluster = one(pol, "unified-unified-cluster", role="unified", direction=direction, proto="tcp")
+        assert_allowed(cluster, 8443)
     # decision database-listeners: database ports may listen; cluster 8443 must
-    assert side(pol, "unified-unified-database", role="unified", direction="in")["listener"] == (
-        "permitted"
-    )
-    assert side(pol, "unified-unified-cluster", role="unified", direction="in")["listener"] == (
-        "required"
-    )
+    database = one(pol, "unified-unified-database", role="unified", direction="in", proto="tcp")
+    assert database["listener"] == "permitted"
+    cluster = one(pol, "unified-unified-cluster", role="unified", direction="in", proto="tcp")
+    assert cluster["listener"] == "required"
     assert roles_of(pol, "unified-unified-database") == {"unified"}
     assert roles_of(pol, "unified-unified-cluster") == {"unified"}
 
@@ -270,15 +200,16 @@ def test_unified_to_unified_database_and_cluster(spec: Spec) -> None:
 def test_application_to_application_8443(spec: Spec) -> None:
     pol = policy(spec)
     for direction in ("in", "out"):
-        assert_allowed(side(pol, "app-app-cluster", role="application", direction=direction), 8443)
+        cluster = one(pol, "app-app-cluster", role="application", direction=direction, proto="tcp")
+        assert_allowed(cluster, 8443)
     assert roles_of(pol, "app-app-cluster") == {"application"}
 
 
 def test_application_database_27017_27030_bidirectional(spec: Spec) -> None:
     pol = policy(spec)
     for role, peer in (("application", "database"), ("database", "application")):
-        out = side(pol, "app-db-database", role=role, direction="out")
-        inn = side(pol, "app-db-database", role=role, direction="in")
+        out = one(pol, "app-db-database", role=role, direction="out", proto="tcp")
+        inn = one(pol, "app-db-database", role=role, direction="in", proto="tcp")
         assert_allowed(out, 27017, 27030)
         assert_allowed(inn, 27017, 27030)
         assert out["destinations"] == [{"role": peer}]
@@ -289,12 +220,12 @@ def test_application_database_27017_27030_bidirectional(spec: Spec) -> None:
 def test_application_database_8443_one_way(spec: Spec) -> None:
     """Decision cluster-8443-direction: no "bi-directional" written, read as one way."""
     pol = policy(spec)
-    assert_allowed(side(pol, "app-db-cluster", role="application", direction="out"), 8443)
-    inn = side(pol, "app-db-cluster", role="database", direction="in")
+    assert_allowed(one(pol, "app-db-cluster", role="application", direction="out", proto="tcp"), 8443)
+    inn = one(pol, "app-db-cluster", role="database", direction="in", proto="tcp")
     assert_allowed(inn, 8443)
     assert inn["listener"] == "required"
-    assert not sides(pol, "app-db-cluster", role="application", direction="in")
-    assert not sides(pol, "app-db-cluster", role="database", direction="out")
+    assert not rows(pol, "app-db-cluster", role="application", direction="in", proto="tcp")
+    assert not rows(pol, "app-db-cluster", role="database", direction="out", proto="tcp")
 
 
 def test_database_to_database_including_second_table(spec: Spec) -> None:
@@ -302,10 +233,10 @@ def test_database_to_database_including_second_table(spec: Spec) -> None:
     pol = policy(spec)
     for direction in ("in", "out"):
         assert_allowed(
-            side(pol, "db-db-database", role="database", direction=direction), 27017, 27030
+            one(pol, "db-db-database", role="database", direction=direction, proto="tcp"), 27017, 27030
         )
-        assert_allowed(side(pol, "db-db-cluster", role="database", direction=direction), 8443)
-    assert side(pol, "db-db-cluster", role="database", direction="in")["listener"] == "required"
+        assert_allowed(one(pol, "db-db-cluster", role="database", direction=direction, proto="tcp"), 8443)
+    assert one(pol, "db-db-cluster", role="database", direction="in", proto="tcp")["listener"] == "required"
     assert roles_of(pol, "db-db-cluster") == {"database"}
 
 
@@ -337,7 +268,7 @@ def test_integration_is_off_by_default(
     assert row_id not in pol["enabled"]
     for role in ("application", "unified"):
         for proto in protos:
-            assert_not_applied(side(pol, row_id, role=role, direction="out", proto=proto), row_id)
+            assert_condition_off(one(pol, row_id, role=role, direction="out", proto=proto), row_id)
     # the documented port survives as a skipped row, on Application/Unified nodes only
     assert roles_of(pol, row_id) == {"application", "unified"}
 
@@ -351,7 +282,7 @@ def test_integration_enabled_allows_outbound(
     assert pol["enabled"] == [row_id]
     for role in ("application", "unified"):
         for proto in protos:
-            row = side(pol, row_id, role=role, direction="out", proto=proto)
+            row = one(pol, row_id, role=role, direction="out", proto=proto)
             assert_allowed(row, port)
             assert [d["configured"] for d in row["destinations"]] == [dest]
         assert len([r for r in pol["rows"] if r["id"] == row_id and r["role"] == role]) == len(
@@ -384,7 +315,7 @@ def test_enable_all_then_disable_one(spec: Spec) -> None:
 
 def test_proxy_outbound_api_responses_and_northbound_manual(spec: Spec) -> None:
     pol = policy(spec)
-    api = side(pol, "api-responses", role="webproxy", direction="out")
+    api = one(pol, "api-responses", role="webproxy", direction="out", proto="tcp")
     assert_allowed(api, 443)
     assert api["destinations"] == [
         {
@@ -392,7 +323,7 @@ def test_proxy_outbound_api_responses_and_northbound_manual(spec: Spec) -> None:
             "description": "API clients that receive sync and async responses",
         }
     ]
-    north = side(pol, "northbound-notifications", role="webproxy", direction="out")
+    north = one(pol, "northbound-notifications", role="webproxy", direction="out", proto="tcp")
     assert north["ports"] == []
     assert north["applies"] is True
     assert north["manual"] and "no default" in north["manual"]
@@ -404,25 +335,25 @@ def test_proxy_outbound_api_responses_and_northbound_manual(spec: Spec) -> None:
 def test_all_nodes_outbound_snmp_ntp(spec: Spec, role: str) -> None:
     pol = policy(spec, role=role)
     for proto in ("tcp", "udp"):
-        row = side(pol, "snmp-traps", role=role, direction="out", proto=proto)
+        row = one(pol, "snmp-traps", role=role, direction="out", proto=proto)
         assert_allowed(row, 162)
         assert row["destinations"][0]["configured"] == "snmp-manager"
-    ntp = side(pol, "ntp", role=role, direction="out", proto="udp")
+    ntp = one(pol, "ntp", role=role, direction="out", proto="udp")
     assert_allowed(ntp, 123)
     assert ntp["destinations"][0]["configured"] == "ntp"
-    assert not sides(pol, "ntp", role=role, direction="out", proto="tcp")
+    assert not rows(pol, "ntp", role=role, direction="out", proto="tcp")
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_sftp_backup_condition(spec: Spec, role: str) -> None:
     off = policy(spec, role=role)
     assert off["conditions"]["sftp-backup"]["enabled"] is False
-    assert_not_applied(side(off, "sftp-backup", role=role, direction="out"), "sftp-backup")
+    assert_condition_off(one(off, "sftp-backup", role=role, direction="out", proto="tcp"), "sftp-backup")
     on = policy(spec, enable=("sftp-backup",), role=role)
-    row = side(on, "sftp-backup", role=role, direction="out")
+    row = one(on, "sftp-backup", role=role, direction="out", proto="tcp")
     assert_allowed(row, 22)
     assert row["destinations"][0]["configured"] == "sftp-backup"
-    assert not sides(on, "sftp-backup", role=role, direction="out", proto="udp")
+    assert not rows(on, "sftp-backup", role=role, direction="out", proto="udp")
 
 
 # --- external: inbound ---------------------------------------------------------------------
@@ -431,13 +362,12 @@ def test_sftp_backup_condition(spec: Spec, role: str) -> None:
 def test_proxy_inbound_web_access_and_api_request(spec: Spec) -> None:
     pol = policy(spec)
     for row_id in ("web-access", "api-request"):
-        row = side(pol, row_id, role="webproxy", direction="in")
+        row = one(pol, row_id, role="webproxy", direction="in", proto="tcp")
         assert_allowed(row, 443)
         assert row["listener"] == "required"
         assert roles_of(pol, row_id) == {"webproxy"}
-    keys = {
-        side(pol, i, role="webproxy", direction="in")["key"] for i in ("web-access", "api-request")
-    }
+    ids = ("web-access", "api-request")
+    keys = {one(pol, i, role="webproxy", direction="in", proto="tcp")["key"] for i in ids}
     assert len(keys) == 2
 
 
@@ -445,10 +375,10 @@ def test_proxy_inbound_web_access_and_api_request(spec: Spec) -> None:
 def test_ssh_inbound_on_every_node(spec: Spec, role: str) -> None:
     """Decision ssh-udp: TCP 22 must listen; UDP 22 is allowed as written but need not."""
     pol = policy(spec, role=role)
-    tcp = side(pol, "ssh", role=role, direction="in", proto="tcp")
+    tcp = one(pol, "ssh", role=role, direction="in", proto="tcp")
     assert_allowed(tcp, 22)
     assert tcp["listener"] == "required"
-    udp = side(pol, "ssh-udp", role=role, direction="in", proto="udp")
+    udp = one(pol, "ssh-udp", role=role, direction="in", proto="udp")
     assert_allowed(udp, 22)
     assert udp["listener"] == "permitted"
 
@@ -458,14 +388,14 @@ def test_ssh_inbound_on_every_node(spec: Spec, role: str) -> None:
 
 def test_webproxy_port_list(spec: Spec) -> None:
     pol = policy(spec, role="webproxy")
-    assert_allowed(side(pol, "webproxy-ports-ssh", role="webproxy", direction="in"), 22)
-    assert_allowed(side(pol, "webproxy-ports-http", role="webproxy", direction="in"), 80)
+    assert_allowed(one(pol, "webproxy-ports-ssh", role="webproxy", direction="in", proto="tcp"), 22)
+    assert_allowed(one(pol, "webproxy-ports-http", role="webproxy", direction="in", proto="tcp"), 80)
     for proto in ("tcp", "udp"):
         assert_allowed(
-            side(pol, "webproxy-ports-snmp", role="webproxy", direction="in", proto=proto),
+            one(pol, "webproxy-ports-snmp", role="webproxy", direction="in", proto=proto),
             (161, 162),
         )
-    https = side(pol, "webproxy-ports-https", role="webproxy", direction="in")
+    https = one(pol, "webproxy-ports-https", role="webproxy", direction="in", proto="tcp")
     assert_allowed(https, 443, 8443)
     assert https["listener"] == "permitted"
 
@@ -473,11 +403,11 @@ def test_webproxy_port_list(spec: Spec) -> None:
 @pytest.mark.parametrize("role", ["application", "unified"])
 def test_application_port_list_applies_to_application_and_unified(spec: Spec, role: str) -> None:
     pol = policy(spec, role=role)
-    assert_allowed(side(pol, "application-ports-http", role=role, direction="in"), 80)
-    https = side(pol, "application-ports-https", role=role, direction="in")
+    assert_allowed(one(pol, "application-ports-http", role=role, direction="in", proto="tcp"), 80)
+    https = one(pol, "application-ports-https", role=role, direction="in", proto="tcp")
     assert_allowed(https, 443, 8443)
     assert https["listener"] == "required"
-    db = side(pol, "application-ports-database", role=role, direction="in")
+    db = one(pol, "application-ports-database", role=role, direction="in", proto="tcp")
     assert_allowed(db, 27017, 27030)
     assert db["listener"] == "permitted"
 
@@ -486,12 +416,12 @@ def test_application_port_list_applies_to_application_and_unified(spec: Spec, ro
 def test_database_port_list_27019_27020_as_written(spec: Spec, role: str) -> None:
     """Decision database-port-lists: the per-node list's 27019 & 27020 are encoded too."""
     pol = policy(spec, role=role)
-    db = side(pol, "database-ports-database", role=role, direction="in")
+    db = one(pol, "database-ports-database", role=role, direction="in", proto="tcp")
     assert_allowed(db, 27019, 27020)
     assert db["listener"] == "permitted"
     for proto in ("tcp", "udp"):
         assert_allowed(
-            side(pol, "database-ports-snmp", role=role, direction="in", proto=proto), (161, 162)
+            one(pol, "database-ports-snmp", role=role, direction="in", proto=proto), (161, 162)
         )
     assert roles_of(pol, "database-ports-database") == {role}
 
@@ -502,40 +432,12 @@ def test_database_port_list_27019_27020_as_written(spec: Spec, role: str) -> Non
 def test_inbound_tcp_ports_per_role(spec: Spec) -> None:
     pol = policy(spec, enable=("all",))
     assert allowed_in_ports(pol, "webproxy", "tcp") == {22, 80, 161, 162, 443, 8443}
-    assert allowed_in_ports(pol, "application", "tcp") == {
-        22,
-        80,
-        161,
-        162,
-        443,
-        8443,
-        27017,
-        27030,
-    }
+    assert allowed_in_ports(pol, "application", "tcp") == {22, 80, 161, 162, 443, 8443, 27017, 27030}
     # Database: cluster tables (27017, 27030, 8443) plus the per-node list (27019, 27020)
-    assert allowed_in_ports(pol, "database", "tcp") == {
-        22,
-        161,
-        162,
-        8443,
-        27017,
-        27019,
-        27020,
-        27030,
-    }
+    assert allowed_in_ports(pol, "database", "tcp") == {22, 161, 162, 8443, 27017, 27019, 27020, 27030}
     # Unified: union of the Application and Database lines (decision unified-port-list)
-    assert allowed_in_ports(pol, "unified", "tcp") == {
-        22,
-        80,
-        161,
-        162,
-        443,
-        8443,
-        27017,
-        27019,
-        27020,
-        27030,
-    }
+    unified = {22, 80, 161, 162, 443, 8443, 27017, 27019, 27020, 27030}
+    assert allowed_in_ports(pol, "unified", "tcp") == unified
     for role in ROLES:
         assert allowed_in_ports(pol, role, "udp") == {22, 161, 162}
 
