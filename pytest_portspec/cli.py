@@ -31,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p_lint = commands.add_parser("lint", help="validate spec files and print notes")
-    p_lint.add_argument(
-        "paths",
-        nargs="*",
-        type=Path,
-        metavar="PATH",
-        help="spec files or directories (default: the packaged specs)",
-    )
+    _add_paths(p_lint)
     p_lint.add_argument(
         "--docs",
         type=Path,
@@ -51,38 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_show = commands.add_parser("show", help="print the effective policy of a spec")
     p_show.add_argument("spec", help="spec name or path")
     p_show.add_argument("--profile", help="profile (default: the spec's default profile)")
-    p_show.add_argument(
-        "--enable",
-        action="append",
-        default=[],
-        metavar="COND",
-        help="turn a condition on ('all' for every condition); repeatable",
-    )
-    p_show.add_argument(
-        "--disable",
-        action="append",
-        default=[],
-        metavar="COND",
-        help="turn a condition off ('all' for every condition); repeatable",
-    )
+    for flag, state in (("--enable", "on"), ("--disable", "off")):
+        p_show.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar="COND",
+            help=f"turn a condition {state} ('all' for every condition); repeatable",
+        )
     p_show.add_argument("--firmware", metavar="VERSION", help="device firmware version")
     p_show.add_argument("--role", help="only the rows of this node role")
-    _add_common(p_show)
-
-    p_list = commands.add_parser("list", help="list the specs found")
-    p_list.add_argument(
-        "paths",
-        nargs="*",
-        type=Path,
-        metavar="PATH",
-        help="spec files or directories (default: the packaged specs)",
-    )
-    p_list.add_argument("--format", choices=("table", "json"), default="table")
-    return parser
-
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    p_show.add_argument(
         "--spec-dir",
         action="append",
         default=[],
@@ -90,6 +63,25 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="look for specs by name here first; repeatable",
     )
+    _add_format(p_show)
+
+    p_list = commands.add_parser("list", help="list the specs found")
+    _add_paths(p_list)
+    _add_format(p_list)
+    return parser
+
+
+def _add_paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="spec files or directories (default: the packaged specs)",
+    )
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table")
 
 

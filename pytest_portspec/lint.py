@@ -16,6 +16,7 @@ from pathlib import Path
 from pytest_portspec.errors import Problem, SpecError
 from pytest_portspec.policy import ALL, effective_policy
 from pytest_portspec.spec import Spec, load_spec
+from pytest_portspec.spec.model import ports_label
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -104,19 +105,26 @@ def spec_notes(spec: Spec) -> list[str]:
 
 def _override_notes(spec: Spec) -> list[str]:
     """Rows whose block another row's allow overrides, per profile (every condition on)."""
-    profiles: dict[tuple[str, str, tuple[str, ...]], list[str]] = defaultdict(list)
-    lines: dict[tuple[str, str, tuple[str, ...]], int] = {}
+    profiles: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    lines: dict[tuple[str, str, str], int] = {}
     for profile in spec.profiles:
         policy = effective_policy(spec, profile=profile, enable=[ALL])
         for e in policy.rows:
-            if e.superseded_by:
-                role = f"{e.side.role}: " if e.side.role else ""
-                key = (f"{role}{e.key}", e.row.id, e.superseded_by)
-                profiles[key].append(profile)
-                lines[key] = e.row.line
+            if not e.superseded_by:
+                continue
+            role = f"{e.side.role}: " if e.side.role else ""
+            outcome = (
+                "allow wins"
+                if e.overridden
+                else (
+                    f"allow wins where they overlap; the block holds for {ports_label(e.blocked_ports or ())}"
+                )
+            )
+            what = f"is block, but {', '.join(e.superseded_by)} allow(s) the same traffic"
+            key = (f"{role}{e.key} (row {e.row.id}) {what}", outcome, e.row.id)
+            profiles[key].append(profile)
+            lines[key] = e.row.line
     return [
-        f"{spec.path}:{lines[key]}: note: {spec.name}: {key[0]} (row {key[1]}) is block, but "
-        f"{', '.join(key[2])} allow(s) the same traffic in profile(s) {', '.join(names)}: "
-        f"allow wins"
+        f"{spec.path}:{lines[key]}: note: {spec.name}: {key[0]} in profile(s) {', '.join(names)}: {key[1]}"
         for key, names in profiles.items()
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pytest_portspec.errors import SelectionError
 from pytest_portspec.spec.model import (
@@ -28,6 +28,7 @@ from pytest_portspec.spec.model import (
     Version,
     parse_version,
     ports_label,
+    subtract,
 )
 from pytest_portspec.spec.yamlsrc import suggest
 
@@ -54,10 +55,17 @@ class Expectation:
     applies: bool
     decision: str
     superseded_by: tuple[str, ...] = ()
+    # for a block: the ports no applicable allow row opens, where the block must hold
+    blocked_ports: tuple[PortRange, ...] | None = None
 
     @property
     def row(self) -> Row:
         return self.side.row
+
+    @property
+    def overridden(self) -> bool:
+        """A block whose every port another applicable row allows."""
+        return bool(self.superseded_by) and not self.blocked_ports
 
     @property
     def listener(self) -> Listener | None:
@@ -86,6 +94,9 @@ class Expectation:
             "applies": self.applies,
             "decision": self.decision,
             "superseded_by": list(self.superseded_by),
+            "blocked_ports": None
+            if self.blocked_ports is None
+            else [[p.lo, p.hi] for p in self.blocked_ports],
             "note": row.note,
             "citation": row.citation.as_dict(),
         }
@@ -314,14 +325,16 @@ def _expect(key: str, side: Side, profile: Profile, on: dict[str, ConditionChoic
 
 
 def _supersede(expectations: list[Expectation]) -> list[Expectation]:
-    """Mark a row's block that another applicable row of the same profile allows."""
+    """Work out, for each applicable block, which of its ports other rows allow."""
     allows = [e for e in expectations if e.applies and e.action == "allow"]
     result = []
     for e in expectations:
         if e.applies and e.action == "block":
-            by = tuple(a.key for a in allows if _same_traffic(a, e))
-            if by:
-                e = Expectation(e.key, e.side, e.action, e.applies, e.decision, by)
+            by = [a for a in allows if _same_traffic(a, e)]
+            opened = tuple(p for a in by for p in a.row.ports)
+            e = replace(
+                e, superseded_by=tuple(a.key for a in by), blocked_ports=subtract(e.row.ports, opened)
+            )
         result.append(e)
     return result
 

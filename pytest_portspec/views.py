@@ -44,8 +44,10 @@ def _policy_row(e: Expectation, with_role: bool) -> list[str]:
     status = "applies" if e.applies else f"skipped: {e.decision}"
     if e.applies and e.row.manual:
         status = f"manual: {e.row.manual}"
-    if e.superseded_by:
+    if e.overridden:
         status += f" (block overridden by {', '.join(e.superseded_by)})"
+    elif e.superseded_by:
+        status += f" (partly allowed by {', '.join(e.superseded_by)}; block holds for {_ports(e)})"
     service = e.row.service + (f" [{'/'.join(e.row.process)}]" if e.row.process else "")
     if e.row.configurable:
         service += " (configurable)"
@@ -107,5 +109,5 @@ def list_text(specs: Sequence[Spec]) -> str:
     return table(headers, rows)
 
 
-def ports_of(e: Expectation) -> str:
-    return ports_label(e.row.ports)
+def _ports(e: Expectation) -> str:
+    return ports_label(e.blocked_ports or ())

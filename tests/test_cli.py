@@ -35,6 +35,7 @@ ROW_KEYS = {
     "applies",
     "decision",
     "superseded_by",
+    "blocked_ports",
     "note",
     "citation",
 }

@@ -10,6 +10,7 @@ import pytest
 from pytest_portspec.errors import SelectionError
 from pytest_portspec.policy import effective_policy
 from pytest_portspec.spec import Spec, load_spec
+from pytest_portspec.spec.model import PortRange, subtract
 
 HEAD = """\
 format: 1
@@ -334,3 +335,57 @@ def test_keys_are_unique_per_role(tmp_path: Path) -> None:
     # on the proxy, the web row and the user-access row are different traffic: in vs out
     assert only(policy, id="web")["key"] == "in-443-tcp"
     assert only(policy, id="user", role="app")["key"] == "in-443-tcp"
+
+
+def test_a_block_that_another_row_allows_only_in_part_keeps_the_rest_blocked(tmp_path: Path) -> None:
+    text = (
+        HEAD
+        + ROWS
+        + """\
+  - id: range-block
+    service: Range
+    direction: in
+    proto: udp
+    ports: "7000-7100"
+    action: block
+    citation: {quote: range}
+  - id: range-allow
+    service: Part of the range
+    direction: in
+    proto: udp
+    ports: [7050, "7090-7200"]
+    action: allow
+    citation: {quote: part}
+"""
+    )
+    policy = effective_policy(make(tmp_path, text))
+    block = next(e for e in policy.rows if e.row.id == "range-block")
+    assert block.superseded_by == ("in-7050,7090-7200-udp",)
+    assert not block.overridden
+    assert only(policy.as_dict(), id="range-block")["blocked_ports"] == [[7000, 7049], [7051, 7089]]
+    assert only(policy.as_dict(), id="range-allow")["blocked_ports"] is None
+
+
+def test_a_block_that_another_row_allows_entirely_is_overridden(lab: Spec) -> None:
+    web_out = next(e for e in effective_policy(lab).rows if e.row.id == "web" and e.side.direction == "out")
+    assert web_out.overridden
+    assert web_out.blocked_ports == ()
+
+
+@pytest.mark.parametrize(
+    ("ports", "minus", "left"),
+    [
+        ([(1, 10)], [(3, 4)], [(1, 2), (5, 10)]),
+        ([(1, 10)], [(1, 10)], []),
+        ([(1, 10)], [(0, 5), (8, 20)], [(6, 7)]),
+        ([(1, 10), (20, 30)], [(11, 19)], [(1, 10), (20, 30)]),
+        ([(5, 5)], [(5, 5)], []),
+    ],
+)
+def test_subtract_port_ranges(
+    ports: list[tuple[int, int]], minus: list[tuple[int, int]], left: list[tuple[int, int]]
+) -> None:
+    def ranges(pairs: list[tuple[int, int]]) -> tuple[PortRange, ...]:
+        return tuple(PortRange(lo, hi) for lo, hi in pairs)
+
+    assert subtract(ranges(ports), ranges(minus)) == ranges(left)

@@ -42,6 +42,23 @@ class PortRange:
         return self.lo <= other.hi and other.lo <= self.hi
 
 
+def subtract(ports: tuple[PortRange, ...], minus: tuple[PortRange, ...]) -> tuple[PortRange, ...]:
+    """The ports of `ports` that are in none of the ranges of `minus`."""
+    left = list(ports)
+    for cut in minus:
+        kept: list[PortRange] = []
+        for part in left:
+            if not part.overlaps(cut):
+                kept.append(part)
+                continue
+            if part.lo < cut.lo:
+                kept.append(PortRange(part.lo, cut.lo - 1))
+            if part.hi > cut.hi:
+                kept.append(PortRange(cut.hi + 1, part.hi))
+        left = kept
+    return tuple(left)
+
+
 def ports_label(ports: tuple[PortRange, ...]) -> str:
     return ",".join(str(p) for p in ports) if ports else "dynamic"
 
