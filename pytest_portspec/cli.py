@@ -15,6 +15,7 @@ from pathlib import Path
 from pytest_portspec import __version__
 from pytest_portspec.catalog import find_spec, packaged_spec_dir, spec_files
 from pytest_portspec.errors import PortspecError, SpecError
+from pytest_portspec.lab import cli as lab_cli
 from pytest_portspec.lint import lint
 from pytest_portspec.policy import effective_policy
 from pytest_portspec.spec import load_spec
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = commands.add_parser("list", help="list the specs found")
     _add_paths(p_list)
     _add_format(p_list)
+    lab_cli.add_parser(commands)
     return parser
 
 
@@ -137,7 +139,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"lint": cmd_lint, "show": cmd_show, "list": cmd_list}
+COMMANDS = {"lint": cmd_lint, "show": cmd_show, "list": cmd_list, "lab": lab_cli.run_lab}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

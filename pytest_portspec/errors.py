@@ -4,8 +4,12 @@
     ├── SpecError                 one or more spec files cannot be used
     │                             (each Problem names file, line, key path, what is wrong)
     ├── SpecNotFoundError         a spec name or path that does not exist
-    └── SelectionError            a profile, condition, role or firmware choice the spec
-                                  does not offer
+    ├── SelectionError            a profile, condition, role or firmware choice the spec
+    │                             does not offer
+    └── LabError                  the emulator cannot do what was asked (not root, a system
+        │                         tool missing, a name already up, a bad drift)
+        └── LabCommandError       a system command of the emulator failed (carries the
+                                  command and its output)
 
 Every message is meant for the person running the tool: one sentence (or one line
 per problem) that says where and what, never a traceback.
@@ -49,3 +53,19 @@ class SpecNotFoundError(PortspecError):
 
 class SelectionError(PortspecError):
     """A profile, condition, role or firmware version that a spec does not offer."""
+
+
+class LabError(PortspecError):
+    """The emulator cannot do what was asked; the message says what to do instead."""
+
+
+class LabCommandError(LabError):
+    """A system command run by the emulator failed."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, output: str) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.output = output
+        shown = " ".join(self.argv)
+        detail = output.strip().splitlines()[-1] if output.strip() else "no output"
+        super().__init__(f"command failed ({returncode}): {shown}: {detail}")

@@ -1,0 +1,1 @@
+"""The emulator: real appliances from specs, in Linux network namespaces (`portspec lab`)."""

@@ -1,0 +1,106 @@
+"""`portspec lab ...`: the emulator's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from pytest_portspec.lab.controller import Lab, UpRequest
+from pytest_portspec.lab.drifts import KINDS, usage
+from pytest_portspec.lab.system import install_deps
+from pytest_portspec.views import table
+
+
+def add_parser(commands: Any) -> None:
+    lab = commands.add_parser("lab", help="emulated appliances built from specs (needs root)")
+    sub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
+    up = sub.add_parser("up", help="bring an emulated appliance up")
+    up.add_argument("target", metavar="SPEC[:PROFILE]", help="spec name or path, optionally with a profile")
+    up.add_argument("--name", help="appliance name (default: the spec name, and role)")
+    up.add_argument("--role", help="node role, for specs that describe a cluster")
+    up.add_argument("--enable", action="append", default=[], metavar="COND", help="turn a condition on")
+    up.add_argument("--disable", action="append", default=[], metavar="COND", help="turn a condition off")
+    up.add_argument(
+        "--drift",
+        action="append",
+        default=[],
+        metavar="DRIFT",
+        help="inject a drift (see 'portspec lab drifts'); repeatable",
+    )
+    up.add_argument("--json", action="store_true", help="print the appliance as JSON")
+    down = sub.add_parser("down", help="take appliances down and remove everything they used")
+    down.add_argument("names", nargs="*", metavar="NAME")
+    down.add_argument("--all", action="store_true", help="every appliance and the lab internet")
+    status = sub.add_parser("status", help="list the running appliances")
+    status.add_argument("--json", action="store_true")
+    sub.add_parser("drifts", help="list the drifts the lab can inject")
+    sub.add_parser("install-deps", help="apt-get the system packages the lab needs")
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    lab = Lab()
+    if args.lab_command == "up":
+        spec, _, profile = args.target.partition(":")
+        state = lab.up(
+            UpRequest(
+                spec=spec,
+                name=args.name,
+                profile=profile or None,
+                enable=args.enable,
+                disable=args.disable,
+                drifts=args.drift,
+                role=args.role,
+            )
+        )
+        print(json.dumps(state, indent=2) if args.json else _up_text(state))
+        return 0
+    if args.lab_command == "down":
+        if not args.names and not args.all:
+            raise SystemExit("portspec lab down: name an appliance or pass --all")
+        gone = lab.down(args.names, everything=args.all)
+        print(f"down: {', '.join(gone) or 'nothing was up'}")
+        return 0
+    if args.lab_command == "status":
+        states = lab.status()
+        print(json.dumps(states, indent=2) if args.json else _status_text(states))
+        return 0
+    if args.lab_command == "drifts":
+        print(table(["DRIFT", "WHAT IT DOES"], [[usage(k), k.description] for k in KINDS.values()]))
+        return 0
+    packages = install_deps()
+    print(f"installed: {' '.join(packages)}")
+    return 0
+
+
+def _up_text(state: dict[str, Any]) -> str:
+    target = state["spec"] if state["name"] == state["spec"] else f"{state['spec']}@lab:{state['name']}"
+    device = f"{target}@lab" if state["name"] == state["spec"] else target
+    lines = [
+        f"{state['name']}: {state['spec']} ({state['profile']}) up at {state['management_address']} "
+        f"in {state['up_seconds']} s",
+        f"  ssh:    ssh -i {state['private_key']} -o UserKnownHostsFile={state['known_hosts']} "
+        f"{state['ssh_user']}@{state['management_address']}",
+        f"  pytest: pytest --device {device}",
+    ]
+    if state["drifts"]:
+        lines.append(f"  drifts: {', '.join(state['drifts'])}")
+    return "\n".join(lines)
+
+
+def _status_text(states: list[dict[str, Any]]) -> str:
+    if not states:
+        return "no appliances are up"
+    rows = [
+        [
+            s.get("name", "?"),
+            s.get("status", "?"),
+            s.get("spec", "?"),
+            s.get("profile", "?"),
+            s.get("management_address", "?"),
+            ", ".join(s.get("enabled", [])) or "-",
+            ", ".join(s.get("drifts", [])) or "-",
+        ]
+        for s in states
+    ]
+    return table(["NAME", "STATUS", "SPEC", "PROFILE", "ADDRESS", "ENABLED", "DRIFTS"], rows)

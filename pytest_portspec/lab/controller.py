@@ -1,0 +1,158 @@
+"""`portspec lab up / down / status`: bring appliances up from specs and take them down again."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_portspec.catalog import find_spec
+from pytest_portspec.errors import LabError, PortspecError
+from pytest_portspec.lab import appliance, internet
+from pytest_portspec.lab.drifts import apply_drifts
+from pytest_portspec.lab.plan import Addresses, plan_appliance
+from pytest_portspec.lab.processes import alive, kill, netns_exists, netns_pids, wait_for
+from pytest_portspec.lab.store import Store, check_name
+from pytest_portspec.lab.system import require_lab_host, run
+from pytest_portspec.policy import effective_policy
+
+
+@dataclass
+class UpRequest:
+    spec: str
+    name: str | None = None
+    profile: str | None = None
+    enable: Sequence[str] = ()
+    disable: Sequence[str] = ()
+    drifts: Sequence[str] = ()
+    role: str | None = None
+    spec_dirs: Sequence[Any] = field(default_factory=list)
+
+
+class Lab:
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store or Store.default()
+
+    def up(self, request: UpRequest) -> dict[str, Any]:
+        require_lab_host()
+        spec = find_spec(request.spec, list(request.spec_dirs))
+        if spec.roles and request.role is None:
+            raise LabError(
+                f"spec {spec.name!r} describes several node roles ({', '.join(spec.roles)}): pass --role"
+            )
+        name = check_name(request.name or "-".join(filter(None, [spec.name, request.role])))
+        policy = effective_policy(
+            spec, profile=request.profile, enable=request.enable, disable=request.disable, role=request.role
+        )
+        with self.store.lock():
+            if self.store.state(name) is not None:
+                raise LabError(f"appliance {name!r} is already up (portspec lab down {name} first)")
+            index = self.store.free_index()
+            plan = apply_drifts(plan_appliance(policy, index), request.drifts)
+            addresses = Addresses(index)
+            state: dict[str, Any] = {
+                "name": name,
+                "index": index,
+                "status": "starting",
+                "spec": spec.name,
+                "spec_path": str(spec.path),
+                "profile": policy.profile.name,
+                "role": request.role,
+                "enabled": policy.enabled,
+                "drifts": list(plan.drifts),
+                "management_address": addresses.management,
+                "ssh_port": 22,
+                "ssh_user": appliance.LAB_USER,
+                "netns": appliance.netns(name),
+                "pids": {},
+            }
+            self.store.save(state)  # from here on, `down` can clean up whatever happens
+            try:
+                self._bring_up(state, plan, addresses)
+            except (PortspecError, OSError, RuntimeError) as exc:
+                self._take_down(state)
+                raise LabError(f"appliance {name!r} did not come up: {exc}") from None
+            return state
+
+    def _bring_up(self, state: dict[str, Any], plan: Any, addresses: Addresses) -> None:
+        started = time.monotonic()
+        name, run_dir = state["name"], self.store.run_dir(state["name"])
+        user_key, host_key = self.store.user_key(), self.store.host_key(name)
+        internet.ensure(self.store.root)
+        appliance.create_links(name, addresses)
+        hosts = internet.host_addresses(self.store.root, plan.hosts)
+        state["pids"]["site"] = internet.start_site(run_dir, addresses, plan, hosts)
+        appliance.write_overlay(run_dir, addresses, user_key.with_suffix(".pub"), plan)
+        config = appliance.sshd_config(run_dir, addresses, host_key)
+        sshd = appliance.start_sshd(name, run_dir, addresses, config)
+        state["pids"]["sshd"] = sshd
+        self.store.save(state)
+        appliance.configure_ufw(sshd, run_dir, plan)
+        groups = appliance.start_listeners(sshd, plan)
+        state["pids"]["listeners"] = [g["pid"] for g in groups]
+        known_hosts = run_dir / "known_hosts"
+        known_hosts.write_text(appliance.known_hosts_line(addresses, host_key), encoding="utf-8")
+        state.update(
+            {
+                "status": "up",
+                "private_key": str(user_key),
+                "known_hosts": str(known_hosts),
+                "listeners": groups,
+                "hosts": hosts,
+                "destinations": plan.configured | {"dns": addresses.gateway},
+                "resolver": addresses.gateway,
+                "ufw_enabled": plan.ufw_enabled,
+                "site_blocks": [f"{port}/{proto}" for proto, port in plan.site_blocks],
+                "dns_failures": list(plan.dns_failures),
+                "up_seconds": round(time.monotonic() - started, 2),
+            }
+        )
+        self.store.save(state)
+
+    def down(self, names: Sequence[str] = (), everything: bool = False) -> list[str]:
+        require_lab_host()
+        with self.store.lock():
+            states = self.store.states()
+            if everything:
+                chosen = states
+            else:
+                known = {s["name"]: s for s in states}
+                missing = [n for n in names if n not in known]
+                if missing:
+                    raise LabError(
+                        f"no appliance named {missing[0]!r} is up; up: {', '.join(known) or 'none'}"
+                    )
+                chosen = [known[n] for n in names]
+            for state in chosen:
+                self._take_down(state)
+            if everything or not self.store.states():
+                internet.remove(self.store.root)
+            return [s["name"] for s in chosen]
+
+    def _take_down(self, state: dict[str, Any]) -> None:
+        name = state["name"]
+        ns = state.get("netns") or appliance.netns(name)
+        pids = state.get("pids", {})
+        kill([*netns_pids(ns), pids.get("sshd", 0), *pids.get("listeners", [])])
+        if "index" in state:
+            addresses = Addresses(state["index"])
+            internet.stop_site(addresses, pids.get("site", {}))
+            if netns_exists(ns):
+                run(["ip", "netns", "del", ns])
+            link = appliance.management_link(addresses)
+            wait_for(lambda: not _link_exists(link), 5.0, f"removal of {link}")
+        shutil.rmtree(self.store.run_dir(name), ignore_errors=True)
+
+    def status(self) -> list[dict[str, Any]]:
+        states = self.store.states()
+        for state in states:
+            sshd = state.get("pids", {}).get("sshd", 0)
+            if state.get("status") == "up" and not (sshd and alive(sshd)):
+                state["status"] = "broken (sshd is not running)"
+        return states
+
+
+def _link_exists(link: str) -> bool:
+    return bool(run(["ip", "-o", "link", "show", link], check=False).strip())

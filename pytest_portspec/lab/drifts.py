@@ -1,0 +1,186 @@
+"""Drifts: named, composable changes that model what goes wrong in the field (pure).
+
+A drift is written `NAME` or `NAME:ARGUMENT`, e.g. `stop:nginx` or `site-block:123/udp`;
+`apply_drifts(plan, drifts)` returns the changed plan, or raises LabError naming the
+drift that does not fit this appliance.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import cast
+
+from pytest_portspec.addresses import is_hostname
+from pytest_portspec.errors import LabError
+from pytest_portspec.lab.plan import MANAGEMENT_PORT, AppliancePlan, Listener
+from pytest_portspec.spec.model import Proto
+
+
+@dataclass(frozen=True)
+class DriftKind:
+    name: str
+    argument: str  # how the argument is written, "" for none
+    description: str
+    apply: Callable[[AppliancePlan, str], AppliancePlan]
+
+
+def _port_proto(argument: str) -> tuple[int, Proto]:
+    match = re.fullmatch(r"(\d{1,5})/(tcp|udp)", argument)
+    if not match or not 1 <= int(match.group(1)) <= 65535:
+        raise LabError(f"expected PORT/PROTO such as 8080/tcp, found {argument!r}")
+    return int(match.group(1)), cast(Proto, match.group(2))
+
+
+def _listen(plan: AppliancePlan, argument: str) -> AppliancePlan:
+    where, _, process = argument.rpartition(":")
+    port, proto = _port_proto(where)
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,15}", process):
+        raise LabError(f"expected a process name of at most 15 characters, found {process!r}")
+    return replace(plan, listeners=(*plan.listeners, Listener(process, proto, "0.0.0.0", port)))
+
+
+def _stop(plan: AppliancePlan, process: str) -> AppliancePlan:
+    if process == "sshd":
+        raise LabError("stop:sshd would cut the lab's own access; use ufw-delete:22/tcp instead")
+    kept = tuple(item for item in plan.listeners if item.process != process)
+    if len(kept) == len(plan.listeners):
+        names = ", ".join(sorted({item.process for item in plan.listeners})) or "none"
+        raise LabError(f"no service named {process!r} runs on this appliance; services: {names}")
+    return replace(plan, listeners=kept)
+
+
+def _ufw_allow(plan: AppliancePlan, argument: str) -> AppliancePlan:
+    port, proto = _port_proto(argument)
+    return replace(plan, ufw_commands=(*plan.ufw_commands, ("allow", "in", f"{port}/{proto}")))
+
+
+def _mentions(command: tuple[str, ...], port: int, proto: str) -> bool:
+    if "comment" in command:  # the lab's management rule stays, or the lab loses the appliance
+        return False
+    if f"{port}/{proto}" in command:
+        return True
+    if "proto" not in command or command[command.index("proto") + 1] != proto or "port" not in command:
+        return False
+    spec = command[command.index("port") + 1]
+    return any(_in_port_spec(port, part) for part in spec.split(","))
+
+
+def _in_port_spec(port: int, part: str) -> bool:
+    lo, _, hi = part.partition(":")
+    return int(lo) <= port <= int(hi or lo)
+
+
+def _ufw_delete(plan: AppliancePlan, argument: str) -> AppliancePlan:
+    port, proto = _port_proto(argument)
+    kept = tuple(
+        c for c in plan.ufw_commands if not (c[0] in ("allow", "limit") and _mentions(c, port, proto))
+    )
+    if len(kept) == len(plan.ufw_commands):
+        raise LabError(f"no ufw rule of this appliance allows {argument}")
+    return replace(plan, ufw_commands=kept)
+
+
+def _ufw_inactive(plan: AppliancePlan, argument: str) -> AppliancePlan:
+    return replace(plan, ufw_enabled=False)
+
+
+def _ufw_default(direction: str) -> Callable[[AppliancePlan, str], AppliancePlan]:
+    def apply(plan: AppliancePlan, policy: str) -> AppliancePlan:
+        if policy not in ("allow", "deny", "reject"):
+            raise LabError(f"expected allow, deny or reject, found {policy!r}")
+        changed = tuple(
+            ("default", policy, direction) if c[:1] == ("default",) and c[2] == direction else c
+            for c in plan.ufw_commands
+        )
+        return replace(plan, ufw_commands=changed)
+
+    return apply
+
+
+def _site_block(plan: AppliancePlan, argument: str) -> AppliancePlan:
+    port, proto = _port_proto(argument)
+    return replace(plan, site_blocks=(*plan.site_blocks, (proto, port)))
+
+
+def _dns_fail(plan: AppliancePlan, host: str) -> AppliancePlan:
+    host = host.lower()
+    if not is_hostname(host) or host not in plan.hosts:
+        known = ", ".join(plan.hosts) or "none"
+        raise LabError(f"{host!r} is not a host name this appliance resolves; hosts: {known}")
+    return replace(plan, dns_failures=(*plan.dns_failures, host))
+
+
+def _expose(plan: AppliancePlan, argument: str) -> AppliancePlan:
+    if not argument.isdigit():
+        raise LabError(f"expected a port number, found {argument!r}")
+    port = int(argument)
+    hits = [item for item in plan.listeners if item.port == port and item.address == "127.0.0.1"]
+    if not hits:
+        raise LabError(f"no internal (loopback) service listens on port {port}")
+    listeners = tuple(replace(item, address="0.0.0.0") if item in hits else item for item in plan.listeners)
+    return replace(plan, listeners=listeners)
+
+
+KINDS = {
+    kind.name: kind
+    for kind in (
+        DriftKind(
+            "listen", "PORT/PROTO:PROCESS", "an undocumented service listens on all addresses", _listen
+        ),
+        DriftKind("stop", "PROCESS", "a documented service is down (its sockets are gone)", _stop),
+        DriftKind(
+            "ufw-allow", "PORT/PROTO", "an extra ufw rule allows inbound traffic to the port", _ufw_allow
+        ),
+        DriftKind(
+            "ufw-delete",
+            "PORT/PROTO",
+            "the documented ufw rules for the port are deleted "
+            f"(the lab's management rule for {MANAGEMENT_PORT}/tcp stays)",
+            _ufw_delete,
+        ),
+        DriftKind("ufw-inactive", "", "ufw is disabled", _ufw_inactive),
+        DriftKind(
+            "ufw-default-in",
+            "allow|deny|reject",
+            "ufw's default incoming policy changed",
+            _ufw_default("incoming"),
+        ),
+        DriftKind(
+            "ufw-default-out",
+            "allow|deny|reject",
+            "ufw's default outgoing policy changed",
+            _ufw_default("outgoing"),
+        ),
+        DriftKind(
+            "site-block",
+            "PORT/PROTO",
+            "the site firewall drops the appliance's outbound traffic to the port",
+            _site_block,
+        ),
+        DriftKind("dns-fail", "HOST", "the site's DNS does not resolve the host name", _dns_fail),
+        DriftKind(
+            "expose", "PORT", "an internal service listens on all addresses instead of loopback", _expose
+        ),
+    )
+}
+
+
+def usage(kind: DriftKind) -> str:
+    return f"{kind.name}:{kind.argument}" if kind.argument else kind.name
+
+
+def apply_drifts(plan: AppliancePlan, drifts: Sequence[str]) -> AppliancePlan:
+    for drift in drifts:
+        name, _, argument = drift.partition(":")
+        kind = KINDS.get(name)
+        if kind is None:
+            raise LabError(f"unknown drift {drift!r}; drifts: {', '.join(usage(k) for k in KINDS.values())}")
+        if bool(argument) != bool(kind.argument):
+            raise LabError(f"drift {drift!r}: expected {usage(kind)}")
+        try:
+            plan = kind.apply(plan, argument)
+        except LabError as exc:
+            raise LabError(f"drift {drift!r}: {exc}") from None
+    return replace(plan, drifts=(*plan.drifts, *drifts))

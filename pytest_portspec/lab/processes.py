@@ -1,0 +1,107 @@
+"""Starting and ending the lab's own processes, and the namespaces that hold them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_portspec.errors import LabCommandError
+from pytest_portspec.lab.system import run, which
+
+
+def netns_exists(name: str) -> bool:
+    return Path("/run/netns", name).exists()
+
+
+def netns_pids(name: str) -> list[int]:
+    if not netns_exists(name):
+        return []
+    out = run(["ip", "netns", "pids", name], check=False)
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def start(argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+    """A long-running process in its own session, output to a log file."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [which(argv[0]) or argv[0], *argv[1:]],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def run_services(namespace_argv: Sequence[str], config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Start socket holders (lab/services.py) inside a namespace; return their groups with pids."""
+    argv = [*namespace_argv, sys.executable, "-m", "pytest_portspec.lab.services"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    done = subprocess.run(
+        argv, input=json.dumps(config), capture_output=True, text=True, timeout=30, check=False, env=env
+    )
+    result = json.loads(done.stdout) if done.stdout.strip().startswith("{") else {"groups": [], "errors": []}
+    if done.returncode != 0:
+        groups: list[dict[str, Any]] = result.get("groups", [])
+        kill([g["pid"] for g in groups])
+        detail = "; ".join(result.get("errors", [])) or done.stderr
+        raise LabCommandError(argv, done.returncode, detail)
+    return list(result["groups"])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text(encoding="ascii").split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill(pids: Sequence[int], timeout: float = 2.0) -> None:
+    """End our processes by PID: TERM, then KILL what is left when the time is up."""
+    pids = [p for p in pids if p > 1 and alive(p)]
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        _reap()
+        time.sleep(0.02)
+    for pid in pids:
+        if alive(pid):
+            _signal(pid, signal.SIGKILL)
+    _reap()
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _reap() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def wait_for(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise LabCommandError([what], -1, f"not ready after {timeout:g} s")

@@ -1,0 +1,107 @@
+"""The lab's directory: a lock, SSH keys that outlive appliances, one state file per appliance.
+
+$PORTSPEC_LAB_DIR (default /var/lib/portspec-lab)
+├── lock                     serialises concurrent `portspec lab` invocations
+├── keys/id_ed25519[.pub]    the lab user's key (the plugin logs in with it)
+├── keys/hosts/NAME/         each appliance's persistent SSH host key
+└── run/NAME/                everything of a running appliance; removed by `down`
+    ├── state.json, known_hosts, sshd_config, sshd.log, etc/ (files mounted in the appliance)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_portspec.errors import LabError
+from pytest_portspec.lab.system import run
+
+LAB_DIR_ENV = "PORTSPEC_LAB_DIR"
+DEFAULT_LAB_DIR = Path("/var/lib/portspec-lab")
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,30}")
+
+
+def lab_dir() -> Path:
+    return Path(os.environ.get(LAB_DIR_ENV) or DEFAULT_LAB_DIR)
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.fullmatch(name):
+        raise LabError(f"appliance name {name!r}: use lower-case letters, digits and '-' (at most 31)")
+    return name
+
+
+@dataclass(frozen=True)
+class Store:
+    root: Path
+
+    @classmethod
+    def default(cls) -> Store:
+        return cls(lab_dir())
+
+    def run_dir(self, name: str) -> Path:
+        return self.root / "run" / name
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o755)
+        with open(self.root / "lock", "w", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def user_key(self) -> Path:
+        key = self.root / "keys" / "id_ed25519"
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "portspec-lab", "-f", str(key)])
+        return key
+
+    def host_key(self, name: str) -> Path:
+        key = self.root / "keys" / "hosts" / name / "ssh_host_ed25519_key"
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"portspec-lab {name}", "-f", str(key)])
+        return key
+
+    def states(self) -> list[dict[str, Any]]:
+        found = []
+        for path in sorted((self.root / "run").glob("*/state.json")):
+            try:
+                found.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                found.append({"name": path.parent.name, "status": "broken"})
+        return found
+
+    def state(self, name: str) -> dict[str, Any] | None:
+        path = self.run_dir(name) / "state.json"
+        if not path.exists():
+            return None
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"name": name, "status": "broken"}
+        return data
+
+    def save(self, state: dict[str, Any]) -> None:
+        directory = self.run_dir(state["name"])
+        directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+        temporary = directory / "state.json.tmp"
+        temporary.write_text(json.dumps(state, indent=2), encoding="utf-8")
+        temporary.replace(directory / "state.json")
+
+    def free_index(self) -> int:
+        used = {s.get("index") for s in self.states()}
+        for index in range(1, 251):
+            if index not in used:
+                return index
+        raise LabError("the lab is full (250 appliances)")
