@@ -22,7 +22,6 @@ from pytest_portspec.lab.system import run
 
 LAB_USER = "portspec"
 LAB_UID = 64123
-NETNS_PREFIX = "pslab-"
 
 # Files of the appliance's /etc that are its own (bind-mounted in its mount namespace).
 OVERLAY_FILES = ("passwd", "group", "shadow", "resolv.conf", "default/ufw")
@@ -39,16 +38,12 @@ for argv in json.load(sys.stdin):
 """
 
 
-def netns(name: str) -> str:
-    return f"{NETNS_PREFIX}{name}"
-
-
 def management_link(addresses: Addresses) -> str:
     return f"psl{addresses.index}m"
 
 
-def create_links(name: str, addresses: Addresses) -> None:
-    ns, i = netns(name), addresses.index
+def create_links(ns: str, inet: internet.Internet, addresses: Addresses) -> None:
+    i = addresses.index
     run(["ip", "netns", "add", ns])
     host_end, inner = management_link(addresses), f"psl{i}e"
     run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", inner, "netns", ns])
@@ -57,9 +52,9 @@ def create_links(name: str, addresses: Addresses) -> None:
             "ip",
             "link",
             "add",
-            internet.uplink_link(addresses),
+            inet.uplink_link(addresses),
             "netns",
-            internet.NAMESPACE,
+            inet.namespace,
             "type",
             "veth",
             "peer",
@@ -86,15 +81,15 @@ def create_links(name: str, addresses: Addresses) -> None:
         [
             "ip",
             "-n",
-            internet.NAMESPACE,
+            inet.namespace,
             "addr",
             "add",
             f"{addresses.gateway}/24",
             "dev",
-            internet.uplink_link(addresses),
+            inet.uplink_link(addresses),
         ]
     )
-    run(["ip", "-n", internet.NAMESPACE, "link", "set", internet.uplink_link(addresses), "up"])
+    run(["ip", "-n", inet.namespace, "link", "set", inet.uplink_link(addresses), "up"])
 
 
 def write_overlay(run_dir: Path, addresses: Addresses, public_key: Path, plan: AppliancePlan) -> None:
@@ -153,7 +148,7 @@ def sshd_config(run_dir: Path, addresses: Addresses, host_key: Path) -> Path:
     return config
 
 
-def start_sshd(name: str, run_dir: Path, addresses: Addresses, config: Path) -> int:
+def start_sshd(ns: str, run_dir: Path, addresses: Addresses, config: Path) -> int:
     """sshd in the appliance's network namespace and a private mount namespace of its own."""
     etc = run_dir / "etc"
     mounts = ["mount -t tmpfs -o mode=755 portspec-run /run", "mkdir -p /run/sshd"]
@@ -166,7 +161,7 @@ def start_sshd(name: str, run_dir: Path, addresses: Addresses, config: Path) -> 
             "ip",
             "netns",
             "exec",
-            netns(name),
+            ns,
             "unshare",
             "--mount",
             "--propagation",

@@ -34,6 +34,7 @@ class UpRequest:
 class Lab:
     def __init__(self, store: Store | None = None) -> None:
         self.store = store or Store.default()
+        self.internet = internet.Internet(self.store.namespace("inet"), self.store.root)
 
     def up(self, request: UpRequest) -> dict[str, Any]:
         require_lab_host()
@@ -65,7 +66,7 @@ class Lab:
                 "management_address": addresses.management,
                 "ssh_port": 22,
                 "ssh_user": appliance.LAB_USER,
-                "netns": appliance.netns(name),
+                "netns": self.store.namespace(name),
                 "pids": {},
             }
             self.store.save(state)  # from here on, `down` can clean up whatever happens
@@ -80,13 +81,13 @@ class Lab:
         started = time.monotonic()
         name, run_dir = state["name"], self.store.run_dir(state["name"])
         user_key, host_key = self.store.user_key(), self.store.host_key(name)
-        internet.ensure(self.store.root)
-        appliance.create_links(name, addresses)
-        hosts = internet.host_addresses(self.store.root, plan.hosts)
-        state["pids"]["site"] = internet.start_site(run_dir, addresses, plan, hosts)
+        self.internet.ensure()
+        appliance.create_links(state["netns"], self.internet, addresses)
+        hosts = self.internet.host_addresses(plan.hosts)
+        state["pids"]["site"] = self.internet.start_site(run_dir, addresses, plan, hosts)
         appliance.write_overlay(run_dir, addresses, user_key.with_suffix(".pub"), plan)
         config = appliance.sshd_config(run_dir, addresses, host_key)
-        sshd = appliance.start_sshd(name, run_dir, addresses, config)
+        sshd = appliance.start_sshd(state["netns"], run_dir, addresses, config)
         state["pids"]["sshd"] = sshd
         self.store.save(state)
         appliance.configure_ufw(sshd, run_dir, plan)
@@ -128,17 +129,17 @@ class Lab:
             for state in chosen:
                 self._take_down(state)
             if everything or not self.store.states():
-                internet.remove(self.store.root)
+                self.internet.remove()
             return [s["name"] for s in chosen]
 
     def _take_down(self, state: dict[str, Any]) -> None:
         name = state["name"]
-        ns = state.get("netns") or appliance.netns(name)
+        ns = state.get("netns") or self.store.namespace(name)
         pids = state.get("pids", {})
         kill([*netns_pids(ns), pids.get("sshd", 0), *pids.get("listeners", [])])
         if "index" in state:
             addresses = Addresses(state["index"])
-            internet.stop_site(addresses, pids.get("site", {}))
+            self.internet.stop_site(addresses, pids.get("site", {}))
             if netns_exists(ns):
                 run(["ip", "netns", "del", ns])
             link = appliance.management_link(addresses)

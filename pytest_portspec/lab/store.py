@@ -11,6 +11,7 @@ $PORTSPEC_LAB_DIR (default /var/lib/portspec-lab)
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -45,6 +46,16 @@ class Store:
     @classmethod
     def default(cls) -> Store:
         return cls(lab_dir())
+
+    @property
+    def tag(self) -> str:
+        """Keeps the namespaces of another lab directory (the test suite's) apart from the default's."""
+        if self.root == DEFAULT_LAB_DIR:
+            return ""
+        return "-" + hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:6]
+
+    def namespace(self, name: str) -> str:
+        return f"pslab{self.tag}-{name}"
 
     def run_dir(self, name: str) -> Path:
         return self.root / "run" / name
@@ -100,8 +111,9 @@ class Store:
         temporary.replace(directory / "state.json")
 
     def free_index(self) -> int:
+        """The lowest appliance number no state claims and no other lab directory's links use."""
         used = {s.get("index") for s in self.states()}
         for index in range(1, 251):
-            if index not in used:
+            if index not in used and not Path(f"/sys/class/net/psl{index}m").exists():
                 return index
         raise LabError("the lab is full (250 appliances)")
