@@ -40,3 +40,14 @@ ensure_docs() {
         exit 2
     fi
 }
+
+ensure_lab_deps() {
+    local tool missing=""
+    for tool in ip nsenter unshare sshd ssh-keygen ufw iptables dnsmasq sudo ss; do
+        command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing="$missing $tool"
+    done
+    if [ -n "$missing" ]; then
+        say "installing the lab's system packages (missing:$missing)"
+        "$VENV/bin/portspec" lab install-deps
+    fi
+}

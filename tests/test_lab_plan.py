@@ -25,29 +25,52 @@ def listening(p: AppliancePlan) -> set[tuple[str, str, str, int]]:
 @pytest.mark.parametrize("index", [1, 7, 250])
 def test_every_lab_address_is_in_198_18_0_0_15(index: int) -> None:
     a = Addresses(index)
-    for address in (a.host, a.management, a.gateway, a.uplink, service_address(0), service_address(127 * 254 - 1)):
+    for address in (
+        a.host,
+        a.management,
+        a.gateway,
+        a.uplink,
+        service_address(0),
+        service_address(127 * 254 - 1),
+    ):
         assert netaddr.IPAddress(address) in LAB
     assert (a.host, a.management) == (f"198.18.{index}.1", f"198.18.{index}.2")
 
 
 def test_smartserver_enhanced_ufw_is_the_documented_policy() -> None:
     commands = plan("smartserver").ufw_commands
-    assert commands[:3] == (("default", "deny", "incoming"), ("default", "deny", "outgoing"),
-                            ("default", "deny", "routed"))
+    assert commands[:3] == (
+        ("default", "deny", "incoming"),
+        ("default", "deny", "outgoing"),
+        ("default", "deny", "routed"),
+    )
     assert ("allow", "in", "on", "lo") in commands and ("allow", "out", "on", "lo") in commands
     management = [c for c in commands if "comment" in c]
-    assert management == [("allow", "in", "on", "eth0", "from", "198.18.7.1", "to", "any", "port", "22",
-                           "proto", "tcp", "comment", "portspec-lab management access")]
+    assert management == [
+        (
+            "allow",
+            "in",
+            "on",
+            "eth0",
+            "from",
+            "198.18.7.1",
+            "to",
+            "any",
+            "port",
+            "22",
+            "proto",
+            "tcp",
+            "comment",
+            "portspec-lab management access",
+        )
+    ]
     rules = {c for c in commands if c[0] in ("allow", "deny") and "port" in c and "comment" not in c}
     assert rules == {
         ("allow", "in", "proto", "tcp", "to", "any", "port", port) for port in ("22", "443", "2541")
-    } | {
-        ("allow", "in", "proto", "udp", "to", "any", "port", port) for port in ("67", "5353")
-    } | {
-        ("allow", "out", "proto", "tcp", "to", "any", "port", port) for port in ("25", "53", "80", "443", "502")
-    } | {
-        ("allow", "out", "proto", "udp", "to", "any", "port", port) for port in ("53", "123")
-    }
+    } | {("allow", "in", "proto", "udp", "to", "any", "port", port) for port in ("67", "5353")} | {
+        ("allow", "out", "proto", "tcp", "to", "any", "port", port)
+        for port in ("25", "53", "80", "443", "502")
+    } | {("allow", "out", "proto", "udp", "to", "any", "port", port) for port in ("53", "123")}
 
 
 def test_standard_mode_allows_outbound_by_default_and_needs_no_deny_rules() -> None:
@@ -69,16 +92,24 @@ def test_configurable_ports_open_only_the_default_port() -> None:
     assert ("allow", "in", "proto", "tcp", "to", "any", "port", "1628") in p.ufw_commands
     assert ("allow", "in", "proto", "tcp", "to", "any", "port", "55000") in p.ufw_commands
     assert not [c for c in p.ufw_commands if "47808:47823,49152:65535" in c]
-    assert {("echbacnet", "udp", "0.0.0.0", 47808), ("echlte", "tcp", "0.0.0.0", 1628),
-            ("echopcua", "tcp", "0.0.0.0", 55000)} <= listening(p)
+    assert {
+        ("echbacnet", "udp", "0.0.0.0", 47808),
+        ("echlte", "tcp", "0.0.0.0", 1628),
+        ("echopcua", "tcp", "0.0.0.0", 55000),
+    } <= listening(p)
 
 
 def test_listeners_carry_the_vendor_process_names_and_internal_ones_stay_on_loopback() -> None:
     found = listening(plan("smartserver"))
-    assert {("nginx", "tcp", "0.0.0.0", 443), ("echlte", "tcp", "0.0.0.0", 2541),
-            ("avahi-daemon", "udp", "0.0.0.0", 5353), ("redis-server", "tcp", "127.0.0.1", 6379),
-            ("postgres", "tcp", "127.0.0.1", 5432), ("node-red", "tcp", "127.0.0.1", 1880),
-            ("java", "tcp", "127.0.0.1", 0)} <= found
+    assert {
+        ("nginx", "tcp", "0.0.0.0", 443),
+        ("echlte", "tcp", "0.0.0.0", 2541),
+        ("avahi-daemon", "udp", "0.0.0.0", 5353),
+        ("redis-server", "tcp", "127.0.0.1", 6379),
+        ("postgres", "tcp", "127.0.0.1", 5432),
+        ("node-red", "tcp", "127.0.0.1", 1880),
+        ("java", "tcp", "127.0.0.1", 0),
+    } <= found
     # 22/tcp is the real sshd, not a stand-in
     assert not [item for item in found if item[1:] == ("tcp", "0.0.0.0", 22)]
 
@@ -91,10 +122,20 @@ def test_rows_whose_condition_is_off_get_no_listener() -> None:
 def test_configured_destinations_become_lab_hosts_and_spec_hosts_are_resolved() -> None:
     p = plan("coppercube", enable=["ntp"])
     assert p.configured == {"dns": "dns.portspec.lab", "ntp": "ntp.portspec.lab"}
-    assert set(p.hosts) == {"intake1.coppertreeanalytics.com", "cucube-updates.deltacontrols.com",
-                            "kaizen.coppertreeanalytics.com", "ntp.portspec.lab"}
-    assert set(p.internet_ports) == {("tcp", 53), ("udp", 53), ("tcp", 5671), ("tcp", 80), ("tcp", 443),
-                                     ("udp", 123)}
+    assert set(p.hosts) == {
+        "intake1.coppertreeanalytics.com",
+        "cucube-updates.deltacontrols.com",
+        "kaizen.coppertreeanalytics.com",
+        "ntp.portspec.lab",
+    }
+    assert set(p.internet_ports) == {
+        ("tcp", 53),
+        ("udp", 53),
+        ("tcp", 5671),
+        ("tcp", 80),
+        ("tcp", 443),
+        ("udp", 123),
+    }
 
 
 def test_unspecified_defaults_deny_inbound_and_allow_outbound() -> None:
@@ -112,16 +153,36 @@ def test_a_cluster_role_gets_only_its_rows() -> None:
 
 
 def test_every_drift_is_documented() -> None:
-    assert set(KINDS) == {"listen", "stop", "ufw-allow", "ufw-delete", "ufw-inactive", "ufw-default-in",
-                          "ufw-default-out", "site-block", "dns-fail", "expose"}
+    assert set(KINDS) == {
+        "listen",
+        "stop",
+        "ufw-allow",
+        "ufw-delete",
+        "ufw-inactive",
+        "ufw-default-in",
+        "ufw-default-out",
+        "site-block",
+        "dns-fail",
+        "expose",
+    }
     assert all(kind.description for kind in KINDS.values())
 
 
 def test_drifts_compose_and_each_changes_only_what_it_says() -> None:
     clean = plan("smartserver")
-    drifted = apply_drifts(clean, ["listen:8080/tcp:java", "stop:nginx", "ufw-allow:502/tcp",
-                                   "ufw-delete:2541/tcp", "site-block:123/udp", "dns-fail:ntp.portspec.lab",
-                                   "expose:6379", "ufw-default-in:allow"])
+    drifted = apply_drifts(
+        clean,
+        [
+            "listen:8080/tcp:java",
+            "stop:nginx",
+            "ufw-allow:502/tcp",
+            "ufw-delete:2541/tcp",
+            "site-block:123/udp",
+            "dns-fail:ntp.portspec.lab",
+            "expose:6379",
+            "ufw-default-in:allow",
+        ],
+    )
     assert Listener("java", "tcp", "0.0.0.0", 8080) in drifted.listeners
     assert not [item for item in drifted.listeners if item.process == "nginx"]
     assert ("allow", "in", "502/tcp") in drifted.ufw_commands
@@ -137,7 +198,9 @@ def test_drifts_compose_and_each_changes_only_what_it_says() -> None:
 
 def test_ufw_delete_of_22_keeps_the_lab_management_rule() -> None:
     drifted = apply_drifts(plan("smartserver"), ["ufw-delete:22/tcp"])
-    assert [c for c in drifted.ufw_commands if "22" in c] == [c for c in drifted.ufw_commands if "comment" in c]
+    assert [c for c in drifted.ufw_commands if "22" in c] == [
+        c for c in drifted.ufw_commands if "comment" in c
+    ]
 
 
 def test_ufw_inactive_leaves_the_rules_but_not_the_firewall() -> None:
@@ -162,6 +225,8 @@ def test_ufw_inactive_leaves_the_rules_but_not_the_firewall() -> None:
         ("dns-fail:github.com", "'github.com' is not a host name this appliance resolves"),
         ("expose:443", "no internal (loopback) service listens on port 443"),
         ("expose:abc", "expected a port number, found 'abc'"),
+        ("listen:443/tcp:java", "443/tcp is already held by a service of this appliance"),
+        ("listen:22/tcp:java", "22/tcp is already held by a service of this appliance"),
     ],
 )
 def test_a_drift_that_does_not_fit_says_why(drift: str, message: str) -> None:

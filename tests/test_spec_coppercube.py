@@ -26,6 +26,7 @@ def spec() -> Spec:
 
 # --- profiles, firmware and defaults -----------------------------------------------------------
 
+
 def test_profiles_and_default_profile(spec: Spec) -> None:
     assert tuple(spec.profiles) == PROFILES
     pol = policy(spec)
@@ -33,11 +34,19 @@ def test_profiles_and_default_profile(spec: Spec) -> None:
     assert pol["profile"] == "fw-1.23"
 
 
-@pytest.mark.parametrize(("firmware", "profile"), [
-    ("1.23", "fw-1.23"), ("1.25", "fw-1.23"), ("2.0", "fw-1.23"),
-    ("1.6", "fw-1.6"), ("1.10", "fw-1.6"), ("1.22.9", "fw-1.6"),
-    ("1.5", "pre-1.6"), ("1.0", "pre-1.6"),
-])
+@pytest.mark.parametrize(
+    ("firmware", "profile"),
+    [
+        ("1.23", "fw-1.23"),
+        ("1.25", "fw-1.23"),
+        ("2.0", "fw-1.23"),
+        ("1.6", "fw-1.6"),
+        ("1.10", "fw-1.6"),
+        ("1.22.9", "fw-1.6"),
+        ("1.5", "pre-1.6"),
+        ("1.0", "pre-1.6"),
+    ],
+)
 def test_firmware_chooses_the_profile_numerically(spec: Spec, firmware: str, profile: str) -> None:
     # 1.23 is newer than 1.6: versions compare number by number, not as text.
     assert policy(spec, firmware=firmware)["profile"] == profile
@@ -69,6 +78,7 @@ def test_conditions_are_off_by_default(spec: Spec) -> None:
 
 # --- outbound rows -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("profile", PROFILES)
 def test_dns_both_protocols_to_configured_resolver(spec: Spec, profile: str) -> None:
     pol = policy(spec, profile=profile)
@@ -77,10 +87,12 @@ def test_dns_both_protocols_to_configured_resolver(spec: Spec, profile: str) -> 
         assert_applies(dns)
         assert dns["ports"] == [[53, 53]]
         assert dns["condition"] is None
-        assert dns["destinations"] == [{
-            "configured": "dns",
-            "description": "network Domain Name Server as configured by the gateway",
-        }]
+        assert dns["destinations"] == [
+            {
+                "configured": "dns",
+                "description": "network Domain Name Server as configured by the gateway",
+            }
+        ]
 
 
 @pytest.mark.parametrize("profile", ["fw-1.6", "fw-1.23"])
@@ -102,15 +114,21 @@ def test_amqp_5672_instead_of_5671_before_1_6(spec: Spec) -> None:
     assert amqp["ports"] == [[5672, 5672]]
     assert amqp["destinations"][0]["host"] == INTAKE["host"]
     assert_not_in_profile(one(pol, "amqps", direction="out", proto="tcp"))
-    assert not [r for r in applying(pol, direction="out", proto="tcp")
-                if r["ports"][0][0] == 5671 and r["action"] == "allow"]
+    assert not [
+        r
+        for r in applying(pol, direction="out", proto="tcp")
+        if r["ports"][0][0] == 5671 and r["action"] == "allow"
+    ]
 
 
-@pytest.mark.parametrize(("profile", "applies", "skipped"), [
-    ("fw-1.23", "updates-http-deltacontrols", "updates-http-coppertree"),
-    ("fw-1.6", "updates-http-coppertree", "updates-http-deltacontrols"),
-    ("pre-1.6", "updates-http-coppertree", "updates-http-deltacontrols"),
-])
+@pytest.mark.parametrize(
+    ("profile", "applies", "skipped"),
+    [
+        ("fw-1.23", "updates-http-deltacontrols", "updates-http-coppertree"),
+        ("fw-1.6", "updates-http-coppertree", "updates-http-deltacontrols"),
+        ("pre-1.6", "updates-http-coppertree", "updates-http-deltacontrols"),
+    ],
+)
 def test_update_server_by_firmware(spec: Spec, profile: str, applies: str, skipped: str) -> None:
     # "Older versions use coppertree update, As of version 1.23 the Delta Controls update
     # server is used"
@@ -118,8 +136,11 @@ def test_update_server_by_firmware(spec: Spec, profile: str, applies: str, skipp
     used = one(pol, applies, direction="out", proto="tcp")
     assert_applies(used)
     assert used["ports"] == [[80, 80]]
-    host = ("cucube-updates.deltacontrols.com" if applies.endswith("deltacontrols")
-            else "cucube-updates.coppertreeanalytics.com")
+    host = (
+        "cucube-updates.deltacontrols.com"
+        if applies.endswith("deltacontrols")
+        else "cucube-updates.coppertreeanalytics.com"
+    )
     assert hosts(used) == [host]
     assert_not_in_profile(one(pol, skipped, direction="out", proto="tcp"))
     # Exactly one HTTP update row applies in each profile.
@@ -162,12 +183,12 @@ def test_ntp_optional_udp_123(spec: Spec, profile: str) -> None:
     on = one(policy(spec, profile=profile, enable=("ntp",)), "ntp", direction="out", proto="udp")
     assert_applies(on)
     assert on["ports"] == [[123, 123]]
-    assert on["destinations"] == [{"configured": "ntp",
-                                   "description": "Network-Time-Protocol server"}]
+    assert on["destinations"] == [{"configured": "ntp", "description": "Network-Time-Protocol server"}]
     assert not rows(policy(spec, profile=profile), "ntp", proto="tcp")
 
 
 # --- inbound (technician access) ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_no_inbound_port_without_technician_access(spec: Spec, profile: str) -> None:
@@ -202,18 +223,24 @@ def test_enable_all_and_disable(spec: Spec) -> None:
     assert one(pol, "ntp", direction="out", proto="udp")["applies"] is True
     pol = policy(spec, enable=("all",), disable=("technician-access",))
     assert pol["conditions"]["technician-access"] == {
-        "enabled": False, "decided_by": "--disable technician-access"}
+        "enabled": False,
+        "decided_by": "--disable technician-access",
+    }
     assert one(pol, "ssh-technician", direction="in", proto="tcp")["applies"] is False
     assert one(pol, "ntp", direction="out", proto="udp")["applies"] is True
 
 
 # --- the whole table per profile ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("profile", "expected"), [
-    ("fw-1.23", {5671, 80, 443}),
-    ("fw-1.6", {5671, 80, 443}),
-    ("pre-1.6", {5672, 80, 443}),
-])
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        ("fw-1.23", {5671, 80, 443}),
+        ("fw-1.6", {5671, 80, 443}),
+        ("pre-1.6", {5672, 80, 443}),
+    ],
+)
 def test_outbound_tcp_per_profile(spec: Spec, profile: str, expected: set[int]) -> None:
     pol = policy(spec, profile=profile, enable=("all",))
     tcp_out = {r["ports"][0][0] for r in applying(pol, direction="out", proto="tcp")}
@@ -226,4 +253,3 @@ def test_every_row_is_allow_and_automatic(spec: Spec) -> None:
     pol = policy(spec, enable=("all",))
     assert {r["action"] for r in applying(pol)} == {"allow"}
     assert all(r["manual"] is None for r in pol["rows"])
-

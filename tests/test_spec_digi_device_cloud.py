@@ -24,8 +24,12 @@ SERVER_NAMES = {
     "legacy-names-eu": "my.idigi.co.uk",
 }
 NTP_SERVERS = [
-    "time.etherios.com", "time.etherios.co.uk",
-    "0.idigi.pool.ntp.org", "1.idigi.pool.ntp.org", "2.idigi.pool.ntp.org", "3.idigi.pool.ntp.org",
+    "time.etherios.com",
+    "time.etherios.co.uk",
+    "0.idigi.pool.ntp.org",
+    "1.idigi.pool.ntp.org",
+    "2.idigi.pool.ntp.org",
+    "3.idigi.pool.ntp.org",
 ]
 EDP_PORT = {"linux": 3199, "nds-ssl": 3199, "nds-legacy": 3197}
 
@@ -42,8 +46,12 @@ def automatic(pol: Policy) -> list[Row]:
 
 def edp_targets(pol: Policy) -> set[tuple[int, str]]:
     """(port, host) of every applying EDP row."""
-    return {(r["ports"][0][0], d["host"]) for r in automatic(pol) if r["proto"] == "tcp"
-            for d in r["destinations"]}
+    return {
+        (r["ports"][0][0], d["host"])
+        for r in automatic(pol)
+        if r["proto"] == "tcp"
+        for d in r["destinations"]
+    }
 
 
 def ntp_rows(pol: Policy) -> list[Row]:
@@ -51,6 +59,7 @@ def ntp_rows(pol: Policy) -> list[Row]:
 
 
 # --- profiles, conditions, defaults ------------------------------------------------------------
+
 
 def test_profiles_and_default_profile(spec: Spec) -> None:
     assert tuple(spec.profiles) == PROFILES
@@ -82,6 +91,7 @@ def test_nothing_inbound(spec: Spec, profile: str) -> None:
 
 
 # --- EDP: 3199 (SSL) or 3197 (unencrypted) ----------------------------------------------------
+
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_edp_default_us_cloud(spec: Spec, profile: str) -> None:
@@ -142,6 +152,7 @@ def test_no_edp_address_is_invented(spec: Spec) -> None:
 
 # --- NTP ---------------------------------------------------------------------------------------
 
+
 def test_ntp_always_required_on_linux(spec: Spec) -> None:
     for pol in (policy(spec, profile="linux"), policy(spec, profile="linux", disable=("all",))):
         ntp = ntp_rows(pol)
@@ -180,6 +191,7 @@ def test_ntp_server_notes(spec: Spec) -> None:
 
 # --- manual rows -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("profile", PROFILES)
 def test_manual_rows_always_listed(spec: Spec, profile: str) -> None:
     pol = policy(spec, profile=profile, disable=("all",))
@@ -194,17 +206,20 @@ def test_manual_rows_always_listed(spec: Spec, profile: str) -> None:
 
 # --- the whole table ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("profile", "enable", "expected"), [
-    ("linux", (), {("tcp", 3199), ("udp", 123)}),
-    ("linux", ("all",), {("tcp", 3199), ("udp", 123)}),
-    ("nds-ssl", (), {("tcp", 3199)}),
-    ("nds-ssl", ("ntp-time-management",), {("tcp", 3199), ("udp", 123)}),
-    ("nds-legacy", (), {("tcp", 3197)}),
-    ("nds-legacy", ("ntp-time-management",), {("tcp", 3197), ("udp", 123)}),
-])
+
+@pytest.mark.parametrize(
+    ("profile", "enable", "expected"),
+    [
+        ("linux", (), {("tcp", 3199), ("udp", 123)}),
+        ("linux", ("all",), {("tcp", 3199), ("udp", 123)}),
+        ("nds-ssl", (), {("tcp", 3199)}),
+        ("nds-ssl", ("ntp-time-management",), {("tcp", 3199), ("udp", 123)}),
+        ("nds-legacy", (), {("tcp", 3197)}),
+        ("nds-legacy", ("ntp-time-management",), {("tcp", 3197), ("udp", 123)}),
+    ],
+)
 def test_required_ports_per_profile(
     spec: Spec, profile: str, enable: tuple[str, ...], expected: set[tuple[str, int]]
 ) -> None:
     pol = policy(spec, profile=profile, enable=enable)
     assert {(r["proto"], r["ports"][0][0]) for r in automatic(pol)} == expected
-

@@ -77,8 +77,14 @@ INTERNAL = [
     ("internal-pgsql-dynamic", "udp", []),
 ]
 LOCAL_CMS = {
-    "internal-jmx-1099", "internal-mqtt-3200", "internal-pgsql", "internal-redis",
-    "internal-cms-8101", "internal-jetty", "internal-jmx-44444", "internal-jmx-dynamic",
+    "internal-jmx-1099",
+    "internal-mqtt-3200",
+    "internal-pgsql",
+    "internal-redis",
+    "internal-cms-8101",
+    "internal-jetty",
+    "internal-jmx-44444",
+    "internal-jmx-dynamic",
     "internal-pgsql-dynamic",
 }
 
@@ -105,11 +111,17 @@ def test_rows_follow_both_tables_in_document_order(spec: Spec) -> None:
 
 def test_decisions_and_notes_are_recorded(spec: Spec) -> None:
     assert [d.id for d in spec.decisions] == [
-        "https-443-two-rows", "mqtt-8883-two-rows", "bacnet-c000-ffff",
-        "lon-tcp-vs-example-udp", "http-80-inbound", "example-port-1680",
+        "https-443-two-rows",
+        "mqtt-8883-two-rows",
+        "bacnet-c000-ffff",
+        "lon-tcp-vs-example-udp",
+        "http-80-inbound",
+        "example-port-1680",
     ]
     assert [n.id for n in spec.notes] == [
-        "enhanced-disables-ip852", "ssh-may-be-disabled", "internal-ports-not-exposed",
+        "enhanced-disables-ip852",
+        "ssh-may-be-disabled",
+        "internal-ports-not-exposed",
         "reenable-after-enhanced",
     ]
 
@@ -125,9 +137,15 @@ def test_enhanced_is_the_default_profile(spec: Spec) -> None:
     assert policy(spec, profile="standard")["profile"] == "standard"
 
 
-@pytest.mark.parametrize(("firmware", "profile"), [
-    ("3.4", "standard"), ("3.0", "standard"), ("3.5", "enhanced"), ("4.4", "enhanced"),
-])
+@pytest.mark.parametrize(
+    ("firmware", "profile"),
+    [
+        ("3.4", "standard"),
+        ("3.0", "standard"),
+        ("3.5", "enhanced"),
+        ("4.4", "enhanced"),
+    ],
+)
 def test_firmware_alone_chooses_enhanced_from_3_5(spec: Spec, firmware: str, profile: str) -> None:
     # "Enhanced Security is available with SmartServer 3.5 and higher"
     assert policy(spec, firmware=firmware)["profile"] == profile
@@ -146,10 +164,13 @@ def test_standard_fits_any_firmware(spec: Spec) -> None:
 # --- default policy ("All other ports") --------------------------------------------------------
 
 
-@pytest.mark.parametrize(("profile", "inbound", "outbound"), [
-    ("enhanced", "block", "block"),
-    ("standard", "block", "allow"),
-])
+@pytest.mark.parametrize(
+    ("profile", "inbound", "outbound"),
+    [
+        ("enhanced", "block", "block"),
+        ("standard", "block", "allow"),
+    ],
+)
 def test_all_other_ports_per_profile(spec: Spec, profile: str, inbound: str, outbound: str) -> None:
     default = policy(spec, profile=profile)["default"]
     assert (default["in"], default["out"]) == (inbound, outbound)
@@ -325,7 +346,10 @@ def test_bacnet_server_range_is_hex_read_as_decimal_and_configurable(spec: Spec)
 def test_configurable_ports_are_the_user_configurable_rows(spec: Spec) -> None:
     pol = policy(spec, enable=["all"])
     assert {r["id"] for r in pol["rows"] if r["configurable"]} == {
-        "bacnet-ports", "lon", "bacnet-ephemeral", "opcua",
+        "bacnet-ports",
+        "lon",
+        "bacnet-ephemeral",
+        "opcua",
     }
 
 
@@ -354,10 +378,13 @@ def test_8883_ine_inbound_and_remote_cms_outbound_are_separate_rows(spec: Spec, 
     assert remote_in["superseded_by"] == ["in-8883-tcp-mqtt-ine"]
 
 
-@pytest.mark.parametrize(("enable", "expected"), [
-    ((), {22, 443, 2541}),
-    (("all",), {22, 443, 2541, 1628, 1883, 8883, 47808, 55000}),
-])
+@pytest.mark.parametrize(
+    ("enable", "expected"),
+    [
+        ((), {22, 443, 2541}),
+        (("all",), {22, 443, 2541, 1628, 1883, 8883, 47808, 55000}),
+    ],
+)
 def test_required_external_listeners(spec: Spec, enable: tuple[str, ...], expected: set[int]) -> None:
     pol = policy(spec, enable=enable)
     required = {r["ports"][0][0] for r in applying(pol, direction="in") if r["listener"] == "required"}
@@ -416,8 +443,13 @@ def test_disable_local_cms_turns_off_the_local_cms_rows(spec: Spec, profile: str
             assert_condition_off(row, "local-cms")
     others = {row_id for row_id, *_ in INTERNAL} - LOCAL_CMS
     assert others == {
-        "internal-dns-tcp", "internal-dns-udp", "internal-lon-1629", "internal-node-red",
-        "internal-supervisor", "internal-reboot-manager", "internal-reboot-manager-dynamic",
+        "internal-dns-tcp",
+        "internal-dns-udp",
+        "internal-lon-1629",
+        "internal-node-red",
+        "internal-supervisor",
+        "internal-reboot-manager",
+        "internal-reboot-manager-dynamic",
     }
     for row_id in others:
         assert all(r["applies"] for r in rows(pol, row_id))

@@ -34,12 +34,25 @@ def assert_allowed(row: Row, direction: str, proto: str, ports: list[list[int]],
 def test_every_document_row_is_encoded_in_order(spec: Spec) -> None:
     assert [r.id for r in spec.rows] == [
         # From SOPS to Internet (Outbound): OTA, basic services, data sources (optional)
-        "ota-update", "ota-firmware", "ota-docker", "ntp", "google-calendar-api", "office365-api",
+        "ota-update",
+        "ota-firmware",
+        "ota-docker",
+        "ntp",
+        "google-calendar-api",
+        "office365-api",
         # From Internet to SOPS (Inbound, for Hubs), then (Inbound, for Data Source)
-        "mqtts-wss-in", "mqtt-ws-in", "api-in", "webhook-in",
+        "mqtts-wss-in",
+        "mqtt-ws-in",
+        "api-in",
+        "webhook-in",
         # From Hubs to SOPS on the Internet (Outbound)
-        "hub-mqtts-wss", "hub-mqtt-ws", "hub-api",
-        "hub-health-report", "hub-ota-update", "hub-ota-firmware", "hub-time-failsafe",
+        "hub-mqtts-wss",
+        "hub-mqtt-ws",
+        "hub-api",
+        "hub-health-report",
+        "hub-ota-update",
+        "hub-ota-firmware",
+        "hub-time-failsafe",
     ]
 
 
@@ -51,9 +64,14 @@ def test_roles_are_server_and_hub(spec: Spec) -> None:
 
 def test_decisions_are_recorded(spec: Spec) -> None:
     assert {d.id for d in spec.decisions} >= {
-        "deployments-as-profiles", "sops-outbound-both-deployments", "ota-port-8433",
-        "hub-inbound-both-deployments", "hub-outbound-per-deployment",
-        "mqtt-transport-alternatives", "lan-ip-destination", "webhook-optional",
+        "deployments-as-profiles",
+        "sops-outbound-both-deployments",
+        "ota-port-8433",
+        "hub-inbound-both-deployments",
+        "hub-outbound-per-deployment",
+        "mqtt-transport-alternatives",
+        "lan-ip-destination",
+        "webhook-optional",
     }
 
 
@@ -79,9 +97,7 @@ def test_default_policy_is_unspecified(spec: Spec, profile: str) -> None:
 def test_conditions_are_off_by_default(spec: Spec, profile: str) -> None:
     pol = policy(spec, profile=profile)
     assert pol["enabled"] == []
-    assert pol["conditions"] == {
-        name: {"enabled": False, "decided_by": "default"} for name in CONDITIONS
-    }
+    assert pol["conditions"] == {name: {"enabled": False, "decided_by": "default"} for name in CONDITIONS}
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -210,18 +226,14 @@ CLOUD_ROWS = [
 
 
 @pytest.mark.parametrize(("row_id", "port", "host"), CLOUD_ROWS)
-def test_hub_cloud_rows_apply_in_internet_deployment(
-    spec: Spec, row_id: str, port: int, host: str
-) -> None:
+def test_hub_cloud_rows_apply_in_internet_deployment(spec: Spec, row_id: str, port: int, host: str) -> None:
     row = one(policy(spec, profile="internet"), row_id)
     assert_allowed(row, "out", "tcp", [[port, port]], "hub")
     assert hosts(row) == [host]
 
 
 @pytest.mark.parametrize(("row_id", "port", "host"), CLOUD_ROWS)
-def test_hub_cloud_rows_do_not_apply_in_lan_deployment(
-    spec: Spec, row_id: str, port: int, host: str
-) -> None:
+def test_hub_cloud_rows_do_not_apply_in_lan_deployment(spec: Spec, row_id: str, port: int, host: str) -> None:
     row = one(policy(spec, profile="lan", enable=("all",)), row_id)
     assert_not_in_profile(row)
     assert "does not apply in profile lan" in row["decision"]
@@ -237,12 +249,25 @@ def test_hub_time_failsafe_is_http_not_ntp(spec: Spec) -> None:
 
 
 SOPS_ROWS = {
-    "ota-update", "ota-firmware", "ota-docker", "ntp", "google-calendar-api", "office365-api",
-    "mqtts-wss-in", "mqtt-ws-in", "api-in", "webhook-in",
+    "ota-update",
+    "ota-firmware",
+    "ota-docker",
+    "ntp",
+    "google-calendar-api",
+    "office365-api",
+    "mqtts-wss-in",
+    "mqtt-ws-in",
+    "api-in",
+    "webhook-in",
 }
 HUB_ROWS = {
-    "hub-mqtts-wss", "hub-mqtt-ws", "hub-api",
-    "hub-health-report", "hub-ota-update", "hub-ota-firmware", "hub-time-failsafe",
+    "hub-mqtts-wss",
+    "hub-mqtt-ws",
+    "hub-api",
+    "hub-health-report",
+    "hub-ota-update",
+    "hub-ota-firmware",
+    "hub-time-failsafe",
 }
 
 

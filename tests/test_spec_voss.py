@@ -129,9 +129,7 @@ def test_default_in_block_out_unspecified(spec: Spec, role: str | None) -> None:
 
 def test_notes_dynamic_firewall_rate_limit_standalone_cisco(spec: Spec) -> None:
     notes = {n["id"]: n for n in policy(spec)["notes"]}
-    assert {"dynamic-firewall", "rate-limiting", "standalone", "cisco-additional-ports"} <= set(
-        notes
-    )
+    assert {"dynamic-firewall", "rate-limiting", "standalone", "cisco-additional-ports"} <= set(notes)
     assert "ports are automatically closed" in notes["dynamic-firewall"]["citation"]["quote"]
     assert "rate limit" in notes["rate-limiting"]["citation"]["quote"]
     assert "Standalone is only a single node" in notes["standalone"]["citation"]["quote"]
@@ -285,9 +283,7 @@ def test_integration_enabled_allows_outbound(
             row = one(pol, row_id, role=role, direction="out", proto=proto)
             assert_allowed(row, port)
             assert [d["configured"] for d in row["destinations"]] == [dest]
-        assert len([r for r in pol["rows"] if r["id"] == row_id and r["role"] == role]) == len(
-            protos
-        )
+        assert len([r for r in pol["rows"] if r["id"] == row_id and r["role"] == role]) == len(protos)
     # enabling one integration does not enable the others
     for other, *_ in INTEGRATIONS:
         if other != row_id:
@@ -420,9 +416,7 @@ def test_database_port_list_27019_27020_as_written(spec: Spec, role: str) -> Non
     assert_allowed(db, 27019, 27020)
     assert db["listener"] == "permitted"
     for proto in ("tcp", "udp"):
-        assert_allowed(
-            one(pol, "database-ports-snmp", role=role, direction="in", proto=proto), (161, 162)
-        )
+        assert_allowed(one(pol, "database-ports-snmp", role=role, direction="in", proto=proto), (161, 162))
     assert roles_of(pol, "database-ports-database") == {role}
 
 

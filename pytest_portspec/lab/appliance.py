@@ -17,7 +17,7 @@ from typing import Any
 
 from pytest_portspec.lab import internet
 from pytest_portspec.lab.plan import MANAGEMENT_PORT, Addresses, AppliancePlan
-from pytest_portspec.lab.processes import run_services, start, wait_for
+from pytest_portspec.lab.processes import exited, no_forwarding, run_services, start, wait_for
 from pytest_portspec.lab.system import run
 
 LAB_USER = "portspec"
@@ -26,6 +26,17 @@ LAB_UID = 64123
 # Files of the appliance's /etc that are its own (bind-mounted in its mount namespace).
 OVERLAY_FILES = ("passwd", "group", "shadow", "resolv.conf", "default/ufw")
 OVERLAY_DIRS = ("sudoers.d", "ufw")
+UFW_PRISTINE = {
+    "ufw.conf",
+    "user.rules",
+    "user6.rules",
+    "before.rules",
+    "before6.rules",
+    "after.rules",
+    "after6.rules",
+    "before.init",
+    "after.init",
+}
 
 UFW_DRIVER = """
 import gettext, json, sys
@@ -77,6 +88,7 @@ def create_links(ns: str, inet: internet.Internet, addresses: Addresses) -> None
         f"route add default via {addresses.gateway} dev eth1",
     ]
     run(["ip", "-n", ns, "-batch", "-"], input="\n".join(batch) + "\n")
+    no_forwarding(ns)
     run(
         [
             "ip",
@@ -108,6 +120,9 @@ def write_overlay(run_dir: Path, addresses: Addresses, public_key: Path, plan: A
     rule.write_text(f"{LAB_USER} ALL=(ALL) NOPASSWD: ALL\n", encoding="utf-8")
     rule.chmod(0o440)
     shutil.copytree("/etc/ufw", etc / "ufw", dirs_exist_ok=True)
+    for pristine in Path("/usr/share/ufw").iterdir():  # start from the package's state, not the host's
+        if pristine.name in UFW_PRISTINE:
+            shutil.copy2(pristine, etc / "ufw" / pristine.name)
     shutil.copy2("/etc/default/ufw", etc / "default" / "ufw")
     (etc / "resolv.conf").write_text(f"nameserver {addresses.gateway}\n", encoding="utf-8")
     home = run_dir / "home"
@@ -156,7 +171,7 @@ def start_sshd(ns: str, run_dir: Path, addresses: Addresses, config: Path) -> in
     mounts += [f"mount --bind {shlex.quote(str(etc / d))} {shlex.quote('/etc/' + d)}" for d in OVERLAY_DIRS]
     sshd = f"exec /usr/sbin/sshd -D -f {shlex.quote(str(config))} -E {shlex.quote(str(run_dir / 'sshd.log'))}"
     script = " && ".join([*mounts, sshd])
-    process = start(
+    pid = start(
         [
             "ip",
             "netns",
@@ -172,13 +187,11 @@ def start_sshd(ns: str, run_dir: Path, addresses: Addresses, config: Path) -> in
         ],
         run_dir / "sshd.out",
     )
-    wait_for(
-        lambda: _accepts(addresses.management, MANAGEMENT_PORT) or process.poll() is not None, 5.0, "sshd"
-    )
-    if process.poll() is not None:
+    wait_for(lambda: _accepts(addresses.management, MANAGEMENT_PORT) or exited(pid), 5.0, "sshd")
+    if exited(pid) or not _accepts(addresses.management, MANAGEMENT_PORT):
         detail = (run_dir / "sshd.out").read_text(encoding="utf-8", errors="replace")
-        raise RuntimeError(f"sshd did not start: {detail.strip()}")
-    return process.pid
+        raise RuntimeError(f"sshd did not start: {detail.strip() or 'no output'}")
+    return pid
 
 
 def _accepts(address: str, port: int) -> bool:

@@ -13,7 +13,7 @@ from pytest_portspec.errors import LabError, PortspecError
 from pytest_portspec.lab import appliance, internet
 from pytest_portspec.lab.drifts import apply_drifts
 from pytest_portspec.lab.plan import Addresses, plan_appliance
-from pytest_portspec.lab.processes import alive, kill, netns_exists, netns_pids, wait_for
+from pytest_portspec.lab.processes import alive, in_namespace, kill, netns_exists, netns_pids, wait_for
 from pytest_portspec.lab.store import Store, check_name
 from pytest_portspec.lab.system import require_lab_host, run
 from pytest_portspec.policy import effective_policy
@@ -136,7 +136,7 @@ class Lab:
         name = state["name"]
         ns = state.get("netns") or self.store.namespace(name)
         pids = state.get("pids", {})
-        kill([*netns_pids(ns), pids.get("sshd", 0), *pids.get("listeners", [])])
+        kill(netns_pids(ns))  # everything in the appliance's namespace is the lab's, recorded pids may not be
         if "index" in state:
             addresses = Addresses(state["index"])
             self.internet.stop_site(addresses, pids.get("site", {}))
@@ -150,7 +150,8 @@ class Lab:
         states = self.store.states()
         for state in states:
             sshd = state.get("pids", {}).get("sshd", 0)
-            if state.get("status") == "up" and not (sshd and alive(sshd)):
+            running = sshd and alive(sshd) and in_namespace(sshd, state.get("netns", ""))
+            if state.get("status") == "up" and not running:
                 state["status"] = "broken (sshd is not running)"
         return states
 

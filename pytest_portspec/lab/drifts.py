@@ -38,12 +38,16 @@ def _listen(plan: AppliancePlan, argument: str) -> AppliancePlan:
     port, proto = _port_proto(where)
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,15}", process):
         raise LabError(f"expected a process name of at most 15 characters, found {process!r}")
+    if (proto, port) == ("tcp", MANAGEMENT_PORT) or any(
+        (item.proto, item.port) == (proto, port) for item in plan.listeners
+    ):
+        raise LabError(f"{port}/{proto} is already held by a service of this appliance")
     return replace(plan, listeners=(*plan.listeners, Listener(process, proto, "0.0.0.0", port)))
 
 
 def _stop(plan: AppliancePlan, process: str) -> AppliancePlan:
     if process == "sshd":
-        raise LabError("stop:sshd would cut the lab's own access; use ufw-delete:22/tcp instead")
+        raise LabError("stop:sshd would cut the lab's own access to the appliance")
     kept = tuple(item for item in plan.listeners if item.process != process)
     if len(kept) == len(plan.listeners):
         names = ", ".join(sorted({item.process for item in plan.listeners})) or "none"
@@ -136,7 +140,7 @@ KINDS = {
         DriftKind(
             "ufw-delete",
             "PORT/PROTO",
-            "the documented ufw rules for the port are deleted "
+            "the documented ufw rules for the port are deleted, inbound and outbound "
             f"(the lab's management rule for {MANAGEMENT_PORT}/tcp stays)",
             _ufw_delete,
         ),

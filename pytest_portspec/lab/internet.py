@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from pytest_portspec.lab.plan import Addresses, AppliancePlan, service_address
-from pytest_portspec.lab.processes import kill, netns_exists, netns_pids, run_services, start, wait_for
+from pytest_portspec.lab.processes import (
+    in_namespace,
+    kill,
+    netns_exists,
+    netns_pids,
+    no_forwarding,
+    run_services,
+    start,
+    wait_for,
+)
 from pytest_portspec.lab.system import run
 
 SERVICE_LINK = "lo"  # the host addresses live on loopback: no dummy-link module needed
@@ -34,6 +43,7 @@ class Internet:
             return
         run(["ip", "netns", "add", self.namespace])
         run(["ip", "-n", self.namespace, "link", "set", "lo", "up"])
+        no_forwarding(self.namespace)
         (self.root / "hosts.json").write_text("{}", encoding="utf-8")
 
     def remove(self) -> None:
@@ -93,7 +103,7 @@ class Internet:
                 {"reuseport": True, "groups": [{"name": "lab-internet", "sockets": sockets}]},
             )
         wait_for(lambda: self._listening_udp(addresses.gateway, DNS_PORT), 5.0, "lab DNS server")
-        return {"dnsmasq": dnsmasq.pid, "servers": [g["pid"] for g in groups]}
+        return {"dnsmasq": dnsmasq, "servers": [g["pid"] for g in groups]}
 
     def _listening_udp(self, address: str, port: int) -> bool:
         out = run(
@@ -119,7 +129,10 @@ class Internet:
         )
 
     def stop_site(self, addresses: Addresses, pids: dict[str, Any]) -> None:
-        kill([pids.get("dnsmasq", 0), *pids.get("servers", [])])
+        ours = [
+            p for p in (pids.get("dnsmasq", 0), *pids.get("servers", [])) if in_namespace(p, self.namespace)
+        ]
+        kill(ours)
         if not netns_exists(self.namespace):
             return
         name = self.chain(addresses)

@@ -28,25 +28,63 @@ def netns_pids(name: str) -> list[int]:
     return [int(p) for p in out.split() if p.isdigit()]
 
 
-def start(argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
-    """A long-running process in its own session, output to a log file."""
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [which(argv[0]) or argv[0], *argv[1:]],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+def no_forwarding(namespace: str) -> None:
+    """A new namespace may inherit forwarding from the host: the lab's never forward."""
+    run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=0",
+            "net.ipv6.conf.all.forwarding=0",
+        ]
+    )
+
+
+def in_namespace(pid: int, namespace: str) -> bool:
+    """Whether pid runs in that network namespace: a recorded pid may belong to someone else by now."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{namespace}").st_ino
+    except OSError:
+        return False
+
+
+def start(argv: Sequence[str], log: Path) -> int:
+    """A long-running process in its own session, output to a log file; returns its pid.
+
+    posix_spawn rather than Popen: the lab's daemons outlive the object that started them.
+    """
+    exe = which(argv[0]) or argv[0]
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    return os.posix_spawn(exe, [exe, *argv[1:]], dict(os.environ), file_actions=actions, setsid=True)
+
+
+def exited(pid: int) -> bool:
+    """Whether our child `pid` has ended (and reap it if so)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return not alive(pid)
+    return done == pid
 
 
 def run_services(namespace_argv: Sequence[str], config: dict[str, Any]) -> list[dict[str, Any]]:
     """Start socket holders (lab/services.py) inside a namespace; return their groups with pids."""
     argv = [*namespace_argv, sys.executable, "-m", "pytest_portspec.lab.services"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    done = subprocess.run(
-        argv, input=json.dumps(config), capture_output=True, text=True, timeout=30, check=False, env=env
-    )
+    try:
+        done = subprocess.run(
+            argv, input=json.dumps(config), capture_output=True, text=True, timeout=30, check=False, env=env
+        )
+    except subprocess.TimeoutExpired:
+        raise LabCommandError(argv, -1, "timed out after 30 s") from None
     result = json.loads(done.stdout) if done.stdout.strip().startswith("{") else {"groups": [], "errors": []}
     if done.returncode != 0:
         groups: list[dict[str, Any]] = result.get("groups", [])

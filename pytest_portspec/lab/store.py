@@ -4,6 +4,7 @@ $PORTSPEC_LAB_DIR (default /var/lib/portspec-lab)
 ├── lock                     serialises concurrent `portspec lab` invocations
 ├── keys/id_ed25519[.pub]    the lab user's key (the plugin logs in with it)
 ├── keys/hosts/NAME/         each appliance's persistent SSH host key
+├── hosts.json               lab internet: host name -> address (while any appliance is up)
 └── run/NAME/                everything of a running appliance; removed by `down`
     ├── state.json, known_hosts, sshd_config, sshd.log, etc/ (files mounted in the appliance)
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_portspec.errors import LabError
+from pytest_portspec.lab.plan import MAX_APPLIANCES
 from pytest_portspec.lab.system import run
 
 LAB_DIR_ENV = "PORTSPEC_LAB_DIR"
@@ -33,7 +35,12 @@ def lab_dir() -> Path:
     return Path(os.environ.get(LAB_DIR_ENV) or DEFAULT_LAB_DIR)
 
 
+RESERVED_NAMES = {"inet"}  # the lab internet's namespace
+
+
 def check_name(name: str) -> str:
+    if name in RESERVED_NAMES:
+        raise LabError(f"appliance name {name!r} is reserved by the lab; choose another with --name")
     if not NAME_PATTERN.fullmatch(name):
         raise LabError(f"appliance name {name!r}: use lower-case letters, digits and '-' (at most 31)")
     return name
@@ -113,7 +120,7 @@ class Store:
     def free_index(self) -> int:
         """The lowest appliance number no state claims and no other lab directory's links use."""
         used = {s.get("index") for s in self.states()}
-        for index in range(1, 251):
+        for index in range(1, MAX_APPLIANCES + 1):
             if index not in used and not Path(f"/sys/class/net/psl{index}m").exists():
                 return index
-        raise LabError("the lab is full (250 appliances)")
+        raise LabError(f"the lab is full ({MAX_APPLIANCES} appliances)")
