@@ -17,6 +17,7 @@ DRIFTS = [
     "ufw-delete:2541/tcp",
     "expose:6379",
     "ufw-default-in:allow",
+    "ufw-default-out:allow",
     "site-block:123/udp",
     "dns-fail:smtp.portspec.lab",
 ]
@@ -90,7 +91,7 @@ def test_socket_drifts_change_only_their_sockets(twins: Twins) -> None:
 def test_ufw_drifts_change_only_their_rules(twins: Twins) -> None:
     clean, drifted = ufw_rules(twins.clean), ufw_rules(twins.drifted)
     assert drifted - clean == {
-        "Default: allow (incoming), deny (outgoing), disabled (routed)",
+        "Default: allow (incoming), allow (outgoing), disabled (routed)",
         "502/tcp ALLOW IN Anywhere",
         "502/tcp (v6) ALLOW IN Anywhere (v6)",
     }
