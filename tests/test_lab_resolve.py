@@ -56,7 +56,7 @@ def test_lab_name_picks_that_appliance(store: Store) -> None:
 def test_lab_alone_needs_exactly_one_appliance_of_the_spec(store: Store) -> None:
     assert resolve("coppercube", "lab", store).name == "cube"  # the half-built one does not count
     with pytest.raises(
-        LabError, match=r"several emulated smartserver appliances are up \(smartserver, site-b\)"
+        LabError, match=r"several emulated smartserver appliances are up \(site-b, smartserver\)"
     ):
         resolve("smartserver", "lab", store)
     with pytest.raises(
