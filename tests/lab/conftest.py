@@ -13,8 +13,9 @@ from pytest_portspec.lab.fixture import LabSession
 from pytest_portspec.lab.store import LAB_DIR_ENV, Store
 from pytest_portspec.lab.system import require_lab_host
 
-# Under /var/lib rather than /tmp: like a real installation, and sshd-friendly.
-TEST_LAB_DIR = Path("/var/lib/portspec-lab-tests")
+# Under /var/lib rather than /tmp: like a real installation. PORTSPEC_TEST_LAB_DIR gives a
+# second test run on the same machine a lab of its own (its namespaces are tagged apart).
+TEST_LAB_DIR = Path(os.environ.get("PORTSPEC_TEST_LAB_DIR") or "/var/lib/portspec-lab-tests")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
