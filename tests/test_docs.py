@@ -40,3 +40,13 @@ def test_every_yaml_snippet_in_the_format_doc_parses() -> None:
     assert len(snippets) >= 5
     for snippet in snippets:
         assert list(yaml.safe_load_all(snippet)), snippet
+
+
+def test_every_subpackage_is_shipped() -> None:
+    import tomllib
+
+    root = DOC.parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    inits = (root / "pytest_portspec").rglob("__init__.py")
+    found = {".".join(p.parent.relative_to(root).parts) for p in inits}
+    assert found | {"pytest_portspec.specs"} == listed

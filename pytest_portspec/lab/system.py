@@ -23,7 +23,8 @@ TOOLS = {
     "sudo": "sudo",
     "ss": "iproute2",
 }
-PACKAGES = sorted(set(TOOLS.values()) | {"procps", "openssh-client"})
+# netcat-openbsd: the probes' nc fallback is tested against a real nc
+PACKAGES = sorted(set(TOOLS.values()) | {"procps", "openssh-client", "netcat-openbsd"})
 SBIN = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 TIMEOUT = 20.0
 
