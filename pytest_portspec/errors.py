@@ -6,10 +6,13 @@
     ├── SpecNotFoundError         a spec name or path that does not exist
     ├── SelectionError            a profile, condition, role or firmware choice the spec
     │                             does not offer
-    └── LabError                  the emulator cannot do what was asked (not root, a system
-        │                         tool missing, a name already up, a bad drift)
-        └── LabCommandError       a system command of the emulator failed (carries the
-                                  command and its output)
+    ├── LabError                  the emulator cannot do what was asked (not root, a system
+    │   │                         tool missing, a name already up, a bad drift)
+    │   └── LabCommandError       a system command of the emulator failed (carries the
+    │                             command and its output)
+    └── DeviceError               a device cannot be checked: unreachable, SSH refused,
+                                  authentication, host key, sudo, a missing tool, a lost
+                                  connection (carries the device; every item of it errors)
 
 Every message is meant for the person running the tool: one sentence (or one line
 per problem) that says where and what, never a traceback.
@@ -69,3 +72,12 @@ class LabCommandError(LabError):
         shown = " ".join(self.argv)
         detail = output.strip().splitlines()[-1] if output.strip() else "no output"
         super().__init__(f"command failed ({returncode}): {shown}: {detail}")
+
+
+class DeviceError(PortspecError):
+    """A device cannot be checked; the message says why in one sentence, naming the device."""
+
+    def __init__(self, device: str, message: str) -> None:
+        self.device = device
+        self.reason = message
+        super().__init__(f"{device}: {message}")

@@ -1,5 +1,76 @@
-"""pytest plugin entry point (pytest11: portspec): hooks and fixtures only, wired to the core."""
+"""pytest plugin entry point (pytest11: portspec): hooks that wire the core to pytest, nothing else."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_portspec import options
+from pytest_portspec.catalog import packaged_spec_dir, spec_files
 from pytest_portspec.lab.fixture import portspec_lab
 
+if TYPE_CHECKING:
+    from pytest_portspec.registry import Registry  # noqa: F401 (named in the stash key's string annotation)
+
 __all__ = ["portspec_lab"]
+
+# the checks' machinery is imported only when devices are given: plain pytest runs stay light
+CHECKS = ("ufw", "listening", "outbound", "inbound", "exposure", "default")
+REGISTRY = pytest.StashKey["Registry"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for check in CHECKS:
+        config.addinivalue_line("markers", f"{check}: portspec {check} checks")
+    for path in spec_files([packaged_spec_dir()]):
+        config.addinivalue_line("markers", f"{path.stem}: portspec checks of {path.stem} devices")
+    settings = options.load_settings(config)
+    if settings.devices:
+        from pytest_portspec import registry
+
+        reg = registry.build(settings)
+        config.stash[REGISTRY] = reg
+        config.pluginmanager.register(reg, "portspec-registry")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    if REGISTRY in config.stash:
+        items.extend(config.stash[REGISTRY].collect(session))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if REGISTRY in session.config.stash:
+        session.config.stash[REGISTRY].select(session.items)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if REGISTRY not in config.stash:
+        return []
+    return config.stash[REGISTRY].header()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if REGISTRY not in session.config.stash:
+        return
+    reg = session.config.stash[REGISTRY]
+    from pytest_portspec import results
+
+    reg.finish()
+    if reg.changed_devices():
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    results.write(reg, session)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    config = terminalreporter.config
+    if REGISTRY in config.stash:
+        for line, red in config.stash[REGISTRY].summary():
+            terminalreporter.write_line(line, red=red, bold=red)

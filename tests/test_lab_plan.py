@@ -233,3 +233,14 @@ def test_a_drift_that_does_not_fit_says_why(drift: str, message: str) -> None:
     with pytest.raises(LabError) as info:
         apply_drifts(plan("smartserver"), [drift])
     assert message in str(info.value)
+
+
+def test_the_lab_bacnet_server_answers_a_read_property_like_a_device() -> None:
+    from pytest_portspec.lab.services import bacnet_reply
+    from pytest_portspec.probe.payloads import bacnet_check, bacnet_request
+
+    request = bacnet_request(0x42)
+    reply = bacnet_reply(request)
+    assert reply is not None
+    assert bacnet_check(request, reply) == (True, "Error")
+    assert bacnet_reply(b"hello, not bacnet") is None

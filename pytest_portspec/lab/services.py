@@ -4,7 +4,8 @@ Run as `python -m pytest_portspec.lab.services` (inside a namespace) with a JSON
 stdin: {"reuseport": bool, "groups": [{"name": "nginx", "sockets": [{"proto", "address",
 "port"}]}]}. One child process per group carries the group's name as its process name
 (what `ss -p` shows), binds its sockets and serves them: TCP connections are accepted and
-closed, UDP 123 gets a real SNTP reply, other UDP datagrams are echoed. The parent prints
+closed, UDP 123 gets a real SNTP reply, BACnet/IP (47808-47823) a BACnet answer, other UDP
+datagrams are echoed. The parent prints
 {"groups": [{"name", "pid", "sockets": [... with the real port ...]}]} and exits.
 """
 
@@ -32,6 +33,19 @@ def sntp_reply(request: bytes, now: float | None = None) -> bytes | None:
     stamp = _ntp_time(time.time() if now is None else now)
     header = struct.pack("!BBbb", (version << 3) | 4, 2, 6, -20)
     return header + struct.pack("!II4s", 0, 0, b"LABS") + stamp + request[40:48] + stamp + stamp
+
+
+def bacnet_reply(request: bytes) -> bytes | None:
+    """A BACnet/IP server's answer to a confirmed request: an Error PDU (unknown object) with its
+    invoke id, which is what a real device sends for an object it does not have."""
+    if len(request) < 10 or request[:2] != b"\x81\x0a" or request[4] != 0x01 or request[5] & 0xA8:
+        return None
+    apdu = request[6:]
+    if apdu[0] >> 4 != 0:  # not a confirmed request
+        return None
+    error = bytes([0x50, apdu[2], apdu[3], 0x91, 0x01, 0x91, 0x1F])  # error class object, unknown-object
+    npdu = b"\x01\x00"
+    return b"\x81\x0a" + struct.pack("!H", 4 + len(npdu) + len(error)) + npdu + error
 
 
 def _ntp_time(seconds: float) -> bytes:
@@ -77,7 +91,8 @@ def _answer_datagram(sock: socket.socket) -> None:
     """Reply from the address the datagram was sent to, as a real server would; a reply from
     another address is not part of the client's connection and its firewall drops it."""
     data, ancillary, _, peer = sock.recvmsg(4096, socket.CMSG_SPACE(PKTINFO.size))
-    answer = sntp_reply(data) if sock.getsockname()[1] == 123 else data
+    port = sock.getsockname()[1]
+    answer = sntp_reply(data) if port == 123 else bacnet_reply(data) if 47808 <= port <= 47823 else data
     if not answer:
         return
     info = [bytes(d) for level, kind, d in ancillary if level == socket.IPPROTO_IP and kind == IP_PKTINFO]

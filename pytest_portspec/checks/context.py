@@ -1,0 +1,35 @@
+"""What the checks know besides the policy: the device's facts and the user's declarations (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pytest_portspec.parse.sockets import Socket
+from pytest_portspec.parse.ufw import UfwState
+from pytest_portspec.probe.outbound import ProbeResult
+
+
+@dataclass(frozen=True)
+class Declarations:
+    """Site facts given on the command line (later: the inventory)."""
+
+    ports: Mapping[str, int] = field(default_factory=dict)  # --port ROWID=PORT for configurable rows
+    destinations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # --dest KEY=HOST
+    origins: Mapping[str, str] = field(default_factory=dict)  # where a destination came from, if not --dest
+    site_allow: frozenset[tuple[str, int]] = frozenset()  # --site-allow PORT/PROTO
+    management_port: int = 22  # the SSH port this run connects through
+    tester_address: str | None = None  # where the tester's connection comes from, as the device sees it
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one snapshot of the device showed."""
+
+    ufw: UfwState
+    sockets: tuple[Socket, ...]
+    resolvers: tuple[str, ...] = ()
+    time_servers: tuple[str, ...] = ()
+    outbound: Mapping[str, ProbeResult] = field(default_factory=dict)  # by probe id
+    inbound: Mapping[str, ProbeResult] = field(default_factory=dict)
+    address: str = ""  # the device address the tester probes

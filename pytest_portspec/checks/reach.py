@@ -1,0 +1,226 @@
+"""Outbound and inbound reachability: which probes a row needs, and what their outcomes mean (pure).
+
+Outbound probes run on the device, all at once in one remote command; inbound probes run from
+the tester to the device. A destination the document does not name comes from the device's own
+configuration (resolver, time servers) or from --dest; one that stays unknown is a skip with
+that reason, never a pass on the strength of a ufw rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.policy import EffectivePolicy, Expectation
+from pytest_portspec.probe.inbound import InboundProbe
+from pytest_portspec.probe.outbound import OutboundProbe, ProbeResult
+from pytest_portspec.spec.model import PortRange, ports_label
+from pytest_portspec.ufwmodel import Packet, decide
+from pytest_portspec.verdict import Verdict, for_row, row_skip
+
+WIDE_RANGE = 16  # a wider range is probed on its first port only
+MAX_BLOCKED_PROBES = 4
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    origin: str  # why this host: "document", "/etc/resolv.conf", "--dest ntp=..."
+
+
+def used_ports(
+    e: Expectation, declared: Declarations, ranges: tuple[PortRange, ...] | None = None
+) -> list[int]:
+    if e.row.configurable:
+        if e.row.id in declared.ports:
+            return [declared.ports[e.row.id]]
+        return [e.row.ports[0].lo] if e.row.ports else []
+    ports: list[int] = []
+    for r in ranges or e.row.ports:
+        ports += [r.lo] if r.hi - r.lo >= WIDE_RANGE else list(range(r.lo, r.hi + 1))
+    return ports
+
+
+def targets(e: Expectation, facts: Facts, declared: Declarations) -> tuple[list[Target], str | None]:
+    """The hosts to probe for an outbound row, or why there are none."""
+    found: list[Target] = []
+    for d in e.side.destinations:
+        if d.kind in ("host", "ip"):
+            found.append(Target(d.value, "document"))
+        elif d.kind == "configured":
+            given = declared.destinations.get(d.value)
+            if given:
+                origin = declared.origins.get(d.value)
+                found += [Target(h, origin or f"--dest {d.value}={h}") for h in given]
+            elif d.value == "dns" and facts.resolvers:
+                found += [Target(h, "/etc/resolv.conf") for h in facts.resolvers]
+            elif d.value == "ntp" and facts.time_servers:
+                found += [Target(h, "the device's time configuration") for h in facts.time_servers]
+            else:
+                return [], (
+                    f"destination {d.value} ({d.description or 'not named by the document'}) is unknown: "
+                    f"pass --dest {d.value}=HOST"
+                )
+        elif d.kind == "cidr":
+            return [], f"the document gives a network ({d.value}), not a host to probe"
+        else:
+            return [], f"the destination is the cluster role {d.value}: checked with an inventory of the site"
+    if not found:
+        return [], "the document names no destination for this row: pass --dest to probe one"
+    return found, None
+
+
+def _probe_id(e: Expectation, host: str, port: int) -> str:
+    return f"{e.side.role or ''}|{e.key}|{host}|{port}"
+
+
+def outbound_wanted(e: Expectation) -> bool:
+    return (
+        e.applies
+        and not e.row.manual
+        and e.side.direction == "out"
+        and e.action == "allow"
+        and bool(e.row.ports)
+    )
+
+
+def inbound_wanted(e: Expectation) -> bool:
+    if (
+        not e.applies
+        or e.row.manual
+        or e.side.direction != "in"
+        or e.row.scope != "external"
+        or not e.row.ports
+    ):
+        return False
+    return (e.action == "allow" and e.listener == "required") or (e.action == "block" and not e.overridden)
+
+
+def outbound_probes(policy: EffectivePolicy, facts: Facts, declared: Declarations) -> list[OutboundProbe]:
+    probes: dict[str, OutboundProbe] = {}
+    for e in policy.rows:
+        if not outbound_wanted(e):
+            continue
+        hosts, _ = targets(e, facts, declared)
+        for target in hosts:
+            for port in used_ports(e, declared):
+                pid = _probe_id(e, target.host, port)
+                probes[pid] = OutboundProbe(pid, target.host, e.side.proto, port)
+    return list(probes.values())
+
+
+def _inbound_ports(e: Expectation, declared: Declarations) -> list[int]:
+    if e.action == "allow":
+        return used_ports(e, declared)
+    ports = [r.lo for r in (e.blocked_ports or e.row.ports)][:MAX_BLOCKED_PROBES]
+    return [p for p in ports if p != declared.management_port or e.side.proto != "tcp"]
+
+
+def inbound_probes(policy: EffectivePolicy, declared: Declarations) -> list[InboundProbe]:
+    probes: dict[str, InboundProbe] = {}
+    for e in policy.rows:
+        if inbound_wanted(e):
+            for port in _inbound_ports(e, declared):
+                if (e.side.proto, port) not in declared.site_allow:
+                    pid = _probe_id(e, "tester", port)
+                    probes[pid] = InboundProbe(pid, e.side.proto, port)
+    return list(probes.values())
+
+
+def _line(r: ProbeResult) -> str:
+    return f"{r.proto} {r.host}:{r.port} -> {r.outcome} in {r.seconds * 1000:.0f} ms: {r.detail}"
+
+
+def check_outbound(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
+    hosts, reason = targets(e, facts, declared)
+    if reason:
+        return row_skip(e, "outbound", reason)
+    ports = used_ports(e, declared)
+    reach = e.row.reach if len(hosts) > 1 else "all"
+    expected = (
+        f"the device reaches {'every one' if reach == 'all' else 'at least one'} of "
+        f"{', '.join(t.host for t in hosts)} on {', '.join(map(str, ports))}/{e.side.proto}"
+    )
+    results = [facts.outbound.get(_probe_id(e, t.host, p)) for t in hosts for p in ports]
+    if None in results:
+        return for_row(e, "outbound", "error", expected, "a probe of this row has no result")
+    done = [r for r in results if r is not None]
+    evidence = [_line(r) for r in done] + [
+        f"{t.host}: from {t.origin}" for t in hosts if t.origin != "document"
+    ]
+    if all(r.outcome == "unverifiable" for r in done):
+        return row_skip(
+            e,
+            "outbound",
+            f"cannot verify {e.side.proto} port(s) {', '.join(map(str, ports))}: {done[0].detail}",
+        )
+    good = [r for r in done if r.outcome == "ok"]
+    bad = [r for r in done if r.outcome != "ok"]
+    if (reach == "all" and not bad) or (reach == "any" and good):
+        return for_row(
+            e,
+            "outbound",
+            "passed",
+            expected,
+            f"{len(good)} of {len(done)} probe(s) answered",
+            evidence=evidence,
+        )
+    first = bad[0]
+    klass: str = first.outcome
+    local = decide(facts.ufw, Packet("out", e.side.proto, first.port)) if facts.ufw.active else None
+    if (
+        local is not None
+        and not local.permitted
+        and first.outcome in ("timeout", "refused", "error", "no-route")
+    ):
+        klass = "blocked-locally"
+        evidence.append(f"the device's own ufw: {local.reason}")
+    observed = f"{first.host}:{first.port}/{first.proto}: {first.outcome} ({first.detail})"
+    return for_row(e, "outbound", "failed", expected, observed, evidence=evidence, failure_class=klass)
+
+
+def check_inbound(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
+    ports = _inbound_ports(e, declared)
+    if not ports:
+        return row_skip(
+            e, "inbound", f"{declared.management_port}/tcp is the management access used by this test"
+        )
+    results = [facts.inbound.get(_probe_id(e, "tester", p)) for p in ports]
+    if None in results:
+        return for_row(e, "inbound", "error", "inbound probe", "a probe of this row has no result")
+    done = [r for r in results if r is not None]
+    evidence = [_line(r) for r in done]
+    where = f"{facts.address} {', '.join(map(str, ports))}/{e.side.proto}"
+    if e.action == "allow":
+        expected = f"{e.row.service} answers on {where} from the tester"
+        if all(r.outcome == "unverifiable" for r in done):
+            return row_skip(e, "inbound", f"cannot verify: {done[0].detail}")
+        failed = [r for r in done if r.outcome not in ("ok", "unverifiable")]
+        if failed:
+            return for_row(
+                e,
+                "inbound",
+                "failed",
+                expected,
+                f"{failed[0].port}: {failed[0].outcome} ({failed[0].detail})",
+                evidence=evidence,
+                failure_class=failed[0].outcome,
+            )
+        return for_row(e, "inbound", "passed", expected, "the service answered", evidence=evidence)
+    expected = (
+        f"nothing answers on {where} from the tester ({ports_label(e.blocked_ports or e.row.ports)} blocked)"
+    )
+    if all(r.outcome == "unverifiable" for r in done):
+        return row_skip(e, "inbound", f"cannot verify that {e.side.proto} is blocked: {done[0].detail}")
+    answered = [r for r in done if r.outcome == "ok"]
+    if answered:
+        return for_row(
+            e,
+            "inbound",
+            "failed",
+            expected,
+            f"{answered[0].port}/{e.side.proto} answered",
+            evidence=evidence,
+            failure_class="reachable",
+        )
+    return for_row(e, "inbound", "passed", expected, "no answer", evidence=evidence)

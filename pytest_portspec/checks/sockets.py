@@ -1,0 +1,159 @@
+"""Listening checks (required services up, internal services on loopback only) and the exposure audit
+("all other ports blocked": nothing undocumented is listening and permitted by ufw) (pure)."""
+
+from __future__ import annotations
+
+from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.parse.sockets import Socket
+from pytest_portspec.policy import EffectivePolicy, Expectation
+from pytest_portspec.spec.model import ports_label
+from pytest_portspec.ufwmodel import Packet, decide
+from pytest_portspec.verdict import Verdict, for_row
+
+
+def _on_row_ports(s: Socket, e: Expectation, declared: Declarations) -> bool:
+    if s.proto != e.side.proto:
+        return False
+    if e.row.configurable and e.row.id in declared.ports:
+        return s.port == declared.ports[e.row.id]
+    return any(r.lo <= s.port <= r.hi for r in e.row.ports)
+
+
+def _process_matches(s: Socket, e: Expectation) -> bool:
+    return not e.row.process or bool(set(e.row.process) & set(s.names))
+
+
+def check_listening(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
+    if e.listener == "loopback-only":
+        return _check_internal(e, facts, declared)
+    on_port = [s for s in facts.sockets if _on_row_ports(s, e, declared)]
+    wanted = "/".join(e.row.process) or "a service"
+    where = f"{ports_label(e.row.ports)}/{e.side.proto}"
+    if e.listener == "forbidden":
+        expected = f"nothing may listen on {where}"
+        if on_port:
+            return for_row(
+                e,
+                "listening",
+                "failed",
+                expected,
+                f"{on_port[0].describe()} listens",
+                evidence=[s.text for s in on_port],
+                failure_class="forbidden-listener",
+            )
+        return for_row(e, "listening", "passed", expected, f"nothing listens on {where}")
+    expected = f"{wanted} must listen on {where} on a non-loopback address ({e.row.service})"
+    if not on_port:
+        return for_row(
+            e, "listening", "failed", expected, f"nothing listens on {where}", failure_class="not-listening"
+        )
+    reachable = [s for s in on_port if not s.loopback]
+    if not reachable:
+        return for_row(
+            e,
+            "listening",
+            "failed",
+            expected,
+            f"only on loopback: {on_port[0].describe()}",
+            evidence=[s.text for s in on_port],
+            failure_class="loopback-only",
+        )
+    right = [s for s in reachable if _process_matches(s, e)]
+    if not right:
+        return for_row(
+            e,
+            "listening",
+            "failed",
+            expected,
+            f"{reachable[0].describe()} holds the port, not {wanted}",
+            evidence=[s.text for s in reachable],
+            failure_class="wrong-process",
+        )
+    return for_row(
+        e, "listening", "passed", expected, f"{right[0].describe()} listens", evidence=[s.text for s in right]
+    )
+
+
+def _check_internal(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
+    if e.row.ports:
+        sockets = [s for s in facts.sockets if _on_row_ports(s, e, declared)]
+        where = f"{ports_label(e.row.ports)}/{e.side.proto}"
+    else:  # dynamic ports: every socket of the row's process
+        sockets = [
+            s for s in facts.sockets if s.proto == e.side.proto and _process_matches(s, e) and e.row.process
+        ]
+        where = f"the {e.side.proto} ports of {'/'.join(e.row.process)}"
+    expected = f"{e.row.service} may listen on {where} on loopback only, never reachable from outside"
+    exposed = [s for s in sockets if not s.loopback]
+    if not exposed:
+        observed = f"{sockets[0].describe()} on loopback" if sockets else f"nothing listens on {where}"
+        return for_row(e, "listening", "passed", expected, observed, evidence=[s.text for s in sockets])
+    open_ones = [s for s in exposed if _permitted_in(facts, s)]
+    if open_ones:
+        return for_row(
+            e,
+            "listening",
+            "failed",
+            expected,
+            f"{open_ones[0].describe()} listens beyond loopback and ufw permits it",
+            evidence=[s.text for s in open_ones],
+            failure_class="exposed-internal",
+        )
+    return for_row(
+        e,
+        "listening",
+        "passed",
+        expected,
+        f"{exposed[0].describe()} listens beyond loopback, but ufw blocks it",
+        evidence=[s.text for s in exposed],
+        notes=["blocked by ufw, not bound to loopback"],
+    )
+
+
+def _permitted_in(facts: Facts, s: Socket) -> bool:
+    if not facts.ufw.active:
+        return True
+    local = None if s.wildcard else s.address  # a socket bound to one address only gets traffic to it
+    verdict = decide(facts.ufw, Packet("in", s.proto, s.port, v6=s.v6, interface=s.interface, local=local))
+    return verdict.permitted or bool(verdict.partial)
+
+
+def check_exposure(policy: EffectivePolicy, facts: Facts, declared: Declarations) -> Verdict:
+    """Every socket reachable from outside and permitted by ufw must be documented by an applicable row."""
+    documented = [
+        e
+        for e in policy.rows
+        if e.applies and e.action == "allow" and e.side.direction == "in" and e.row.scope == "external"
+    ]
+    findings, notes, evidence = [], [], []
+    seen: set[tuple[str, int]] = set()
+    for s in facts.sockets:
+        if s.loopback or (s.proto, s.port) in seen or not _permitted_in(facts, s):
+            continue
+        seen.add((s.proto, s.port))
+        if (s.proto, s.port) == ("tcp", declared.management_port):
+            notes.append(f"{s.describe()}: management access used by this test")
+            continue
+        if (s.proto, s.port) in declared.site_allow:
+            notes.append(f"{s.describe()}: declared site addition (--site-allow)")
+            continue
+        if any(_on_row_ports(s, e, declared) for e in documented):
+            continue
+        findings.append(f"undocumented exposed service {s.describe()}")
+        evidence.append(s.text)
+    expected = "no service reachable from outside beyond the document's rows (all other ports blocked)"
+    cite = policy.spec.default.citation
+    if findings:
+        return Verdict(
+            "exposure",
+            "exposure",
+            "failed",
+            expected,
+            "; ".join(findings),
+            tuple(evidence),
+            "exposed",
+            citation=cite,
+            notes=tuple(notes),
+        )
+    observed = f"{len(seen)} reachable socket(s), every one documented"
+    return Verdict("exposure", "exposure", "passed", expected, observed, citation=cite, notes=tuple(notes))

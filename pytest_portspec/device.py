@@ -1,0 +1,67 @@
+"""`--device SPEC[:PROFILE]@HOST[:PORT]`: what to check and where (pure parsing and validation)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pytest_portspec.addresses import is_hostname, is_ip
+
+_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")  # an ~/.ssh/config Host alias
+_SPEC = re.compile(r"[A-Za-z0-9_./-]+")
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    text: str
+    spec: str
+    profile: str | None
+    host: str
+    port: int | None
+
+    @property
+    def lab(self) -> bool:
+        return self.host == "lab" or self.host.startswith("lab:")
+
+
+def parse_device(text: str) -> DeviceRequest:
+    """Split and validate a device string; ValueError with one sentence on a malformed one."""
+    target, at, where = text.rpartition("@")
+    if not at or not target or not where:
+        raise ValueError(f"--device {text!r}: expected SPEC[:PROFILE]@HOST[:PORT], e.g. smartserver@10.0.0.5")
+    spec, _, profile = target.partition(":")
+    if not _SPEC.fullmatch(spec) or (profile and not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", profile)):
+        raise ValueError(f"--device {text!r}: {target!r} is not SPEC or SPEC:PROFILE")
+    host, port = _host_and_port(text, where)
+    return DeviceRequest(text, spec, profile or None, host, port)
+
+
+def _host_and_port(text: str, where: str) -> tuple[str, int | None]:
+    if where.startswith("["):  # [2001:db8::1]:22
+        host, _, rest = where[1:].partition("]")
+        port_text = rest.removeprefix(":") if rest.startswith(":") else ("" if not rest else None)
+        if port_text is None or not is_ip(host):
+            raise ValueError(f"--device {text!r}: expected [IPv6-ADDRESS]:PORT")
+        return host, _port(text, port_text)
+    if where.count(":") > 1:  # a bare IPv6 address
+        if not is_ip(where):
+            raise ValueError(f"--device {text!r}: {where!r} is not a valid address")
+        return where, None
+    host, _, port_text = where.partition(":")
+    if host == "lab" and port_text and not port_text.isdigit():
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", port_text):
+            raise ValueError(f"--device {text!r}: {port_text!r} is not an emulated appliance name")
+        return where, None
+    if not (is_ip(host) or is_hostname(host) or _ALIAS.fullmatch(host)):
+        raise ValueError(f"--device {text!r}: {host!r} is not a valid host name, address or ssh alias")
+    if host.replace(".", "").isdigit() and not is_ip(host):
+        raise ValueError(f"--device {text!r}: {host!r} is not a valid IPv4 address")
+    return host, _port(text, port_text)
+
+
+def _port(text: str, port_text: str) -> int | None:
+    if not port_text:
+        return None
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"--device {text!r}: SSH port {port_text!r} is not a port number 1-65535")
+    return int(port_text)

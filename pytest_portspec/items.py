@@ -1,0 +1,132 @@
+"""pytest items that show verdicts: one per (device, requirement row, check), collected without files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_portspec.errors import DeviceError
+from pytest_portspec.policy import Expectation
+from pytest_portspec.runner import DeviceRun
+from pytest_portspec.verdict import Check, Verdict
+
+
+class CheckFailed(Exception):
+    """A check's verdict is 'failed': repr_failure turns it into the auditor's sentence."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.observed)
+        self.verdict = verdict
+
+
+class CheckError(Exception):
+    """The check could not reach a verdict (never reported as a pass)."""
+
+
+def explain(verdict: Verdict, device: str) -> str:
+    """A failure as a reviewer reads it: requirement with citation, observation, evidence."""
+    lines = [
+        f"{device}: {verdict.key} [{verdict.check}] does not meet the vendor document.",
+        f"  Required: {verdict.expected}",
+    ]
+    if verdict.citation is not None:
+        cite = verdict.citation
+        lines.append(f'  Source:   {cite.doc}: "{cite.quote}"')
+        if cite.reading:
+            lines.append(f"  Reading:  {cite.reading}")
+    lines.append(f"  Observed: {verdict.observed}")
+    if verdict.evidence:
+        lines.append("  Evidence:")
+        lines += [f"    {item}" for item in verdict.evidence]
+    lines += [f"  Note:     {note}" for note in verdict.notes]
+    if verdict.failure_class:
+        lines.append(f"  Class:    {verdict.failure_class}")
+    return "\n".join(lines)
+
+
+class CheckItem(pytest.Item):
+    def __init__(
+        self,
+        *,
+        run: DeviceRun,
+        key: str,
+        check: Check,
+        expectation: Expectation | None,
+        ensure: Callable[[DeviceRun], None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.run = run
+        self.key = key
+        self.check = check
+        self.expectation = expectation
+        self.ensure = ensure
+        self.verdict: Verdict | None = None
+
+    def setup(self) -> None:
+        self.ensure(self.run)
+        if self.run.error is not None:
+            raise self.run.error
+
+    def runtest(self) -> None:
+        verdict = self.run.verdicts.get((self.key, self.check))
+        if verdict is None:
+            raise CheckError(f"no verdict for {self.key} [{self.check}]")
+        self.verdict = verdict
+        for name, value in (
+            ("row", verdict.row),
+            ("check", verdict.check),
+            ("outcome", verdict.outcome),
+            ("failure_class", verdict.failure_class),
+        ):
+            self.user_properties.append((name, value))
+        if verdict.outcome == "skipped":
+            pytest.skip(verdict.observed)
+        if verdict.outcome == "failed":
+            raise CheckFailed(verdict)
+        if verdict.outcome == "error":
+            raise CheckError(verdict.observed)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CheckFailed):
+            return explain(excinfo.value.verdict, self.run.label)
+        if isinstance(excinfo.value, DeviceError):
+            return f"{self.run.label}: {excinfo.value.reason}"
+        if isinstance(excinfo.value, CheckError):
+            return f"{self.run.label}: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        spec = self.run.policy.spec
+        line = self.expectation.row.line - 1 if self.expectation is not None else None
+        return spec.path, line, f"{self.run.label} {self.key} [{self.check}]"
+
+
+class DeviceCollector(pytest.Collector):
+    def __init__(self, *, run: DeviceRun, ensure: Callable[[DeviceRun], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run = run
+        self.ensure = ensure
+
+    def collect(self) -> list[pytest.Item]:
+        from pytest_portspec.checks import planned
+
+        spec = self.run.policy.spec
+        items: list[pytest.Item] = []
+        for e, key, check in planned(self.run.policy):
+            item = CheckItem.from_parent(
+                self,
+                name=f"{key}::{check}",
+                run=self.run,
+                key=key,
+                check=check,
+                expectation=e,
+                ensure=self.ensure,
+            )
+            item.add_marker(check)
+            item.add_marker(spec.name)
+            items.append(item)
+        return items

@@ -1,0 +1,65 @@
+"""The results file (--portspec-json): devices and verdicts as data, for reports and other tools."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pytest_portspec.items import CheckItem
+from pytest_portspec.registry import Registry
+
+FORMAT = 1
+
+
+def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
+    devices, rows = [], []
+    for run in reg.runs:
+        policy = run.policy
+        devices.append(
+            {
+                "device": run.label,
+                "spec": policy.spec.name,
+                "spec_revision": policy.spec.revision,
+                "source_doc": policy.spec.source_doc,
+                "profile": policy.profile.name,
+                "role": policy.role,
+                "host": run.host,
+                "enabled": policy.enabled,
+                "conditions": {
+                    c.name: {"enabled": c.enabled, "decided_by": c.decided_by} for c in policy.conditions
+                },
+                "remote_commands": run.remote_commands,
+                "snapshot_s": round(run.seconds, 3),
+                "read_only": run.read_only,
+                "host_key": run.host_key,
+                "error": run.error.reason if run.error else None,
+            }
+        )
+    for item in session.items:
+        if not isinstance(item, CheckItem):
+            continue
+        run = item.run
+        outcome, _ = reg.outcomes.get(item.nodeid, ("not run", run.label))
+        verdict = item.verdict
+        entry: dict[str, Any] = {"nodeid": item.nodeid, "device": run.label, "outcome": outcome}
+        if verdict is not None:
+            entry |= verdict.as_dict()
+        else:
+            entry |= {
+                "key": item.key,
+                "check": item.check,
+                "failure_class": "device-error" if run.error else None,
+                "observed": run.error.reason if run.error else None,
+            }
+        rows.append(entry)
+    return {"format": FORMAT, "devices": devices, "results": rows}
+
+
+def write(reg: Registry, session: pytest.Session) -> None:
+    path = reg.settings.json_path
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results_data(reg, session), indent=2), encoding="utf-8")

@@ -1,0 +1,185 @@
+"""One device's run: a few batched remote commands, probes, verdicts, and the read-only proof.
+
+1. snapshot   (one command, as root): ufw state and rules, sockets, resolver, time servers,
+              tools, and a fingerprint of ufw's files and the iptables rules
+2. probes     (one command, as the SSH user): every outbound probe at once, while the
+              tester probes the device's inbound ports
+3. proof      (one command, as root, at the end): the fingerprint again; any change is an error
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from pytest_portspec import snapshot as snap
+from pytest_portspec.checks import evaluate
+from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.checks.reach import inbound_probes, outbound_probes
+from pytest_portspec.errors import DeviceError
+from pytest_portspec.parse.sockets import parse_netstat, parse_ss
+from pytest_portspec.parse.ufw import ufw_state
+from pytest_portspec.policy import EffectivePolicy
+from pytest_portspec.probe import inbound, outbound
+from pytest_portspec.transport import CommandResult, Transport
+from pytest_portspec.verdict import Check, Verdict
+
+SUDO_PASSWORD_NEEDED = ("a password is required", "a terminal is required", "no tty present")
+
+
+@dataclass
+class DeviceRun:
+    label: str
+    host: str
+    policy: EffectivePolicy
+    transport: Transport
+    declared: Declarations
+    sudo: bool = True
+    sudo_password: str | None = field(default=None, repr=False)
+    probe_timeout: float = 3.0
+    address: str | None = None  # the device address probed from the tester; found from the connection if None
+    facts: Facts | None = None
+    verdicts: dict[tuple[str, Check], Verdict] = field(default_factory=dict)
+    error: DeviceError | None = None
+    raw: dict[str, str] = field(default_factory=dict)
+    fingerprint: str | None = None
+    read_only: bool | None = None
+    seconds: float = 0.0
+    host_key: str | None = None
+
+    @property
+    def remote_commands(self) -> int:
+        return self.transport.commands_run
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            self._run()
+        except DeviceError as exc:
+            self.error = exc
+        finally:
+            self.seconds = time.monotonic() - started
+
+    def _as_root(self, command: str) -> CommandResult:
+        stdin = f"{self.sudo_password}\n" if self.sudo and self.sudo_password is not None else None
+        result = self.transport.run(command, stdin=stdin, timeout=60.0)
+        if self.sudo and result.exit_status != 0 and any(m in result.stderr for m in SUDO_PASSWORD_NEEDED):
+            raise DeviceError(
+                self.label,
+                "sudo needs a password on this device: pass --sudo-password-env VAR "
+                "(or --no-sudo when the SSH user is root)",
+            )
+        if self.sudo and result.exit_status != 0 and "sudo:" in result.stderr:
+            raise DeviceError(self.label, f"sudo failed: {result.stderr.strip().splitlines()[-1]}")
+        return result
+
+    def _run(self) -> None:
+        password = self.sudo_password is not None
+        result = self._as_root(snap.state_command(self.sudo, password))
+        sections = snap.parse_sections(result.stdout)
+        missing = [name for name in (*snap.SECTIONS, "fingerprint") if name not in sections]
+        if missing:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise DeviceError(
+                self.label,
+                f"the state command gave no {missing[0]} section{': ' + detail[-1] if detail else ''}",
+            )
+        self.raw = {name: section.text for name, section in sections.items()}
+        self.fingerprint = sections["fingerprint"].text
+        facts = self._facts(sections)
+        self._remember_connection()
+        self.facts = self._probe(facts)
+        self.verdicts = evaluate(self.policy, self.facts, self.declared)
+
+    def _facts(self, sections: dict[str, snap.Section]) -> Facts:
+        tools = set(sections["tools"].text.split())
+        ufw = sections["ufw-status"]
+        if not any(t.endswith("/ufw") for t in tools) or ufw.status == 127:
+            raise DeviceError(self.label, "ufw is not installed or not on the PATH of the device")
+        if ufw.status != 0:
+            raise DeviceError(self.label, f"`ufw status verbose` failed: {ufw.text.strip()[:200]}")
+        rules = sections["user-rules"]
+        rules6 = sections["user6-rules"]
+        try:
+            state = ufw_state(
+                ufw.text,
+                rules.text if rules.status == 0 else None,
+                rules6.text if rules6.status == 0 else None,
+                sections["default-ufw"].text if sections["default-ufw"].status == 0 else None,
+            )
+        except ValueError as exc:
+            raise DeviceError(self.label, f"cannot read ufw's state: {exc}") from None
+        sockets_section = sections["sockets"]
+        if sockets_section.status != 0:
+            raise DeviceError(self.label, "neither ss nor netstat could list the listening sockets")
+        text = sockets_section.text
+        found = parse_ss(text) or parse_netstat(text)
+        return Facts(
+            ufw=state,
+            sockets=tuple(found),
+            resolvers=tuple(snap.resolvers(sections["resolv"].text)),
+            time_servers=tuple(snap.time_servers(sections["time-servers"].text)),
+            address=self.address or "",
+        )
+
+    def _remember_connection(self) -> None:
+        connection = getattr(self.transport, "connect", None)
+        client = connection() if callable(connection) else None
+        channel = client.get_transport() if client is not None else None
+        if channel is not None:
+            self.address = self.address or channel.getpeername()[0]
+            self.declared = replace(self.declared, tester_address=channel.sock.getsockname()[0])
+        fingerprint = getattr(self.transport, "host_key_fingerprint", None)
+        self.host_key = fingerprint() if callable(fingerprint) else None
+
+    def _probe(self, facts: Facts) -> Facts:
+        facts = replace(facts, address=self.address or facts.address or self.host)
+        out_probes = outbound_probes(self.policy, facts, self.declared)
+        in_probes = inbound_probes(self.policy, self.declared)
+        python = any(t.endswith("/python3") for t in self.raw.get("tools", "").split())
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            remote = pool.submit(self._outbound, out_probes, python) if out_probes else None
+            in_results = (
+                inbound.probe_inbound(_ip(facts.address), in_probes, self.probe_timeout) if in_probes else []
+            )
+            out_results = remote.result() if remote else []
+        return replace(facts, outbound={r.id: r for r in out_results}, inbound={r.id: r for r in in_results})
+
+    def _outbound(self, probes: list[outbound.OutboundProbe], python: bool) -> list[outbound.ProbeResult]:
+        if python:
+            command, stdin = outbound.python_command(probes, self.probe_timeout)
+            result = self.transport.run(command, stdin=stdin, timeout=self.probe_timeout + 30)
+            return outbound.parse_results("python", result.stdout, probes)
+        result = self.transport.run(
+            outbound.shell_command(probes, self.probe_timeout), timeout=self.probe_timeout + 30
+        )
+        return outbound.parse_results("shell", result.stdout, probes)
+
+    def finish(self) -> None:
+        """The read-only proof: the fingerprint again, compared with the one taken first."""
+        if self.fingerprint is None:
+            self.transport.close()
+            return
+        try:
+            result = self._as_root(snap.fingerprint_command(self.sudo, self.sudo_password is not None))
+            after = snap.parse_sections(result.stdout).get("fingerprint")
+            self.read_only = after is not None and after.text == self.fingerprint
+        except DeviceError:
+            self.read_only = None
+        finally:
+            self.transport.close()
+
+
+def _ip(address: str) -> str:
+    try:
+        return socket.gethostbyname(address)
+    except OSError:
+        return address
+
+
+def run_all(runs: list[DeviceRun], max_parallel: int = 16) -> None:
+    """Every device at once: N devices take about as long as the slowest one."""
+    with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(runs)))) as pool:
+        list(pool.map(lambda r: r.run(), runs))

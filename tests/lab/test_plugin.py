@@ -1,0 +1,166 @@
+"""End to end: `pytest --device SPEC@lab:NAME` against real emulated appliances.
+
+A clean appliance of every spec gives no failure and no error; each drift makes exactly the
+expected items fail with the expected failure class, and nothing else fails.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pytest_portspec.lab.fixture import LabSession
+
+TARGETS = [
+    ("coppercube", None, None),
+    ("smartserver", None, None),
+    ("smartserver", None, "standard"),
+    ("digi-device-cloud", None, None),
+    ("voss", "webproxy", None),
+    ("voss", "application", None),
+    ("voss", "database", None),
+    ("voss", "unified", None),
+    ("syncsign-sops", "sops", None),
+    ("syncsign-sops", "hub", None),
+]
+
+
+def target_id(target: tuple[str, str | None, str | None]) -> str:
+    return "-".join(filter(None, target))
+
+
+def check(pytester: pytest.Pytester, spec: str, name: str, *args: str) -> dict[str, Any]:
+    """Run the plugin against an appliance; return the results file."""
+    out = pytester.path / "results.json"
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--device",
+        f"{spec}@lab:{name}",
+        "--probe-timeout",
+        "1",
+        "--portspec-json",
+        str(out),
+        *args,
+    )
+    assert result.ret in (0, 1), result.stdout.str()[-3000:]
+    data: dict[str, Any] = json.loads(out.read_text())
+    data["stdout"] = result.stdout.str()
+    return data
+
+
+def by_outcome(data: dict[str, Any], outcome: str) -> dict[str, str | None]:
+    return {
+        r["nodeid"].split("::", 1)[1]: r.get("failure_class")
+        for r in data["results"]
+        if r["outcome"] == outcome
+    }
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=target_id)
+def test_a_clean_appliance_passes_with_a_few_remote_commands(
+    lab: LabSession, pytester: pytest.Pytester, target: tuple[str, str | None, str | None]
+) -> None:
+    spec, role, profile = target
+    name = f"clean-{target_id(target)}"
+    lab.up(spec, name=name, role=role, profile=profile, enable=["all"])
+    data = check(pytester, spec, name)
+    assert by_outcome(data, "failed") == {}
+    assert by_outcome(data, "error") == {}
+    assert len(by_outcome(data, "passed")) >= 8
+    device = data["devices"][0]
+    assert device["remote_commands"] <= 4
+    assert device["read_only"] is True
+    assert device["error"] is None
+
+
+DRIFT_CASES = [
+    # (drifts, {item: failure class}) — everything not listed must not fail
+    (
+        ["stop:nginx"],
+        {"in-443-tcp-https-nginx::listening": "not-listening", "in-443-tcp-https-nginx::inbound": "refused"},
+    ),
+    (["ufw-allow:502/tcp"], {"in-502-tcp::ufw": "permitted-by-ufw"}),
+    (["ufw-delete:2541/tcp"], {"in-2541-tcp::ufw": "blocked-by-ufw", "in-2541-tcp::inbound": "timeout"}),
+    (["site-block:123/udp"], {"out-123-udp::outbound": "timeout"}),
+    (["dns-fail:cms-update.portspec.lab"], {"out-80-tcp::outbound": "dns-failure"}),
+    (["listen:8080/tcp:httpd", "ufw-allow:8080/tcp"], {"exposure::exposure": "exposed"}),
+    (["listen:8080/tcp:httpd"], {}),  # listening, but ufw blocks it: not exposed
+    (
+        ["expose:6379", "ufw-allow:6379/tcp"],
+        {"lo-in-6379-tcp::listening": "exposed-internal", "exposure::exposure": "exposed"},
+    ),
+    (
+        ["ufw-default-out:allow"],
+        {
+            "default-out::default": "default-policy",
+            # the rows whose Out is Blocked in Enhanced mode: now nothing blocks them
+            **{f"out-{port}-tcp::ufw": "permitted-by-ufw" for port in (22, 2541)},
+            **{f"out-{port}-udp::ufw": "permitted-by-ufw" for port in (67, 5353)},
+        },
+    ),
+    (
+        ["ufw-default-in:allow"],
+        {
+            "default-in::default": "default-policy",
+            **{f"in-{port}-tcp::ufw": "permitted-by-ufw" for port in (25, 80, 502)},
+            **{f"in-53-{proto}::ufw": "permitted-by-ufw" for proto in ("tcp", "udp")},
+            "in-123-udp::ufw": "permitted-by-ufw",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("drifts", "expected"), DRIFT_CASES, ids=lambda v: "+".join(v) if isinstance(v, list) else ""
+)
+def test_each_drift_fails_exactly_the_affected_items(
+    lab: LabSession, pytester: pytest.Pytester, drifts: list[str], expected: dict[str, str]
+) -> None:
+    appliance = lab.up("smartserver", name="drift", drifts=drifts)
+    try:
+        data = check(pytester, "smartserver", "drift")
+    finally:
+        lab.down(appliance)
+    assert by_outcome(data, "failed") == expected
+    assert by_outcome(data, "error") == {}
+
+
+def test_ufw_inactive_fails_every_ufw_item(lab: LabSession, pytester: pytest.Pytester) -> None:
+    appliance = lab.up("coppercube", name="inactive", drifts=["ufw-inactive"], enable=["all"])
+    try:
+        data = check(pytester, "coppercube", "inactive")
+    finally:
+        lab.down(appliance)
+    failed = by_outcome(data, "failed")
+    ufw_items = {
+        r["nodeid"].split("::", 1)[1]
+        for r in data["results"]
+        if r["check"] in ("ufw", "default") and r["outcome"] != "skipped"
+    }
+    assert ufw_items and set(failed) == ufw_items
+    assert set(failed.values()) == {"ufw-inactive"}
+    assert "ufw is inactive" in data["stdout"]
+
+
+def test_failures_read_like_an_auditors_sentence(lab: LabSession, pytester: pytest.Pytester) -> None:
+    lab.up("smartserver", name="auditor", drifts=["ufw-allow:502/tcp"])
+    data = check(pytester, "smartserver", "auditor", "-k", "502")
+    text = data["stdout"]
+    assert "in-502-tcp [ufw] does not meet the vendor document." in text
+    assert "Required: ufw must block inbound 502/tcp (Modbus TCP (client))" in text
+    assert 'Source:   001_1f41fa5c7f5e2425.txt: "502Modbus TCPTCPBlocked/Allowed' in text
+    assert "Observed: ufw permits inbound 502/tcp" in text
+    assert "502/tcp ALLOW IN Anywhere" in text
+    assert "Traceback" not in text
+
+
+def test_items_are_selectable_by_marker_and_keyword(lab: LabSession, pytester: pytest.Pytester) -> None:
+    lab.up("coppercube", name="select")
+    data = check(pytester, "coppercube", "select", "-m", "outbound")
+    assert {r["check"] for r in data["results"] if r["outcome"] != "not run"} == {"outbound"}
+    data = check(pytester, "coppercube", "select", "-k", "5671")
+    ran = [r for r in data["results"] if r["outcome"] != "not run"]
+    assert ran and all("5671" in r["nodeid"] for r in ran)
