@@ -21,7 +21,7 @@ from pytest_portspec.spec import Spec
 from pytest_portspec.transport import SSHSettings, SSHTransport
 
 
-@dataclass
+@dataclass(eq=False)  # a pluggy plugin object: hashed by identity
 class Registry:
     settings: Settings
     runs: list[DeviceRun]

@@ -26,6 +26,11 @@ from pytest_portspec.probe import inbound, outbound
 from pytest_portspec.transport import CommandResult, Transport
 from pytest_portspec.verdict import Check, Verdict
 
+
+class NoProbeTool(Exception):
+    """The device has nothing to run outbound probes with."""
+
+
 SUDO_PASSWORD_NEEDED = ("a password is required", "a terminal is required", "no tty present")
 
 
@@ -138,24 +143,33 @@ class DeviceRun:
         facts = replace(facts, address=self.address or facts.address or self.host)
         out_probes = outbound_probes(self.policy, facts, self.declared)
         in_probes = inbound_probes(self.policy, self.declared)
-        python = any(t.endswith("/python3") for t in self.raw.get("tools", "").split())
         with ThreadPoolExecutor(max_workers=1) as pool:
-            remote = pool.submit(self._outbound, out_probes, python) if out_probes else None
+            remote = pool.submit(self._outbound, out_probes) if out_probes else None
             in_results = (
                 inbound.probe_inbound(_ip(facts.address), in_probes, self.probe_timeout) if in_probes else []
             )
-            out_results = remote.result() if remote else []
+            try:
+                out_results = remote.result() if remote else []
+            except NoProbeTool as exc:
+                return replace(facts, outbound_error=str(exc), inbound={r.id: r for r in in_results})
         return replace(facts, outbound={r.id: r for r in out_results}, inbound={r.id: r for r in in_results})
 
-    def _outbound(self, probes: list[outbound.OutboundProbe], python: bool) -> list[outbound.ProbeResult]:
-        if python:
+    def _outbound(self, probes: list[outbound.OutboundProbe]) -> list[outbound.ProbeResult]:
+        runner = outbound.choose_runner(self.raw.get("probe-tools", ""))
+        if runner is None:
+            raise NoProbeTool(
+                "no python3 (>= 3.5), bash with /dev/tcp and timeout, or nc on the device: "
+                "outbound reachability cannot be probed"
+            )
+        timeout = self.probe_timeout * 2 + 30
+        if runner == "python":
             command, stdin = outbound.python_command(probes, self.probe_timeout)
-            result = self.transport.run(command, stdin=stdin, timeout=self.probe_timeout + 30)
-            return outbound.parse_results("python", result.stdout, probes)
+            result = self.transport.run(command, stdin=stdin, timeout=timeout)
+            return outbound.parse_results("python", result.stdout, probes, stderr=result.stderr)
         result = self.transport.run(
-            outbound.shell_command(probes, self.probe_timeout), timeout=self.probe_timeout + 30
+            outbound.shell_command(probes, self.probe_timeout, tool=runner), timeout=timeout
         )
-        return outbound.parse_results("shell", result.stdout, probes)
+        return outbound.parse_results("shell", result.stdout, probes, stderr=result.stderr)
 
     def finish(self) -> None:
         """The read-only proof: the fingerprint again, compared with the one taken first."""

@@ -11,8 +11,11 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from pytest_portspec.probe.outbound import tools_command
+
 MARK = "==portspec=="
 SECTIONS: dict[str, str] = {
+    "probe-tools": tools_command(),
     "tools": "for t in python3 bash nc timeout ufw ss netstat iptables-save; do command -v $t || true; done",
     "ufw-status": "ufw status verbose",
     "user-rules": "cat /etc/ufw/user.rules",

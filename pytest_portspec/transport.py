@@ -134,6 +134,8 @@ class SSHTransport:
             out = stdout.read().decode("utf-8", errors="replace")
             err = stderr.read().decode("utf-8", errors="replace")
             status = stdout.channel.recv_exit_status()
+            if status == -1:  # the channel closed without an exit status: the connection is gone
+                raise paramiko.SSHException("the session closed without an exit status")
         except TimeoutError:
             raise DeviceError(self.label, f"a remote command did not finish within {timeout:g} s") from None
         except (paramiko.SSHException, OSError, EOFError) as exc:

@@ -164,6 +164,8 @@ def test_every_drift_is_documented() -> None:
         "site-block",
         "dns-fail",
         "expose",
+        "sudo-password",
+        "ufw-missing",
     }
     assert all(kind.description for kind in KINDS.values())
 

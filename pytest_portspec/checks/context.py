@@ -32,4 +32,5 @@ class Facts:
     time_servers: tuple[str, ...] = ()
     outbound: Mapping[str, ProbeResult] = field(default_factory=dict)  # by probe id
     inbound: Mapping[str, ProbeResult] = field(default_factory=dict)
+    outbound_error: str | None = None  # why no outbound probe could run on the device
     address: str = ""  # the device address the tester probes

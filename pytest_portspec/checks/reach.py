@@ -141,6 +141,8 @@ def check_outbound(e: Expectation, facts: Facts, declared: Declarations) -> Verd
         f"the device reaches {'every one' if reach == 'all' else 'at least one'} of "
         f"{', '.join(t.host for t in hosts)} on {', '.join(map(str, ports))}/{e.side.proto}"
     )
+    if facts.outbound_error:
+        return for_row(e, "outbound", "error", expected, facts.outbound_error)
     results = [facts.outbound.get(_probe_id(e, t.host, p)) for t in hosts for p in ports]
     if None in results:
         return for_row(e, "outbound", "error", expected, "a probe of this row has no result")

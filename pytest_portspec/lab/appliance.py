@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import shutil
 import socket
@@ -114,10 +115,11 @@ def write_overlay(run_dir: Path, addresses: Addresses, public_key: Path, plan: A
     with open(etc / "group", "a", encoding="utf-8") as f:
         f.write(f"{LAB_USER}:x:{LAB_UID}:\n")
     with open(etc / "shadow", "a", encoding="utf-8") as f:
-        f.write(f"{LAB_USER}:*:19000:0:99999:7:::\n")
+        f.write(f"{LAB_USER}:{_password_hash(run_dir) if plan.sudo_password else '*'}:19000:0:99999:7:::\n")
     shutil.copytree("/etc/sudoers.d", etc / "sudoers.d", dirs_exist_ok=True)
     rule = etc / "sudoers.d" / "portspec-lab"
-    rule.write_text(f"{LAB_USER} ALL=(ALL) NOPASSWD: ALL\n", encoding="utf-8")
+    tag = "" if plan.sudo_password else "NOPASSWD: "
+    rule.write_text(f"{LAB_USER} ALL=(ALL) {tag}ALL\n", encoding="utf-8")
     rule.chmod(0o440)
     shutil.copytree("/etc/ufw", etc / "ufw", dirs_exist_ok=True)
     for pristine in Path("/usr/share/ufw").iterdir():  # start from the package's state, not the host's
@@ -129,6 +131,25 @@ def write_overlay(run_dir: Path, addresses: Addresses, public_key: Path, plan: A
     home.mkdir(exist_ok=True)
     _chown(home)
     (run_dir / "authorized_keys").write_text(public_key.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+def _password_hash(run_dir: Path) -> str:
+    """A fresh sudo password for the lab user, kept in run_dir/sudo-password (0600); returns its hash."""
+    password = secrets.token_urlsafe(12)
+    keep = run_dir / "sudo-password"
+    keep.touch(mode=0o600)
+    keep.write_text(password, encoding="utf-8")
+    return run(["openssl", "passwd", "-6", "-stdin"], input=password).strip()
+
+
+def hide_ufw(pid: int) -> None:
+    """The ufw-missing drift: inside the appliance only, /usr/sbin shows everything but ufw."""
+    script = (
+        "mkdir -p /run/portspec-sbin && mount --bind /usr/sbin /run/portspec-sbin && "
+        "mount -t tmpfs -o mode=755 portspec-sbin /usr/sbin && "
+        'for f in /run/portspec-sbin/*; do [ "${f##*/}" = ufw ] || ln -s "$f" /usr/sbin/; done'
+    )
+    run([*enter(pid), "sh", "-c", script])
 
 
 def _chown(path: Path) -> None:

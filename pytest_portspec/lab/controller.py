@@ -91,6 +91,8 @@ class Lab:
         state["pids"]["sshd"] = sshd
         self.store.save(state)
         appliance.configure_ufw(sshd, run_dir, plan)
+        if plan.ufw_missing:
+            appliance.hide_ufw(sshd)
         groups = appliance.start_listeners(sshd, plan)
         state["pids"]["listeners"] = [g["pid"] for g in groups]
         known_hosts = run_dir / "known_hosts"
@@ -107,6 +109,7 @@ class Lab:
                 "ufw_enabled": plan.ufw_enabled,
                 "site_blocks": [f"{port}/{proto}" for proto, port in plan.site_blocks],
                 "dns_failures": list(plan.dns_failures),
+                "sudo_password_file": str(run_dir / "sudo-password") if plan.sudo_password else None,
                 "up_seconds": round(time.monotonic() - started, 2),
             }
         )

@@ -86,6 +86,14 @@ def _ufw_delete(plan: AppliancePlan, argument: str) -> AppliancePlan:
     return replace(plan, ufw_commands=kept)
 
 
+def _sudo_password(plan: AppliancePlan, argument: str) -> AppliancePlan:
+    return replace(plan, sudo_password=True)
+
+
+def _ufw_missing(plan: AppliancePlan, argument: str) -> AppliancePlan:
+    return replace(plan, ufw_missing=True)
+
+
 def _ufw_inactive(plan: AppliancePlan, argument: str) -> AppliancePlan:
     return replace(plan, ufw_enabled=False)
 
@@ -167,6 +175,13 @@ KINDS = {
         DriftKind(
             "expose", "PORT", "an internal service listens on all addresses instead of loopback", _expose
         ),
+        DriftKind(
+            "sudo-password",
+            "",
+            "sudo asks the lab user for a password (kept in the appliance's sudo-password file)",
+            _sudo_password,
+        ),
+        DriftKind("ufw-missing", "", "ufw is not installed on the appliance's PATH", _ufw_missing),
     )
 }
 

@@ -84,6 +84,8 @@ class AppliancePlan:
     internet_ports: tuple[tuple[Proto, int], ...]
     site_blocks: tuple[tuple[Proto, int], ...] = ()
     dns_failures: tuple[str, ...] = ()
+    sudo_password: bool = False  # sudo asks the lab user for a password
+    ufw_missing: bool = False  # ufw is not on the appliance's PATH
     drifts: tuple[str, ...] = field(default=())
 
 

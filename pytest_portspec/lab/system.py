@@ -24,7 +24,8 @@ TOOLS = {
     "ss": "iproute2",
 }
 # netcat-openbsd: the probes' nc fallback is tested against a real nc
-PACKAGES = sorted(set(TOOLS.values()) | {"procps", "openssh-client", "netcat-openbsd"})
+# openssl: password hashes for the sudo-password drift
+PACKAGES = sorted(set(TOOLS.values()) | {"procps", "openssh-client", "netcat-openbsd", "openssl"})
 SBIN = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 TIMEOUT = 20.0
 

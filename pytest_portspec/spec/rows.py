@@ -1,36 +1,62 @@
-"""Validation of the `rows:` of a spec: ports, actions, destinations, roles."""
+"""Validation of the `rows:` of a spec: ports, actions, destinations, roles.
+
+The row as a whole is checked here; its values in `spec/values.py` (with the validation
+`Context`) and its peers (destinations, sources, between) in `spec/peers.py`, re-exported.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
 import yaml
 
-from pytest_portspec import addresses
 from pytest_portspec.spec import yamlsrc as y
 from pytest_portspec.spec.model import (
-    ACTIONS,
     DIRECTIONS,
     LISTENERS,
-    PROTOS,
     REACH,
     SCOPES,
-    Action,
     Between,
     Citation,
     Destination,
     Listener,
-    PortRange,
-    Proto,
     Reach,
     Row,
-    RowAction,
     RowDirection,
     Scope,
 )
+from pytest_portspec.spec.peers import between, destination
+from pytest_portspec.spec.values import (
+    CITATION_KEYS,
+    Context,
+    actions,
+    citation,
+    one_action,
+    port_number,
+    port_range,
+    ports,
+    protos,
+)
+
+__all__ = [
+    "CITATION_KEYS",
+    "ROW_OPTIONAL",
+    "ROW_REQUIRED",
+    "Context",
+    "Fields",
+    "actions",
+    "between",
+    "citation",
+    "destination",
+    "one_action",
+    "port_number",
+    "port_range",
+    "ports",
+    "protos",
+    "row",
+]
 
 ROW_REQUIRED = ("id", "service", "proto", "ports", "action", "citation")
 ROW_OPTIONAL = (
@@ -48,205 +74,6 @@ ROW_OPTIONAL = (
     "manual",
     "note",
 )
-CITATION_KEYS = ("quote",), ("doc", "reading")
-
-
-@dataclass
-class Context:
-    """What row validation needs to know about the rest of the spec."""
-
-    src: y.Source
-    doc: str
-    profiles: tuple[str, ...]
-    conditions: tuple[str, ...]
-    roles: tuple[str, ...]
-
-    def reference(self, node: yaml.Node, path: str, kind: str, known: tuple[str, ...]) -> str | None:
-        name = y.scalar_value(node)
-        if not isinstance(name, str):
-            self.src.problem(node, path, f"expected a {kind} name, found {y.kind_of(node)}")
-            return None
-        if name not in known:
-            listed = ", ".join(known) if known else "none are defined"
-            self.src.problem(
-                node, path, f"unknown {kind} {name!r}{y.suggest(name, known)}; {kind}s: {listed}"
-            )
-            return None
-        return name
-
-
-def citation(ctx: Context, node: yaml.Node, path: str) -> Citation | None:
-    fields = y.mapping(ctx.src, node, path, *CITATION_KEYS)
-    if fields is None:
-        return None
-    quote = y.text(ctx.src, fields["quote"], y.join(path, "quote")) if "quote" in fields else None
-    doc = y.text(ctx.src, fields["doc"], y.join(path, "doc")) if "doc" in fields else ctx.doc
-    reading = None
-    if "reading" in fields:
-        reading = y.text(ctx.src, fields["reading"], y.join(path, "reading"))
-    if quote is None or doc is None:
-        return None
-    return Citation(doc=doc, quote=quote, reading=reading, line=y.line_of(node))
-
-
-def port_number(ctx: Context, node: yaml.Node, path: str, text: str) -> int | None:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        ctx.src.problem(node, path, f"expected a port number 1-65535, found {text!r}")
-        return None
-    return int(text)
-
-
-def port_range(ctx: Context, node: yaml.Node, path: str) -> PortRange | None:
-    value = y.scalar_value(node)
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        ctx.src.problem(node, path, f"expected a port or a range lo-hi, found {y.kind_of(node)}")
-        return None
-    lo_text, sep, hi_text = str(value).strip().partition("-")
-    lo = port_number(ctx, node, path, lo_text.strip())
-    hi = port_number(ctx, node, path, hi_text.strip()) if sep else lo
-    if lo is None or hi is None:
-        return None
-    if lo > hi:
-        ctx.src.problem(node, path, f"port range {value!r} has lo > hi")
-        return None
-    return PortRange(lo, hi)
-
-
-def ports(ctx: Context, node: yaml.Node, path: str) -> tuple[PortRange, ...] | None:
-    if y.scalar_value(node) == "dynamic":
-        return ()
-    found = y.one_or_many(ctx.src, node, path, lambda _s, n, p: port_range(ctx, n, p))
-    return tuple(sorted(set(found), key=lambda r: (r.lo, r.hi))) or None
-
-
-def protos(ctx: Context, node: yaml.Node, path: str) -> tuple[Proto, ...] | None:
-    proto = y.choice(ctx.src, node, path, PROTOS)
-    if proto is None:
-        return None
-    return ("tcp", "udp") if proto == "both" else (cast(Proto, proto),)
-
-
-def one_action(ctx: Context, node: yaml.Node, path: str, direction: str) -> RowAction | None:
-    value = y.scalar_value(node)
-    text = value if isinstance(value, str) else ""
-    if direction == "both":
-        inbound, sep, outbound = text.partition("/")
-        if sep and inbound in ACTIONS and outbound in ACTIONS:
-            return RowAction(_as_action(inbound), _as_action(outbound))
-        ctx.src.problem(
-            node,
-            path,
-            f"expected IN/OUT such as allow/block (direction both), found {y.kind_of(node)}",
-        )
-        return None
-    if text in ACTIONS:
-        action = _as_action(text)
-        # A between row has one action for both of its sides.
-        return RowAction(action if direction != "out" else None, action if direction != "in" else None)
-    hint = " (IN/OUT pairs are for direction both)" if "/" in text else ""
-    ctx.src.problem(node, path, f"expected allow or block, found {y.kind_of(node)}{hint}")
-    return None
-
-
-def _as_action(text: str) -> Action:
-    return "allow" if text == "allow" else "block"
-
-
-def actions(ctx: Context, node: yaml.Node, path: str, direction: str) -> Mapping[str, RowAction] | None:
-    if not isinstance(node, yaml.MappingNode):
-        action = one_action(ctx, node, path, direction)
-        return None if action is None else {p: action for p in ctx.profiles}
-    result: dict[str, RowAction] = {}
-    for key_node, value_node in node.value:
-        profile = ctx.reference(key_node, path, "profile", ctx.profiles)
-        action = one_action(ctx, value_node, y.join(path, str(y.scalar_value(key_node))), direction)
-        if profile is not None and action is not None:
-            result[profile] = action
-    if not node.value:
-        ctx.src.problem(node, path, "expected an action or a profile -> action mapping, found {}")
-    return result if len(result) == len(node.value) else None
-
-
-def destination(ctx: Context, node: yaml.Node, path: str) -> Destination | None:
-    if isinstance(node, yaml.MappingNode):
-        return _destination_mapping(ctx, node, path)
-    value = y.text(ctx.src, node, path)
-    if value is None:
-        return None
-    try:
-        kind, canonical = addresses.classify(value)
-    except ValueError as exc:
-        ctx.src.problem(node, path, str(exc))
-        return None
-    return Destination(kind, canonical)
-
-
-def _destination_mapping(ctx: Context, node: yaml.Node, path: str) -> Destination | None:
-    keys = ("host", "ip", "configured", "role", "description", "note")
-    fields = y.mapping(ctx.src, node, path, optional=keys)
-    if fields is None:
-        return None
-    forms = [k for k in ("host", "configured", "role") if k in fields]
-    if len(forms) != 1:
-        ctx.src.problem(node, path, "expected exactly one of host, configured, role")
-        return None
-    note = y.text(ctx.src, fields["note"], y.join(path, "note")) if "note" in fields else None
-    description = None
-    if "description" in fields:
-        description = y.text(ctx.src, fields["description"], y.join(path, "description"))
-    form = forms[0]
-    value_node = fields[form]
-    if form == "host":
-        return _host(ctx, fields, path, note, description)
-    if form == "role":
-        role = ctx.reference(value_node, y.join(path, "role"), "role", ctx.roles)
-        return None if role is None else Destination("role", role, note=note)
-    key = y.text(ctx.src, value_node, y.join(path, "configured"))
-    if key is None or not y.identifier(ctx.src, value_node, y.join(path, "configured"), key):
-        return None
-    return Destination("configured", key, description=description, note=note)
-
-
-def _host(
-    ctx: Context, fields: dict[str, yaml.Node], path: str, note: str | None, description: str | None
-) -> Destination | None:
-    name = y.text(ctx.src, fields["host"], y.join(path, "host"))
-    if name is not None and not addresses.is_hostname(name):
-        ctx.src.problem(fields["host"], y.join(path, "host"), f"invalid host name {name!r} (RFC 1123)")
-        name = None
-    ips: list[str] = []
-    if "ip" in fields:
-        for text in y.one_or_many(ctx.src, fields["ip"], y.join(path, "ip"), y.text):
-            try:
-                ips.append(addresses.check_ip(text))
-            except ValueError as exc:
-                ctx.src.problem(fields["ip"], y.join(path, "ip"), str(exc))
-                return None
-    if name is None:
-        return None
-    return Destination("host", name.lower(), tuple(ips), description, note)
-
-
-def between(ctx: Context, node: yaml.Node, path: str) -> Between | None:
-    fields = y.mapping(ctx.src, node, path, ("from", "to"), ("bidirectional",))
-    if fields is None or "from" not in fields or "to" not in fields:
-        return None
-
-    def roles_of(key: str) -> tuple[str, ...]:
-        return tuple(
-            y.one_or_many(
-                ctx.src,
-                fields[key],
-                y.join(path, key),
-                lambda _s, n, p: ctx.reference(n, p, "role", ctx.roles),
-            )
-        )
-
-    sources, targets = roles_of("from"), roles_of("to")
-    bidirectional = False
-    if "bidirectional" in fields:
-        bidirectional = bool(y.boolean(ctx.src, fields["bidirectional"], y.join(path, "bidirectional")))
-    return Between(sources, targets, bidirectional) if sources and targets else None
 
 
 @dataclass
