@@ -11,6 +11,7 @@ from pytest_portspec.items import CheckItem
 from pytest_portspec.registry import Registry
 
 FORMAT = 1
+SNAPSHOT_SECTIONS = ("ufw-status", "sockets", "resolv", "time-servers")  # raw evidence for the report
 
 
 def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
@@ -35,6 +36,8 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
                 "read_only": run.read_only,
                 "host_key": run.host_key,
                 "error": run.error.reason if run.error else None,
+                "ufw_rules": [r.as_dict() for r in run.rules],
+                "snapshot": {k: run.raw[k] for k in SNAPSHOT_SECTIONS if k in run.raw},
             }
         )
     for item in session.items:

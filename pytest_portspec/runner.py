@@ -18,6 +18,7 @@ from pytest_portspec import snapshot as snap
 from pytest_portspec.checks import evaluate
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import inbound_probes, outbound_probes
+from pytest_portspec.checks.rules import RuleExplanation, explain_rules
 from pytest_portspec.errors import DeviceError
 from pytest_portspec.parse.sockets import parse_netstat, parse_ss
 from pytest_portspec.parse.ufw import ufw_state
@@ -53,6 +54,7 @@ class DeviceRun:
     read_only: bool | None = None
     seconds: float = 0.0
     host_key: str | None = None
+    rules: list[RuleExplanation] = field(default_factory=list)
 
     @property
     def remote_commands(self) -> int:
@@ -97,6 +99,7 @@ class DeviceRun:
         self._remember_connection()
         self.facts = self._probe(facts)
         self.verdicts = evaluate(self.policy, self.facts, self.declared)
+        self.rules = explain_rules(self.policy, self.facts.ufw, self.declared)
 
     def _facts(self, sections: dict[str, snap.Section]) -> Facts:
         tools = set(sections["tools"].text.split())
