@@ -184,6 +184,11 @@ def _positive(value: object, flag: str) -> float:
     return number
 
 
+def _given(value: object, config: pytest.Config, ini: str) -> object:
+    """The command line's value if one was given (0 included), else the ini value."""
+    return value if value is not None else config.getini(ini)
+
+
 def load_settings(config: pytest.Config) -> Settings:
     option = config.option
     devices = []
@@ -229,12 +234,12 @@ def load_settings(config: pytest.Config) -> Settings:
         known_hosts=os.path.expanduser(option.portspec_known_hosts or config.getini("portspec_known_hosts")),
         host_key_policy=cast(HostKeyPolicy, policy),
         connect_timeout=_positive(
-            option.portspec_connect_timeout or config.getini("portspec_connect_timeout"), "--connect-timeout"
+            _given(option.portspec_connect_timeout, config, "portspec_connect_timeout"), "--connect-timeout"
         ),
         sudo=not option.portspec_no_sudo,
         sudo_password=password,
         probe_timeout=_positive(
-            option.portspec_probe_timeout or config.getini("portspec_probe_timeout"), "--probe-timeout"
+            _given(option.portspec_probe_timeout, config, "portspec_probe_timeout"), "--probe-timeout"
         ),
         json_path=json_path,
     )

@@ -1,0 +1,94 @@
+"""The plugin's command line: bad values are one clear sentence before any device is contacted."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "smartserver"], "expected SPEC[:PROFILE]@HOST[:PORT]"),
+        (["--device", "nosuchspec@192.0.2.10"], "no spec named 'nosuchspec'"),
+        (
+            ["--device", "smartserver:enhnaced@192.0.2.10"],
+            "has no profile 'enhnaced' (did you mean 'enhanced'?)",
+        ),
+        (["--device", "smartserver@192.0.2.10", "--enable", "bacnett"], "has no condition 'bacnett'"),
+        (["--device", "smartserver@192.0.2.10:99999"], "SSH port '99999' is not a port number 1-65535"),
+        (
+            ["--device", "voss@192.0.2.10"],
+            "spec 'voss' describes roles (webproxy, application, database, unified): pass --role",
+        ),
+        (["--device", "smartserver@192.0.2.10", "--port", "opcua=70000"], "'70000' is not a port number"),
+        (["--device", "smartserver@192.0.2.10", "--port", "opcua"], "--port 'opcua': expected KEY=VALUE"),
+        (
+            ["--device", "smartserver@192.0.2.10", "--dest", "ntp=bad host"],
+            "is not a valid host name or address",
+        ),
+        (
+            ["--device", "smartserver@192.0.2.10", "--site-allow", "8443"],
+            "expected PORT/PROTO such as 8443/tcp",
+        ),
+        (["--device", "smartserver@192.0.2.10", "--probe-timeout", "0"], "must be between 0 and 600 seconds"),
+        (
+            ["--device", "smartserver@192.0.2.10", "--sudo-password-env", "PORTSPEC_NOT_SET"],
+            "$PORTSPEC_NOT_SET is not set",
+        ),
+        (["--device", "smartserver@192.0.2.10", "--device", "smartserver@192.0.2.10"], "is given twice"),
+        (["--device", "smartserver@lab:nothing-here"], "no emulated appliance named 'nothing-here' is up"),
+    ],
+)
+def test_bad_values_are_usage_errors(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.setenv("PORTSPEC_LAB_DIR", str(pytester.path / "lab"))
+    # --collect-only: even a value wrongly accepted must never make a device be contacted
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_items_are_collected_from_devices_without_test_files(pytester: pytest.Pytester) -> None:
+    # collection only: no device is contacted (192.0.2.0/24 is documentation space, never reached)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--collect-only", "-q", "--device", "coppercube@192.0.2.10"
+    )
+    lines = result.stdout.lines
+    assert "coppercube[fw-1.23]@192.0.2.10::out-5671-tcp::outbound" in lines
+    assert "coppercube[fw-1.23]@192.0.2.10::in-22-tcp::ufw" in lines
+    assert "coppercube[fw-1.23]@192.0.2.10::exposure::exposure" in lines
+    assert "coppercube[fw-1.23]@192.0.2.10::default-in::default" in lines
+
+
+def test_markers_select_checks_at_collection(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--collect-only",
+        "-q",
+        "--strict-markers",
+        "-m",
+        "outbound and coppercube",
+        "--device",
+        "coppercube@192.0.2.10",
+    )
+    selected = [line for line in result.stdout.lines if "::" in line]
+    assert selected and all(line.endswith("::outbound") for line in selected)
+
+
+def test_the_firmware_option_picks_the_profile(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--collect-only",
+        "-q",
+        "--firmware",
+        "1.5",
+        "--device",
+        "coppercube@192.0.2.10",
+    )
+    assert any(
+        line.startswith("coppercube[pre-1.6]@192.0.2.10::out-5672-tcp") for line in result.stdout.lines
+    )
