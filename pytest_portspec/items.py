@@ -70,11 +70,19 @@ class CheckItem(pytest.Item):
         self.ensure(self.run)
         if self.run.error is not None:
             raise self.run.error
+        verdict = self.run.verdicts.get((self.key, self.check))
+        if (
+            verdict is not None and verdict.outcome == "error"
+        ):  # could not reach a verdict: an error, not a failure
+            self.verdict = verdict
+            raise CheckError(verdict.observed)
 
     def runtest(self) -> None:
         verdict = self.run.verdicts.get((self.key, self.check))
         if verdict is None:
             raise CheckError(f"no verdict for {self.key} [{self.check}]")
+        altered = self.config.hook.pytest_portspec_verdict(device=self.run.label, verdict=verdict)
+        verdict = altered if altered is not None else verdict
         self.verdict = verdict
         for name, value in (
             ("row", verdict.row),

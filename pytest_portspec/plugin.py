@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,6 +21,12 @@ CHECKS = ("ufw", "listening", "outbound", "inbound", "exposure", "default")
 REGISTRY = pytest.StashKey["Registry"]()
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_portspec import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
@@ -34,6 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_portspec import registry
 
         reg = registry.build(settings)
+        for spec in {run.policy.spec.name for run in reg.runs}:  # specs from --spec-dir or a path too
+            config.addinivalue_line("markers", f"{spec}: portspec checks of {spec} devices")
         config.stash[REGISTRY] = reg
         config.pluginmanager.register(reg, "portspec-registry")
 
@@ -49,6 +58,19 @@ def pytest_collection_modifyitems(
 def pytest_collection_finish(session: pytest.Session) -> None:
     if REGISTRY in session.config.stash:
         session.config.stash[REGISTRY].select(session.items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "setup" and call.excinfo is not None:
+        from pytest_portspec.items import CheckItem
+
+        if isinstance(item, CheckItem):  # a device that cannot be checked: one sentence, no traceback
+            report.longrepr = item.repr_failure(call.excinfo)
+    return report
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -10,7 +10,7 @@ those switched off by a condition or absent from the chosen profile.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from pytest_portspec.errors import SelectionError
@@ -156,10 +156,18 @@ def effective_policy(
     disable: Iterable[str] = (),
     firmware: str | None = None,
     role: str | None = None,
+    decided_by: Mapping[str, str] | None = None,
 ) -> EffectivePolicy:
-    """What `spec` requires of one device; SelectionError for choices the spec does not offer."""
+    """What `spec` requires of one device; SelectionError for choices the spec does not offer.
+
+    `decided_by` names who enabled or disabled a condition when it was not the user's own
+    option (an emulated appliance's configuration, an inventory), for the report.
+    """
     chosen = choose_profile(spec, profile, firmware)
-    conditions = choose_conditions(spec, list(enable), list(disable))
+    conditions = [
+        ConditionChoice(c.name, c.enabled, (decided_by or {}).get(c.name, c.decided_by))
+        for c in choose_conditions(spec, list(enable), list(disable))
+    ]
     if role is not None and role not in spec.roles:
         offered = ", ".join(spec.roles) or "none (it describes a single node)"
         raise SelectionError(

@@ -18,6 +18,7 @@ from pytest_portspec.options import Settings
 from pytest_portspec.policy import effective_policy
 from pytest_portspec.runner import DeviceRun, run_all
 from pytest_portspec.spec import Spec
+from pytest_portspec.spec.yamlsrc import suggest
 from pytest_portspec.transport import SSHSettings, SSHTransport
 
 
@@ -82,6 +83,15 @@ class Registry:
                     run.error is not None,
                 )
             )
+        for run in self.runs:
+            if run.fingerprint is not None and run.read_only is None:
+                lines.append(
+                    (
+                        f"portspec {run.label}: the read-only proof could not be taken at the end of the "
+                        f"run (the final fingerprint command failed)",
+                        True,
+                    )
+                )
         for run in self.changed_devices():
             lines.append(
                 (
@@ -94,9 +104,10 @@ class Registry:
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        label = report.nodeid.split("::", 1)[0]
-        if not any(run.label == label for run in self.runs):
+        run = next((r for r in self.runs if report.nodeid.startswith(f"{r.label}::")), None)
+        if run is None:
             return
+        label = run.label
         if report.when == "call" or report.outcome != "passed":
             outcome = "error" if report.when != "call" and report.failed else report.outcome
             self.outcomes[report.nodeid] = (outcome, label)
@@ -124,7 +135,36 @@ def build(settings: Settings) -> Registry:
     duplicate = next((label for label in labels if labels.count(label) > 1), None)
     if duplicate:
         raise pytest.UsageError(f"--device {duplicate} is given twice")
+    _check_keys(settings, runs)
     return Registry(settings, runs)
+
+
+def _check_keys(settings: Settings, runs: list[DeviceRun]) -> None:
+    """--port and --dest must name something of the devices' specs: a typo is not silently ignored."""
+    specs = {run.policy.spec.name: run.policy.spec for run in runs}
+    rows = sorted({row.id for spec in specs.values() for row in spec.rows if row.configurable})
+    keys = sorted(
+        {
+            d.value
+            for spec in specs.values()
+            for row in spec.rows
+            for d in row.destinations
+            if d.kind == "configured"
+        }
+    )
+    names = ", ".join(specs)
+    for row in settings.ports:
+        if row not in rows:
+            raise pytest.UsageError(
+                f"--port {row}=...: no configurable row {row!r} in {names}"
+                f"{suggest(row, rows)}; configurable rows: {', '.join(rows) or 'none'}"
+            )
+    for key in settings.dests:
+        if key not in keys:
+            raise pytest.UsageError(
+                f"--dest {key}=...: no destination {key!r} in {names}"
+                f"{suggest(key, keys)}; destinations: {', '.join(keys) or 'none'}"
+            )
 
 
 def _device(settings: Settings, request: DeviceRequest) -> DeviceRun:
@@ -140,7 +180,8 @@ def _device(settings: Settings, request: DeviceRequest) -> DeviceRun:
             enable=[*settings.enable, *(c for c in lab_enable if c not in settings.disable)],
             disable=[*settings.disable, *(c for c in lab_disable if c not in settings.enable)],
             firmware=settings.firmware,
-            role=settings.role or (lab.get("role") if lab else None),
+            role=(lab.get("role") if lab else None) or settings.role,
+            decided_by=_lab_origin(lab_enable, lab_disable, settings),
         )
     except LabError as exc:
         raise pytest.UsageError(f"--device {request.text}: {exc}") from None
@@ -152,7 +193,8 @@ def _device(settings: Settings, request: DeviceRequest) -> DeviceRun:
             f"({', '.join(spec.roles)}): pass --role"
         )
     host = lab["management_address"] if lab else request.host
-    label = f"{spec.name}[{policy.profile.name}]@{host}"
+    where = f"[{host}]" if ":" in host and not request.lab else host
+    label = f"{spec.name}[{policy.profile.name}]@{where}" + (f":{request.port}" if request.port else "")
     ssh = _ssh_settings(settings, request, lab)
     return DeviceRun(
         label=label,
@@ -176,6 +218,15 @@ def _lab_conditions(spec: Spec, lab: dict[str, Any] | None) -> tuple[list[str], 
         [c.name for c in spec.conditions.values() if c.name in enabled and not c.default],
         [c.name for c in spec.conditions.values() if c.name not in enabled and c.default],
     )
+
+
+def _lab_origin(enable: list[str], disable: list[str], settings: Settings) -> dict[str, str]:
+    """Conditions decided by how the emulated appliance was brought up (not by this run's options)."""
+    mine = {*settings.enable, *settings.disable}
+    origin = {c: f"the emulated appliance (portspec lab up --enable {c})" for c in enable if c not in mine}
+    return origin | {
+        c: f"the emulated appliance (portspec lab up --disable {c})" for c in disable if c not in mine
+    }
 
 
 def _ssh_settings(settings: Settings, request: DeviceRequest, lab: dict[str, Any] | None) -> SSHSettings:

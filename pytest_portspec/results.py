@@ -48,7 +48,7 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
         verdict = item.verdict
         entry: dict[str, Any] = {"nodeid": item.nodeid, "device": run.label, "outcome": outcome}
         if verdict is not None:
-            entry |= verdict.as_dict()
+            entry |= {k: v for k, v in verdict.as_dict().items() if k != "outcome"}
         else:
             entry |= {
                 "key": item.key,

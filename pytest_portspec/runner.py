@@ -138,14 +138,18 @@ class DeviceRun:
         channel = client.get_transport() if client is not None else None
         if channel is not None:
             self.address = self.address or channel.getpeername()[0]
-            self.declared = replace(self.declared, tester_address=channel.sock.getsockname()[0])
+            self.declared = replace(
+                self.declared,
+                tester_address=channel.sock.getsockname()[0],
+                management_port=int(channel.getpeername()[1]),
+            )
         fingerprint = getattr(self.transport, "host_key_fingerprint", None)
         self.host_key = fingerprint() if callable(fingerprint) else None
 
     def _probe(self, facts: Facts) -> Facts:
         facts = replace(facts, address=self.address or facts.address or self.host)
         out_probes = outbound_probes(self.policy, facts, self.declared)
-        in_probes = inbound_probes(self.policy, self.declared)
+        in_probes = inbound_probes(self.policy, facts, self.declared)
         with ThreadPoolExecutor(max_workers=1) as pool:
             remote = pool.submit(self._outbound, out_probes) if out_probes else None
             in_results = (
@@ -177,7 +181,7 @@ class DeviceRun:
     def finish(self) -> None:
         """The read-only proof: the fingerprint again, compared with the one taken first."""
         if self.fingerprint is None:
-            self.transport.close()
+            self.transport.close()  # the device errored before its state was read
             return
         try:
             result = self._as_root(snap.fingerprint_command(self.sudo, self.sudo_password is not None))

@@ -8,6 +8,7 @@ command count is kept so the report can prove how few remote commands a device t
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import time
@@ -65,6 +66,13 @@ class _AcceptNew(paramiko.MissingHostKeyPolicy):
                 handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
 
+class _Ignore(paramiko.MissingHostKeyPolicy):
+    """--host-key-policy ignore: accept any key, remember nothing (known_hosts is never written)."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        return None
+
+
 class SSHTransport:
     """One SSH connection per device, opened on first use and reused for every command."""
 
@@ -76,7 +84,8 @@ class SSHTransport:
 
     def _resolved(self) -> tuple[str, int, str | None, str | None]:
         s = self.settings
-        host, port, user, key = s.host, s.port, s.user, s.key
+        host, port, user = s.host, s.port, s.user
+        key = os.path.expanduser(s.key) if s.key else None
         config_path = Path(os.path.expanduser(s.ssh_config)) if s.ssh_config else None
         if config_path is not None and config_path.is_file():
             config = paramiko.SSHConfig.from_path(str(config_path)).lookup(s.host)
@@ -93,14 +102,16 @@ class SSHTransport:
         host, port, user, key = self._resolved()
         client = paramiko.SSHClient()
         known = self.settings.known_hosts
-        if known and Path(known).is_file():
+        if self.settings.host_key_policy == "ignore":
+            pass  # no known keys at all: every key is accepted and none is saved
+        elif known and Path(known).is_file():
             client.load_host_keys(known)
         elif self.settings.host_key_policy == "strict":
             client.load_system_host_keys()
         policy: paramiko.MissingHostKeyPolicy = {
             "strict": paramiko.RejectPolicy(),
             "accept-new": _AcceptNew(known),
-            "ignore": paramiko.AutoAddPolicy(),
+            "ignore": _Ignore(),
         }[self.settings.host_key_policy]
         client.set_missing_host_key_policy(policy)
         timeout = self.settings.connect_timeout
@@ -181,6 +192,9 @@ def _connect_failure(exc: Exception, host: str, port: int, user: str | None, tim
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve host name {host!r}"
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        codes = {getattr(e, "errno", None) for e in exc.errors.values()}
+        if codes & {errno.EHOSTUNREACH, errno.ENETUNREACH}:
+            return f"no route to {where} (host or network unreachable)"
         return f"{where} refused the SSH connection (is sshd running?)"
     if isinstance(exc, OSError):
         return f"cannot connect to {where}: {exc.strerror or exc}"

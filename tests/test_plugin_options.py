@@ -27,6 +27,15 @@ import pytest
             "is not a valid host name or address",
         ),
         (
+            ["--device", "smartserver@192.0.2.10", "--port", "opcau=4840"],
+            "no configurable row 'opcau' in smartserver (did you mean 'opcua'?)",
+        ),
+        (["--device", "smartserver@192.0.2.10", "--port", "ssh=2222"], "no configurable row 'ssh'"),
+        (
+            ["--device", "smartserver@192.0.2.10", "--dest", "ntpp=time.example.net"],
+            "no destination 'ntpp' in smartserver (did you mean 'ntp'?)",
+        ),
+        (
             ["--device", "smartserver@192.0.2.10", "--site-allow", "8443"],
             "expected PORT/PROTO such as 8443/tcp",
         ),

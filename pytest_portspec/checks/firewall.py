@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.checks.ports import configured_port, unknown_port_reason
 from pytest_portspec.parse.ufw import UfwState
 from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.spec.model import PortRange, ports_label
@@ -49,18 +50,6 @@ def decisions(state: UfwState, e: Expectation, ports: list[int]) -> list[PortDec
     ]
 
 
-def configured_port(e: Expectation, facts: Facts, declared: Declarations) -> tuple[int | None, str]:
-    """The port a configurable row's service really uses: declared, else its listener, else unknown."""
-    if e.row.id in declared.ports:
-        return declared.ports[e.row.id], f"--port {e.row.id}={declared.ports[e.row.id]}"
-    names = set(e.row.process)
-    for s in facts.sockets:
-        in_range = any(r.lo <= s.port <= r.hi for r in e.row.ports)
-        if s.proto == e.side.proto and in_range and names & set(s.names) and not s.loopback:
-            return s.port, f"the port {', '.join(s.names)} listens on ({s.describe()})"
-    return None, ""
-
-
 def check_row(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
     state = facts.ufw
     if not state.active:
@@ -89,16 +78,20 @@ def _check_allow(e: Expectation, facts: Facts, declared: Declarations) -> Verdic
     if e.row.configurable:
         port, how = configured_port(e, facts, declared)
         if port is None:
-            return row_skip(
-                e,
-                "ufw",
-                f"the port of this configurable row is unknown: pass --port {e.row.id}=PORT "
-                f"(the document gives {ports_label(e.row.ports)})",
-            )
+            return row_skip(e, "ufw", unknown_port_reason(e))
         ranges, notes = (PortRange(port, port),), [f"port {port} from {how}"]
     found = decisions(state, e, sample_ports(ranges, state))
     refused = [d for d in found if not d.verdict.permitted]
     expected = _expected(e, ports_label(ranges))
+    if refused and e.side.sources and all(d.verdict.partial for d in refused):
+        some = ", ".join(dict.fromkeys(r.describe() for d in refused for r in d.verdict.partial))
+        sources = ", ".join(str(s) for s in e.side.sources)
+        return row_skip(
+            e,
+            "ufw",
+            f"ufw allows this only from some sources ({some}); the document limits it to "
+            f"{sources}: whether those match needs the site's addresses (an inventory)",
+        )
     if refused:
         partial = [r.describe() for d in refused for r in d.verdict.partial]
         klass = "restricted" if partial else "blocked-by-ufw"
@@ -167,11 +160,12 @@ def _check_block(e: Expectation, facts: Facts, declared: Declarations) -> Verdic
         )
     blocked = e.blocked_ports or e.row.ports
     expected = _expected(e, ports_label(blocked))
-    declared_here = [p for p in _ports_in(blocked) if (e.side.proto, p) in declared.site_allow]
+    site = declared.site_allow if e.side.direction == "in" else frozenset()  # --site-allow: inbound ports
+    declared_here = [p for p in _ports_in(blocked) if (e.side.proto, p) in site]
     found = [
         d
         for d in decisions(facts.ufw, e, sample_ports(blocked, facts.ufw))
-        if (e.side.proto, d.port) not in declared.site_allow
+        if (e.side.proto, d.port) not in site
     ]
     permitted = [d for d in found if d.verdict.permitted]
     notes = [f"{p}/{e.side.proto} declared as a site addition (--site-allow)" for p in declared_here]

@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.checks.ports import unknown_port_reason, used_ports
 from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.probe.inbound import InboundProbe
 from pytest_portspec.probe.outbound import OutboundProbe, ProbeResult
-from pytest_portspec.spec.model import PortRange, ports_label
+from pytest_portspec.spec.model import ports_label
 from pytest_portspec.ufwmodel import Packet, decide
 from pytest_portspec.verdict import Verdict, for_row, row_skip
 
-WIDE_RANGE = 16  # a wider range is probed on its first port only
 MAX_BLOCKED_PROBES = 4
 
 
@@ -26,19 +26,6 @@ MAX_BLOCKED_PROBES = 4
 class Target:
     host: str
     origin: str  # why this host: "document", "/etc/resolv.conf", "--dest ntp=..."
-
-
-def used_ports(
-    e: Expectation, declared: Declarations, ranges: tuple[PortRange, ...] | None = None
-) -> list[int]:
-    if e.row.configurable:
-        if e.row.id in declared.ports:
-            return [declared.ports[e.row.id]]
-        return [e.row.ports[0].lo] if e.row.ports else []
-    ports: list[int] = []
-    for r in ranges or e.row.ports:
-        ports += [r.lo] if r.hi - r.lo >= WIDE_RANGE else list(range(r.lo, r.hi + 1))
-    return ports
 
 
 def targets(e: Expectation, facts: Facts, declared: Declarations) -> tuple[list[Target], str | None]:
@@ -103,27 +90,29 @@ def outbound_probes(policy: EffectivePolicy, facts: Facts, declared: Declaration
             continue
         hosts, _ = targets(e, facts, declared)
         for target in hosts:
-            for port in used_ports(e, declared):
+            for port in used_ports(e, facts, declared):
                 pid = _probe_id(e, target.host, port)
                 probes[pid] = OutboundProbe(pid, target.host, e.side.proto, port)
     return list(probes.values())
 
 
-def _inbound_ports(e: Expectation, declared: Declarations) -> list[int]:
+def _inbound_ports(e: Expectation, facts: Facts, declared: Declarations) -> list[int]:
+    """The ports the tester probes for a row: not the management port, not declared site additions."""
     if e.action == "allow":
-        return used_ports(e, declared)
-    ports = [r.lo for r in (e.blocked_ports or e.row.ports)][:MAX_BLOCKED_PROBES]
-    return [p for p in ports if p != declared.management_port or e.side.proto != "tcp"]
+        ports = used_ports(e, facts, declared)
+    else:
+        ports = [r.lo for r in (e.blocked_ports or e.row.ports)][:MAX_BLOCKED_PROBES]
+        ports = [p for p in ports if p != declared.management_port or e.side.proto != "tcp"]
+    return [p for p in ports if (e.side.proto, p) not in declared.site_allow]
 
 
-def inbound_probes(policy: EffectivePolicy, declared: Declarations) -> list[InboundProbe]:
+def inbound_probes(policy: EffectivePolicy, facts: Facts, declared: Declarations) -> list[InboundProbe]:
     probes: dict[str, InboundProbe] = {}
     for e in policy.rows:
         if inbound_wanted(e):
-            for port in _inbound_ports(e, declared):
-                if (e.side.proto, port) not in declared.site_allow:
-                    pid = _probe_id(e, "tester", port)
-                    probes[pid] = InboundProbe(pid, e.side.proto, port)
+            for port in _inbound_ports(e, facts, declared):
+                pid = _probe_id(e, "tester", port)
+                probes[pid] = InboundProbe(pid, e.side.proto, port)
     return list(probes.values())
 
 
@@ -135,7 +124,9 @@ def check_outbound(e: Expectation, facts: Facts, declared: Declarations) -> Verd
     hosts, reason = targets(e, facts, declared)
     if reason:
         return row_skip(e, "outbound", reason)
-    ports = used_ports(e, declared)
+    ports = used_ports(e, facts, declared)
+    if not ports:
+        return row_skip(e, "outbound", unknown_port_reason(e))
     reach = e.row.reach if len(hosts) > 1 else "all"
     expected = (
         f"the device reaches {'every one' if reach == 'all' else 'at least one'} of "
@@ -157,7 +148,9 @@ def check_outbound(e: Expectation, facts: Facts, declared: Declarations) -> Verd
             f"cannot verify {e.side.proto} port(s) {', '.join(map(str, ports))}: {done[0].detail}",
         )
     good = [r for r in done if r.outcome == "ok"]
-    bad = [r for r in done if r.outcome != "ok"]
+    bad = [
+        r for r in done if r.outcome not in ("ok", "unverifiable")
+    ]  # unverifiable proves nothing either way
     if (reach == "all" and not bad) or (reach == "any" and good):
         return for_row(
             e,
@@ -182,10 +175,17 @@ def check_outbound(e: Expectation, facts: Facts, declared: Declarations) -> Verd
 
 
 def check_inbound(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
-    ports = _inbound_ports(e, declared)
+    ports = _inbound_ports(e, facts, declared)
     if not ports:
+        if e.row.configurable and e.action == "allow" and not used_ports(e, facts, declared):
+            return row_skip(e, "inbound", unknown_port_reason(e))
+        why = (
+            [f"{declared.management_port}/tcp is the management access used by this test"]
+            if (e.side.proto == "tcp" and any(r.lo <= declared.management_port <= r.hi for r in e.row.ports))
+            else []
+        )
         return row_skip(
-            e, "inbound", f"{declared.management_port}/tcp is the management access used by this test"
+            e, "inbound", "; ".join(why) or "its ports are declared site additions (--site-allow)"
         )
     results = [facts.inbound.get(_probe_id(e, "tester", p)) for p in ports]
     if None in results:

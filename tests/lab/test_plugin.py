@@ -164,3 +164,21 @@ def test_items_are_selectable_by_marker_and_keyword(lab: LabSession, pytester: p
     data = check(pytester, "coppercube", "select", "-k", "5671")
     ran = [r for r in data["results"] if r["outcome"] != "not run"]
     assert ran and all("5671" in r["nodeid"] for r in ran)
+
+
+def test_a_conftest_can_alter_a_verdict_through_the_hook(lab: LabSession, pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import dataclasses
+
+        def pytest_portspec_verdict(device, verdict):
+            if verdict.key == "in-502-tcp" and verdict.outcome == "failed":
+                return dataclasses.replace(verdict, outcome="skipped",
+                                           observed="accepted deviation: the BMS polls us (ticket 42)")
+        """
+    )
+    lab.up("smartserver", name="hooked", drifts=["ufw-allow:502/tcp"])
+    data = check(pytester, "smartserver", "hooked", "-k", "502", "-rs")
+    assert by_outcome(data, "failed") == {}
+    assert "in-502-tcp::ufw" in by_outcome(data, "skipped")
+    assert "accepted deviation: the BMS polls us (ticket 42)" in data["stdout"]

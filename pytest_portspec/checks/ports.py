@@ -1,0 +1,43 @@
+"""Which ports of a row a device really uses — one answer shared by every check (pure)."""
+
+from __future__ import annotations
+
+from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.policy import Expectation
+from pytest_portspec.spec.model import PortRange
+
+WIDE_RANGE = 16  # a wider fixed range is probed on its first port only
+
+
+def configured_port(e: Expectation, facts: Facts, declared: Declarations) -> tuple[int | None, str]:
+    """The port a configurable row's service really uses: declared, else its listener, else unknown."""
+    if e.row.id in declared.ports:
+        return declared.ports[e.row.id], f"--port {e.row.id}={declared.ports[e.row.id]}"
+    if e.side.direction == "in":
+        names = set(e.row.process)
+        for s in facts.sockets:
+            in_range = any(r.lo <= s.port <= r.hi for r in e.row.ports)
+            if s.proto == e.side.proto and in_range and names & set(s.names) and not s.loopback:
+                return s.port, f"the port {', '.join(s.names)} listens on ({s.describe()})"
+    return None, ""
+
+
+def unknown_port_reason(e: Expectation) -> str:
+    ranges = ",".join(str(r) for r in e.row.ports)
+    return (
+        f"the port of this configurable row is unknown: pass --port {e.row.id}=PORT "
+        f"(the document gives {ranges})"
+    )
+
+
+def used_ports(
+    e: Expectation, facts: Facts, declared: Declarations, ranges: tuple[PortRange, ...] | None = None
+) -> list[int]:
+    """The ports to probe: a configurable row's real port ([] if unknown), else the row's ports."""
+    if e.row.configurable:
+        port, _ = configured_port(e, facts, declared)
+        return [] if port is None else [port]
+    ports: list[int] = []
+    for r in ranges or e.row.ports:
+        ports += [r.lo] if r.hi - r.lo >= WIDE_RANGE else list(range(r.lo, r.hi + 1))
+    return ports
