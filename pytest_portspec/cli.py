@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pytest_portspec import __version__
 from pytest_portspec.catalog import find_spec, packaged_spec_dir, spec_files
+from pytest_portspec.diff import diff_results, diff_text, load_results
 from pytest_portspec.errors import PortspecError, SpecError
 from pytest_portspec.lab import cli as lab_cli
 from pytest_portspec.lint import lint
@@ -69,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = commands.add_parser("list", help="list the specs found")
     _add_paths(p_list)
     _add_format(p_list)
+    p_diff = commands.add_parser("diff", help="what changed between two results files (exit 1 on regression)")
+    p_diff.add_argument("old", type=Path, metavar="OLD.json")
+    p_diff.add_argument("new", type=Path, metavar="NEW.json")
+    p_diff.add_argument("--format", choices=("text", "json"), default="text")
     lab_cli.add_parser(commands)
     return parser
 
@@ -139,7 +144,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"lint": cmd_lint, "show": cmd_show, "list": cmd_list, "lab": lab_cli.run_lab}
+def cmd_diff(args: argparse.Namespace) -> int:
+    result = diff_results(load_results(args.old), load_results(args.new))
+    print(json.dumps(result.as_dict(), indent=2) if args.format == "json" else diff_text(result))
+    return 1 if result.regressed else 0
+
+
+COMMANDS = {"lint": cmd_lint, "show": cmd_show, "list": cmd_list, "diff": cmd_diff, "lab": lab_cli.run_lab}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

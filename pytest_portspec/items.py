@@ -84,19 +84,31 @@ class CheckItem(pytest.Item):
         altered = self.config.hook.pytest_portspec_verdict(device=self.run.label, verdict=verdict)
         verdict = altered if altered is not None else verdict
         self.verdict = verdict
-        for name, value in (
-            ("row", verdict.row),
-            ("check", verdict.check),
-            ("outcome", verdict.outcome),
-            ("failure_class", verdict.failure_class),
-        ):
-            self.user_properties.append((name, value))
+        self._record(verdict)
         if verdict.outcome == "skipped":
             pytest.skip(verdict.observed)
         if verdict.outcome == "failed":
             raise CheckFailed(verdict)
         if verdict.outcome == "error":
             raise CheckError(verdict.observed)
+
+    def _record(self, verdict: Verdict) -> None:
+        """JUnit XML properties (--junitxml) of the testcase: enough to trace it without the report."""
+        cite = verdict.citation
+        for name, value in (
+            ("device", self.run.label),
+            ("spec", self.run.policy.spec.name),
+            ("row", verdict.row),
+            ("check", verdict.check),
+            ("direction", verdict.direction),
+            ("proto", verdict.proto),
+            ("port", verdict.ports),
+            ("outcome", verdict.outcome),
+            ("failure_class", verdict.failure_class),
+            ("citation", f"{cite.doc}: {cite.quote}" if cite else None),
+        ):
+            if value is not None:
+                self.user_properties.append((name, value))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CheckFailed):

@@ -182,3 +182,33 @@ def test_a_conftest_can_alter_a_verdict_through_the_hook(lab: LabSession, pytest
     assert by_outcome(data, "failed") == {}
     assert "in-502-tcp::ufw" in by_outcome(data, "skipped")
     assert "accepted deviation: the BMS polls us (ticket 42)" in data["stdout"]
+
+
+def test_junit_xml_carries_the_traceability_properties(lab: LabSession, pytester: pytest.Pytester) -> None:
+    import xml.etree.ElementTree as ET
+
+    lab.up("smartserver", name="junit", drifts=["ufw-allow:502/tcp"])
+    junit = pytester.path / "junit.xml"
+    check(pytester, "smartserver", "junit", "-k", "in-502-tcp", f"--junitxml={junit}")
+    # JUnit splits the node id at its last '::': classname DEVICE.KEY, name CHECK
+    cases = {
+        (c.get("classname", "").rsplit(".", 1)[-1], c.get("name")): c
+        for c in ET.parse(junit).getroot().iter("testcase")
+    }
+    case = cases[("in-502-tcp", "ufw")]
+    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert properties["device"].startswith("smartserver[enhanced]@198.18.")
+    assert properties | {"device": "-"} == {
+        "device": "-",
+        "spec": "smartserver",
+        "row": "modbus-tcp",
+        "check": "ufw",
+        "direction": "in",
+        "proto": "tcp",
+        "port": "502",
+        "outcome": "failed",
+        "failure_class": "permitted-by-ufw",
+        "citation": "001_1f41fa5c7f5e2425.txt: 502Modbus TCPTCPBlocked/AllowedBlocked/AllowedThis is the "
+        "conventional port used for Modbus TCP for clients and simulators.",
+    }
+    assert case.find("failure") is not None
