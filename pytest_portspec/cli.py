@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 lint found problems, 2 bad usage or a spec that cannot 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -19,6 +20,9 @@ from pytest_portspec.errors import PortspecError, SpecError
 from pytest_portspec.lab import cli as lab_cli
 from pytest_portspec.lint import lint
 from pytest_portspec.policy import effective_policy
+from pytest_portspec.report.data import build as build_report
+from pytest_portspec.report.html import page
+from pytest_portspec.results import TITLE
 from pytest_portspec.spec import load_spec
 from pytest_portspec.views import list_text, policy_text, spec_summary
 
@@ -70,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = commands.add_parser("list", help="list the specs found")
     _add_paths(p_list)
     _add_format(p_list)
+    p_report = commands.add_parser("report", help="render the sign-off report from a results file")
+    p_report.add_argument("results", type=Path, metavar="RESULTS.json")
+    p_report.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.html")
+    p_report.add_argument("--operator", default=None, help="operator named on the cover")
     p_diff = commands.add_parser("diff", help="what changed between two results files (exit 1 on regression)")
     p_diff.add_argument("old", type=Path, metavar="OLD.json")
     p_diff.add_argument("new", type=Path, metavar="NEW.json")
@@ -144,13 +152,36 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    results = load_results(args.results)
+    run = results.get("run", {})
+    data = build_report(
+        results,
+        title=TITLE,
+        operator=args.operator or run.get("operator") or getpass.getuser(),
+        created=run.get("created") or "unknown",
+        tool_version=run.get("tool_version") or __version__,
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(page(data), encoding="utf-8")
+    print(f"{args.output}: {'ACCEPTED' if data.accepted else 'NOT ACCEPTED'}")
+    return 0
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     result = diff_results(load_results(args.old), load_results(args.new))
     print(json.dumps(result.as_dict(), indent=2) if args.format == "json" else diff_text(result))
     return 1 if result.regressed else 0
 
 
-COMMANDS = {"lint": cmd_lint, "show": cmd_show, "list": cmd_list, "diff": cmd_diff, "lab": lab_cli.run_lab}
+COMMANDS = {
+    "lint": cmd_lint,
+    "show": cmd_show,
+    "list": cmd_list,
+    "diff": cmd_diff,
+    "report": cmd_report,
+    "lab": lab_cli.run_lab,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ Every bad value raises pytest.UsageError with one sentence, before any device is
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 from dataclasses import dataclass, field
@@ -124,6 +125,12 @@ def add_options(parser: pytest.Parser) -> None:
     )
     add("--portspec-json", dest="portspec_json", metavar="PATH", help="write the results file here")
 
+    add(
+        "--signoff-operator",
+        dest="portspec_operator",
+        metavar="NAME",
+        help="operator named on the report's cover (default: the user running pytest)",
+    )
     parser.addini(
         "portspec_spec_dirs", "spec directories searched before the packaged specs", type="paths", default=[]
     )
@@ -156,6 +163,7 @@ class Settings:
     sudo_password: str | None = field(default=None, repr=False)  # never printed
     probe_timeout: float = 3.0
     json_path: Path | None = None
+    operator: str = ""
 
 
 def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
@@ -242,4 +250,5 @@ def load_settings(config: pytest.Config) -> Settings:
             _given(option.portspec_probe_timeout, config, "portspec_probe_timeout"), "--probe-timeout"
         ),
         json_path=json_path,
+        operator=option.portspec_operator or getpass.getuser(),
     )

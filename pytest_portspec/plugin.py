@@ -79,6 +79,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return config.stash[REGISTRY].header()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-html writes its page: the proof belongs in the report
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if REGISTRY not in session.config.stash:
         return
@@ -89,6 +90,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if reg.changed_devices():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     results.write(reg, session)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(
+    prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+) -> None:
+    """The sign-off report's cover, matrices, evidence and sign-off block on pytest-html's page."""
+    if REGISTRY in session.config.stash:
+        from pytest_portspec.report.html import fragments
+        from pytest_portspec.results import report_data
+
+        prefix.extend(fragments(report_data(session.config.stash[REGISTRY], session)))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
+from pytest_portspec import __version__
 from pytest_portspec.items import CheckItem
+from pytest_portspec.policy import Expectation
 from pytest_portspec.registry import Registry
+from pytest_portspec.report.data import ReportData, build
+from pytest_portspec.spec.model import ports_label
 
 FORMAT = 1
+TITLE = "Port and firewall acceptance report"
 SNAPSHOT_SECTIONS = ("ufw-status", "sockets", "resolv", "time-servers")  # raw evidence for the report
 
 
@@ -38,6 +44,7 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
                 "error": run.error.reason if run.error else None,
                 "ufw_rules": [r.as_dict() for r in run.rules],
                 "snapshot": {k: run.raw[k] for k in SNAPSHOT_SECTIONS if k in run.raw},
+                "rows": [_row(e) for e in policy.rows],
             }
         )
     for item in session.items:
@@ -57,7 +64,39 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
                 "observed": run.error.reason if run.error else None,
             }
         rows.append(entry)
-    return {"format": FORMAT, "devices": devices, "results": rows}
+    meta = {
+        "operator": reg.settings.operator,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "tool_version": __version__,
+    }
+    return {"format": FORMAT, "run": meta, "devices": devices, "results": rows}
+
+
+def _row(e: Expectation) -> dict[str, Any]:
+    """One requirement row of the document as the device's policy reads it (the report's matrix)."""
+    return {
+        "id": e.row.id,
+        "key": e.key,
+        "direction": e.side.direction,
+        "proto": e.side.proto,
+        "ports": ports_label(e.row.ports),
+        "action": e.action,
+        "service": e.row.service,
+        "applies": e.applies,
+        "decision": e.decision,
+        "manual": e.row.manual,
+        "citation": e.row.citation.as_dict(),
+    }
+
+
+def report_data(reg: Registry, session: pytest.Session) -> ReportData:
+    return build(
+        results_data(reg, session),
+        title="Port and firewall acceptance report",
+        operator=reg.settings.operator,
+        created=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        tool_version=__version__,
+    )
 
 
 def write(reg: Registry, session: pytest.Session) -> None:

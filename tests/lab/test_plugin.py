@@ -7,6 +7,7 @@ expected items fail with the expected failure class, and nothing else fails.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -212,3 +213,35 @@ def test_junit_xml_carries_the_traceability_properties(lab: LabSession, pytester
         "conventional port used for Modbus TCP for clients and simulators.",
     }
     assert case.find("failure") is not None
+
+
+def test_the_html_report_has_the_sign_off_and_no_secret(lab: LabSession, pytester: pytest.Pytester) -> None:
+    import os
+
+    appliance = lab.up("coppercube", name="report", drifts=["sudo-password", "ufw-allow:8080/tcp"])
+    password = Path(appliance.state["sudo_password_file"]).read_text()
+    os.environ["REPORT_SUDO_PASSWORD"] = password
+    html, junit = pytester.path / "report.html", pytester.path / "junit.xml"
+    try:
+        data = check(
+            pytester,
+            "coppercube",
+            "report",
+            "--sudo-password-env",
+            "REPORT_SUDO_PASSWORD",
+            f"--html={html}",
+            "--self-contained-html",
+            f"--junitxml={junit}",
+            "--signoff-operator",
+            "J. Engineer",
+        )
+    finally:
+        del os.environ["REPORT_SUDO_PASSWORD"]
+    page = html.read_text()
+    assert data["devices"][0]["error"] is None
+    assert "Port and firewall acceptance report" in page and "J. Engineer" in page
+    assert ("ACCEPTED — " in page) != ("NOT ACCEPTED — " in page)
+    assert "Traceability matrix" in page and "out-5671-tcp" in page and "Sign-off" in page
+    for text in (page, json.dumps(data), junit.read_text()):
+        assert password not in text
+        assert "PRIVATE KEY" not in text

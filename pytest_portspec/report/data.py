@@ -1,0 +1,166 @@
+"""The sign-off report's data, built from a results file (pure): rendering lives in html.py.
+
+The same object feeds the HTML inside pytest-html's page and `portspec report RESULTS.json`,
+so a report re-rendered later says exactly what the run said.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+CHECK_COLUMNS = ("ufw", "listening", "outbound", "inbound")
+BLOCKING = ("failed", "error")
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """One requirement row of the document on one device, with the verdict of each check."""
+
+    key: str
+    row: str
+    direction: str
+    proto: str
+    ports: str
+    action: str | None
+    service: str
+    quote: str
+    doc: str
+    status: str  # "applies", or why it does not ("condition bacnet is off ...", "manual: ...")
+    checks: dict[str, str]  # check -> outcome
+
+
+@dataclass(frozen=True)
+class Failure:
+    nodeid: str
+    outcome: str
+    expected: str
+    observed: str
+    evidence: tuple[str, ...]
+    failure_class: str | None
+    quote: str | None
+
+
+@dataclass
+class DeviceReport:
+    label: str
+    spec: str
+    source_doc: str
+    profile: str
+    role: str | None
+    host: str
+    host_key: str | None
+    conditions: dict[str, dict[str, Any]]
+    error: str | None
+    read_only: bool | None
+    remote_commands: int
+    matrix: list[MatrixRow] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    exposure: str | None = None
+    management: list[str] = field(default_factory=list)
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    snapshot: dict[str, str] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class ReportData:
+    title: str
+    operator: str
+    created: str
+    tool_version: str
+    devices: list[DeviceReport]
+
+    @property
+    def counts(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for device in self.devices:
+            total.update(device.counts)
+        return total
+
+    @property
+    def accepted(self) -> bool:
+        """ACCEPTED only when no check failed or errored, every device was checked and left unchanged."""
+        return (
+            not any(self.counts[o] for o in BLOCKING)
+            and bool(self.devices)
+            and all(d.error is None and d.read_only is True for d in self.devices)
+        )
+
+
+def _status(row: dict[str, Any]) -> str:
+    if row.get("manual"):
+        return f"manual: {row['manual']}"
+    return "applies" if row["applies"] else str(row["decision"])
+
+
+def device_report(device: dict[str, Any], results: list[dict[str, Any]]) -> DeviceReport:
+    mine = [r for r in results if r["device"] == device["device"]]
+    by_key: dict[str, dict[str, str]] = {}
+    for r in mine:
+        by_key.setdefault(r["key"], {})[r["check"]] = r["outcome"]
+    report = DeviceReport(
+        label=device["device"],
+        spec=device["spec"],
+        source_doc=device.get("source_doc", ""),
+        profile=device["profile"],
+        role=device.get("role"),
+        host=device["host"],
+        host_key=device.get("host_key"),
+        conditions=device.get("conditions", {}),
+        error=device.get("error"),
+        read_only=device.get("read_only"),
+        remote_commands=int(device.get("remote_commands", 0)),
+        rules=device.get("ufw_rules", []),
+        snapshot=device.get("snapshot", {}),
+        counts=Counter(r["outcome"] for r in mine),
+    )
+    for row in device.get("rows", []):
+        cite = row.get("citation") or {}
+        report.matrix.append(
+            MatrixRow(
+                key=row["key"],
+                row=row["id"],
+                direction=row["direction"],
+                proto=row["proto"],
+                ports=row["ports"],
+                action=row["action"],
+                service=row["service"],
+                quote=cite.get("quote", ""),
+                doc=cite.get("doc", ""),
+                status=_status(row),
+                checks=by_key.get(row["key"], {}),
+            )
+        )
+    for r in mine:
+        if r["check"] == "exposure":
+            report.exposure = r.get("observed")
+            report.management = [n for n in r.get("notes", []) if "management access" in n]
+        if r["outcome"] in BLOCKING:
+            cite = r.get("citation") or {}
+            report.failures.append(
+                Failure(
+                    nodeid=r["nodeid"],
+                    outcome=r["outcome"],
+                    expected=r.get("expected") or "",
+                    observed=r.get("observed") or "",
+                    evidence=tuple(r.get("evidence") or ()),
+                    failure_class=r.get("failure_class"),
+                    quote=cite.get("quote"),
+                )
+            )
+    return report
+
+
+def build(
+    results: dict[str, Any], *, title: str, operator: str, created: str, tool_version: str
+) -> ReportData:
+    items = results.get("results", [])
+    return ReportData(
+        title=title,
+        operator=operator,
+        created=created,
+        tool_version=tool_version,
+        devices=[device_report(d, items) for d in results.get("devices", [])],
+    )

@@ -1,0 +1,164 @@
+"""The sign-off report from a results file (plain data): verdict, matrix, evidence, escaping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_portspec.cli import main
+from pytest_portspec.report.data import build
+from pytest_portspec.report.html import page
+
+DEVICE = "smartserver[enhanced]@198.18.1.2"
+
+
+def results(
+    outcome: str = "passed", read_only: bool | None = True, error: str | None = None
+) -> dict[str, Any]:
+    citation = {
+        "doc": "001_1f41fa5c7f5e2425.txt",
+        "quote": "502Modbus TCPTCPBlocked/Allowed",
+        "reading": None,
+    }
+    return {
+        "format": 1,
+        "run": {"operator": "J. Engineer", "created": "2026-11-24 21:00:00 UTC", "tool_version": "0.1.0"},
+        "devices": [
+            {
+                "device": DEVICE,
+                "spec": "smartserver",
+                "source_doc": "001_1f41fa5c7f5e2425.txt",
+                "profile": "enhanced",
+                "role": None,
+                "host": "198.18.1.2",
+                "host_key": "ssh-ed25519 SHA256:abc",
+                "conditions": {"bacnet": {"enabled": False, "decided_by": "default"}},
+                "remote_commands": 3,
+                "read_only": read_only,
+                "error": error,
+                "ufw_rules": [
+                    {
+                        "rule": "502/tcp ALLOW IN Anywhere",
+                        "kind": "contradicts",
+                        "explanation": "502/tcp: row modbus-tcp requires inbound 502/tcp blocked",
+                    }
+                ],
+                "snapshot": {"ufw-status": "Status: active <script>"},
+                "rows": [
+                    {
+                        "id": "modbus-tcp",
+                        "key": "in-502-tcp",
+                        "direction": "in",
+                        "proto": "tcp",
+                        "ports": "502",
+                        "action": "block",
+                        "service": "Modbus TCP",
+                        "applies": True,
+                        "decision": "always applies",
+                        "manual": None,
+                        "citation": citation,
+                    },
+                    {
+                        "id": "bacnet-47808",
+                        "key": "in-47808-udp",
+                        "direction": "in",
+                        "proto": "udp",
+                        "ports": "47808",
+                        "action": "allow",
+                        "service": "BACnet",
+                        "applies": False,
+                        "decision": "condition bacnet is off (default): pass --enable bacnet",
+                        "manual": None,
+                        "citation": citation,
+                    },
+                ],
+            }
+        ],
+        "results": [
+            {
+                "nodeid": f"{DEVICE}::in-502-tcp::ufw",
+                "device": DEVICE,
+                "key": "in-502-tcp",
+                "check": "ufw",
+                "outcome": outcome,
+                "expected": "ufw must block inbound 502/tcp",
+                "observed": "ufw permits it",
+                "evidence": ["502/tcp: rule 502/tcp ALLOW IN Anywhere"],
+                "failure_class": "permitted-by-ufw",
+                "citation": citation,
+                "notes": [],
+            },
+            {
+                "nodeid": f"{DEVICE}::in-47808-udp::ufw",
+                "device": DEVICE,
+                "key": "in-47808-udp",
+                "check": "ufw",
+                "outcome": "skipped",
+                "observed": "condition bacnet is off",
+                "citation": citation,
+                "notes": [],
+            },
+            {
+                "nodeid": f"{DEVICE}::exposure::exposure",
+                "device": DEVICE,
+                "key": "exposure",
+                "check": "exposure",
+                "outcome": "passed",
+                "observed": "4 reachable socket(s), every one documented",
+                "notes": ["tcp 198.18.1.2:22 (sshd): management access used by this test"],
+            },
+        ],
+    }
+
+
+def render(data: dict[str, Any]) -> str:
+    return page(build(data, title="Acceptance", operator="J. Engineer", created="now", tool_version="0.1.0"))
+
+
+def test_a_clean_run_is_accepted_with_the_matrix_and_conditions() -> None:
+    html = render(results())
+    assert "ACCEPTED — 2 passed, 1 skipped" in html and "NOT ACCEPTED" not in html
+    assert "in-502-tcp" in html and "“502Modbus TCPTCPBlocked/Allowed”" in html
+    assert "condition bacnet is off (default): pass --enable bacnet" in html
+    assert "bacnet=off (default)" in html
+    assert "management access used by this test" in html
+    assert "ssh-ed25519 SHA256:abc" in html
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"outcome": "failed"}, "1 failed"),
+        ({"outcome": "error"}, "1 error"),
+        ({"read_only": False}, "read-only proof failed"),
+        ({"read_only": None}, "read-only proof missing"),
+        ({"error": "198.18.1.2:22 refused the SSH connection"}, "refused the SSH connection"),
+    ],
+)
+def test_anything_wrong_makes_it_not_accepted(kwargs: dict[str, Any], reason: str) -> None:
+    html = render(results(**kwargs))
+    assert "NOT ACCEPTED" in html
+    assert reason in html.split("NOT ACCEPTED", 1)[1].split("</div>", 1)[0]
+
+
+def test_failures_carry_their_evidence_and_values_are_escaped() -> None:
+    html = render(results(outcome="failed"))
+    assert "FAILED: smartserver[enhanced]@198.18.1.2::in-502-tcp::ufw" in html
+    assert "502/tcp: rule 502/tcp ALLOW IN Anywhere" in html and "permitted-by-ufw" in html
+    assert "<script>" not in html and "Status: active &lt;script&gt;" in html
+    assert "@page { size: A4" in html
+
+
+def test_portspec_report_re_renders_a_results_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "run.json"
+    source.write_text(json.dumps(results(outcome="failed")), encoding="utf-8")
+    out = tmp_path / "out" / "report.html"
+    assert main(["report", str(source), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"{out}: NOT ACCEPTED"
+    html = out.read_text(encoding="utf-8")
+    assert "J. Engineer" in html and "2026-11-24 21:00:00 UTC" in html
