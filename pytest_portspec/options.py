@@ -16,7 +16,9 @@ import pytest
 
 from pytest_portspec.addresses import is_hostname, is_ip
 from pytest_portspec.device import DeviceRequest, parse_device
+from pytest_portspec.errors import SpecError
 from pytest_portspec.transport import HostKeyPolicy
+from pytest_portspec.waivers import Waiver, load_waivers
 
 GROUP = "portspec"
 
@@ -126,11 +128,18 @@ def add_options(parser: pytest.Parser) -> None:
     add("--portspec-json", dest="portspec_json", metavar="PATH", help="write the results file here")
 
     add(
+        "--accept",
+        dest="portspec_accept",
+        metavar="FILE",
+        help="accepted deviations (waivers) of the site, YAML (ini: portspec_accept)",
+    )
+    add(
         "--signoff-operator",
         dest="portspec_operator",
         metavar="NAME",
         help="operator named on the report's cover (default: the user running pytest)",
     )
+    parser.addini("portspec_accept", "accepted deviations (waivers) file", default="")
     parser.addini(
         "portspec_spec_dirs", "spec directories searched before the packaged specs", type="paths", default=[]
     )
@@ -164,6 +173,7 @@ class Settings:
     probe_timeout: float = 3.0
     json_path: Path | None = None
     operator: str = ""
+    waivers: tuple[Waiver, ...] = ()
 
 
 def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
@@ -251,4 +261,16 @@ def load_settings(config: pytest.Config) -> Settings:
         ),
         json_path=json_path,
         operator=option.portspec_operator or getpass.getuser(),
+        waivers=_waivers(option.portspec_accept or config.getini("portspec_accept")),
     )
+
+
+def _waivers(path: str) -> tuple[Waiver, ...]:
+    if not path:
+        return ()
+    if not Path(path).is_file():
+        raise pytest.UsageError(f"--accept {path}: no such file")
+    try:
+        return tuple(load_waivers(Path(path)))
+    except SpecError as exc:
+        raise pytest.UsageError(f"--accept {path}: invalid waiver file:\n{exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,8 @@ import pytest
 from pytest_portspec import options
 from pytest_portspec.catalog import packaged_spec_dir, spec_files
 from pytest_portspec.lab.fixture import portspec_lab
+from pytest_portspec.verdict import Verdict
+from pytest_portspec.waivers import Waiver, apply_waivers
 
 if TYPE_CHECKING:
     from pytest_portspec.registry import Registry  # noqa: F401 (named in the stash key's string annotation)
@@ -19,6 +22,17 @@ __all__ = ["portspec_lab"]
 # the checks' machinery is imported only when devices are given: plain pytest runs stay light
 CHECKS = ("ufw", "listening", "outbound", "inbound", "exposure", "default")
 REGISTRY = pytest.StashKey["Registry"]()
+
+
+class Waivers:
+    """The site's accepted deviations, applied through the plugin's own verdict hook."""
+
+    def __init__(self, waivers: tuple[Waiver, ...]) -> None:
+        self.waivers = list(waivers)
+
+    @pytest.hookimpl
+    def pytest_portspec_verdict(self, device: str, verdict: Verdict) -> Verdict | None:
+        return apply_waivers(self.waivers, device, verdict, datetime.date.today())
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -45,6 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
             config.addinivalue_line("markers", f"{spec}: portspec checks of {spec} devices")
         config.stash[REGISTRY] = reg
         config.pluginmanager.register(reg, "portspec-registry")
+        if settings.waivers:
+            config.pluginmanager.register(Waivers(settings.waivers), "portspec-waivers")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -109,7 +109,9 @@ class Registry:
             return
         label = run.label
         if report.when == "call" or report.outcome != "passed":
-            outcome = "error" if report.when != "call" and report.failed else report.outcome
+            outcome: str = "error" if report.when != "call" and report.failed else report.outcome
+            if hasattr(report, "wasxfail"):
+                outcome = "accepted"
             self.outcomes[report.nodeid] = (outcome, label)
 
 

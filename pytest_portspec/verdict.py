@@ -8,7 +8,7 @@ from typing import Literal
 from pytest_portspec.policy import Expectation
 from pytest_portspec.spec.model import Citation, ports_label
 
-Outcome = Literal["passed", "failed", "skipped", "error"]
+Outcome = Literal["passed", "failed", "skipped", "error", "accepted"]  # accepted: a waived failure
 Check = Literal["ufw", "listening", "outbound", "inbound", "exposure", "default"]
 CHECKS: tuple[Check, ...] = ("ufw", "listening", "outbound", "inbound", "exposure", "default")
 

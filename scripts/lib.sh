@@ -51,3 +51,16 @@ ensure_lab_deps() {
         "$VENV/bin/portspec" lab install-deps
     fi
 }
+
+ensure_report_deps() {
+    # headless Chromium opens the HTML report in the tests, as a reviewer would
+    if ! command -v chromium >/dev/null 2>&1; then
+        if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+            echo "error: chromium is needed for the report tests (Debian: apt-get install chromium)" >&2
+            exit 2
+        fi
+        say "installing chromium (headless) for the report tests"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    fi
+}

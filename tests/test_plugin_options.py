@@ -59,6 +59,24 @@ def test_bad_values_are_usage_errors(
     assert "Traceback" not in result.stderr.str()
 
 
+def test_an_invalid_waiver_file_is_a_usage_error_with_its_line(pytester: pytest.Pytester) -> None:
+    accept = pytester.path / "accept.yaml"
+    accept.write_text(
+        "waivers:\n  - id: x\n    row: modbus-tcp\n    reason: r\n    accepted_by: me\n    expires: soon\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--collect-only",
+        "--accept",
+        str(accept),
+        "--device",
+        "smartserver@192.0.2.10",
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"{accept}:6: waivers[0].expires: expected a date such as 2027-03-31" in result.stderr.str()
+
+
 def test_items_are_collected_from_devices_without_test_files(pytester: pytest.Pytester) -> None:
     # collection only: no device is contacted (192.0.2.0/24 is documentation space, never reached)
     result = pytester.runpytest_subprocess(

@@ -62,6 +62,7 @@ class DeviceReport:
     rules: list[dict[str, Any]] = field(default_factory=list)
     snapshot: dict[str, str] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
+    accepted: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, the waiver that accepted it)
 
 
 @dataclass
@@ -137,6 +138,11 @@ def device_report(device: dict[str, Any], results: list[dict[str, Any]]) -> Devi
         if r["check"] == "exposure":
             report.exposure = r.get("observed")
             report.management = [n for n in r.get("notes", []) if "management access" in n]
+        if r["outcome"] == "accepted":
+            note = next(
+                (n for n in r.get("notes", []) if n.startswith("accepted deviation")), "accepted deviation"
+            )
+            report.accepted.append((r["nodeid"], note))
         if r["outcome"] in BLOCKING:
             cite = r.get("citation") or {}
             report.failures.append(

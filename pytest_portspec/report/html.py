@@ -50,7 +50,9 @@ def _td(value: object, cls: str = "") -> str:
 
 def cover(data: ReportData) -> str:
     counts = data.counts
-    shown = ", ".join(f"{counts[o]} {o}" for o in ("passed", "failed", "error", "skipped") if counts[o])
+    shown = ", ".join(
+        f"{counts[o]} {o}" for o in ("passed", "failed", "error", "accepted", "skipped") if counts[o]
+    )
     if data.accepted:
         banner = f'<div class="verdict accepted">ACCEPTED — {_e(shown)}</div>'
     else:
@@ -164,20 +166,26 @@ def device_section(device: DeviceReport) -> str:
     return '<section class="portspec">' + "".join(parts) + "</section>"
 
 
-def signoff() -> str:
-    rows = [
-        [_td(role), _td(""), _td(""), _td("")]
-        for role in ("Commissioning engineer", "Security reviewer", "Site owner")
-    ]
+def signoff(data: ReportData) -> str:
+    accepted = [(nodeid, note) for d in data.devices for nodeid, note in d.accepted]
+    if accepted:
+        deviations = "<h3>Accepted deviations</h3>" + _table(
+            ["item", "waiver"], [[_td(nodeid), _td(note)] for nodeid, note in accepted]
+        )
+    else:
+        deviations = "<p>Accepted deviations: none.</p>"
+    roles = ("Commissioning engineer", "Security reviewer", "Site owner")
+    rows = [[_td(role), _td(""), _td(""), _td("")] for role in roles]
     return (
-        '<section class="portspec"><h2>Sign-off</h2><p>Accepted deviations: none recorded in this run.</p>'
+        '<section class="portspec"><h2>Sign-off</h2>'
+        + deviations
         + _table(["role", "name", "signature", "date"], rows, "sign")
         + "</section>"
     )
 
 
 def fragments(data: ReportData) -> list[str]:
-    return [f"<style>{CSS}</style>", cover(data), *(device_section(d) for d in data.devices), signoff()]
+    return [f"<style>{CSS}</style>", cover(data), *(device_section(d) for d in data.devices), signoff(data)]
 
 
 def page(data: ReportData) -> str:

@@ -245,3 +245,21 @@ def test_the_html_report_has_the_sign_off_and_no_secret(lab: LabSession, pyteste
     for text in (page, json.dumps(data), junit.read_text()):
         assert password not in text
         assert "PRIVATE KEY" not in text
+
+
+def test_accepted_deviations_do_not_block_acceptance(lab: LabSession, pytester: pytest.Pytester) -> None:
+    lab.up("smartserver", name="waived", drifts=["ufw-allow:502/tcp"])
+    accept = pytester.path / "accept.yaml"
+    accept.write_text(
+        "waivers:\n"
+        "  - id: modbus-bms\n    row: modbus-tcp\n    check: ufw\n"
+        "    reason: The BMS polls the SmartServer.\n    accepted_by: J. Owner\n    expires: 2999-12-31\n"
+    )
+    html = pytester.path / "report.html"
+    data = check(pytester, "smartserver", "waived", f"--accept={accept}", f"--html={html}", "-rx")
+    assert by_outcome(data, "failed") == {}
+    assert "in-502-tcp::ufw" in by_outcome(data, "accepted")
+    assert "accepted deviation modbus-bms" in data["stdout"]
+    page = html.read_text()
+    assert "ACCEPTED — " in page and "NOT ACCEPTED" not in page
+    assert "Accepted deviations" in page and "modbus-bms" in page
