@@ -45,6 +45,7 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
                 "ufw_rules": [r.as_dict() for r in run.rules],
                 "snapshot": {k: run.raw[k] for k in SNAPSHOT_SECTIONS if k in run.raw},
                 "rows": [_row(e) for e in policy.rows],
+                "fingerprint": {"start": run.fingerprint, "end": run.fingerprint_after},
             }
         )
     for item in session.items:

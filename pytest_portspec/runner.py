@@ -51,6 +51,7 @@ class DeviceRun:
     error: DeviceError | None = None
     raw: dict[str, str] = field(default_factory=dict)
     fingerprint: str | None = None
+    fingerprint_after: str | None = None
     read_only: bool | None = None
     seconds: float = 0.0
     host_key: str | None = None
@@ -186,6 +187,7 @@ class DeviceRun:
         try:
             result = self._as_root(snap.fingerprint_command(self.sudo, self.sudo_password is not None))
             after = snap.parse_sections(result.stdout).get("fingerprint")
+            self.fingerprint_after = after.text if after is not None else None
             self.read_only = after is not None and after.text == self.fingerprint
         except DeviceError:
             self.read_only = None

@@ -62,7 +62,11 @@ class DeviceReport:
     rules: list[dict[str, Any]] = field(default_factory=list)
     snapshot: dict[str, str] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
-    accepted: list[tuple[str, str]] = field(default_factory=list)  # (nodeid, the waiver that accepted it)
+    accepted: list[tuple[str, str]] = field(default_factory=list)
+    revision: int | None = None
+    fingerprint: dict[str, str | None] = field(
+        default_factory=dict
+    )  # the read-only proof: start and end  # (nodeid, the waiver that accepted it)
 
 
 @dataclass
@@ -116,6 +120,8 @@ def device_report(device: dict[str, Any], results: list[dict[str, Any]]) -> Devi
         rules=device.get("ufw_rules", []),
         snapshot=device.get("snapshot", {}),
         counts=Counter(r["outcome"] for r in mine),
+        revision=device.get("spec_revision"),
+        fingerprint=device.get("fingerprint") or {},
     )
     for row in device.get("rows", []):
         cite = row.get("citation") or {}

@@ -84,7 +84,11 @@ def cover(data: ReportData) -> str:
         [
             [
                 _td(d.label),
-                _td(f"{d.spec} ({d.source_doc})"),
+                _td(
+                    f"{d.spec} rev. {d.revision} ({d.source_doc})"
+                    if d.revision
+                    else f"{d.spec} ({d.source_doc})"
+                ),
                 _td(" / ".join(filter(None, [d.profile, d.role]))),
                 _td(
                     "; ".join(
@@ -161,6 +165,12 @@ def device_section(device: DeviceReport) -> str:
             [[_td(r["rule"]), _td(r["kind"]), _td(r["explanation"])] for r in device.rules],
         ),
     ]
+    if device.fingerprint:
+        proof = "\n".join(f"{when}:\n{text or 'not taken'}" for when, text in device.fingerprint.items())
+        parts.append(
+            "<details><summary>read-only proof (ufw files and iptables rules, hashed at the start and "
+            f"at the end)</summary><pre>{_e(proof)}</pre></details>"
+        )
     for name, text in device.snapshot.items():
         parts.append(f"<details><summary>raw snapshot: {_e(name)}</summary><pre>{_e(text)}</pre></details>")
     return '<section class="portspec">' + "".join(parts) + "</section>"
