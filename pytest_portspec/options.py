@@ -128,6 +128,13 @@ def add_options(parser: pytest.Parser) -> None:
     add("--portspec-json", dest="portspec_json", metavar="PATH", help="write the results file here")
 
     add(
+        "--max-parallel",
+        dest="portspec_max_parallel",
+        type=int,
+        metavar="N",
+        help="devices read at once (default 16; ini: portspec_max_parallel)",
+    )
+    add(
         "--accept",
         dest="portspec_accept",
         metavar="FILE",
@@ -139,6 +146,7 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="operator named on the report's cover (default: the user running pytest)",
     )
+    parser.addini("portspec_max_parallel", "devices read at once", default="16")
     parser.addini("portspec_accept", "accepted deviations (waivers) file", default="")
     parser.addini(
         "portspec_spec_dirs", "spec directories searched before the packaged specs", type="paths", default=[]
@@ -174,6 +182,7 @@ class Settings:
     json_path: Path | None = None
     operator: str = ""
     waivers: tuple[Waiver, ...] = ()
+    max_parallel: int = 16
 
 
 def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
@@ -261,8 +270,18 @@ def load_settings(config: pytest.Config) -> Settings:
         ),
         json_path=json_path,
         operator=option.portspec_operator or getpass.getuser(),
+        max_parallel=_count(
+            _given(option.portspec_max_parallel, config, "portspec_max_parallel"), "--max-parallel"
+        ),
         waivers=_waivers(option.portspec_accept or config.getini("portspec_accept")),
     )
+
+
+def _count(value: object, flag: str) -> int:
+    text = str(value)
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise pytest.UsageError(f"{flag}: {value!r} is not a number of devices from 1 to 256")
+    return int(text)
 
 
 def _waivers(path: str) -> tuple[Waiver, ...]:

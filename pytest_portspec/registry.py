@@ -48,7 +48,9 @@ class Registry:
         with self._lock:
             if not self.started:
                 self.started = True
-                run_all([r for r in self.runs if r.label in self.selected or r is run])
+                run_all(
+                    [r for r in self.runs if r.label in self.selected or r is run], self.settings.max_parallel
+                )
 
     def finish(self) -> None:
         for run in self.runs:

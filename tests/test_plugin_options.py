@@ -41,6 +41,10 @@ import pytest
         ),
         (["--device", "smartserver@192.0.2.10", "--probe-timeout", "0"], "must be between 0 and 600 seconds"),
         (
+            ["--device", "smartserver@192.0.2.10", "--max-parallel", "0"],
+            "is not a number of devices from 1 to 256",
+        ),
+        (
             ["--device", "smartserver@192.0.2.10", "--sudo-password-env", "PORTSPEC_NOT_SET"],
             "$PORTSPEC_NOT_SET is not set",
         ),
