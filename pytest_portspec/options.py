@@ -17,6 +17,7 @@ import pytest
 from pytest_portspec.addresses import is_hostname, is_ip
 from pytest_portspec.device import DeviceRequest, parse_device
 from pytest_portspec.errors import SpecError
+from pytest_portspec.inventory import Inventory, load_inventory
 from pytest_portspec.transport import HostKeyPolicy
 from pytest_portspec.waivers import Waiver, load_waivers
 
@@ -128,6 +129,12 @@ def add_options(parser: pytest.Parser) -> None:
     add("--portspec-json", dest="portspec_json", metavar="PATH", help="write the results file here")
 
     add(
+        "--inventory",
+        dest="portspec_inventory",
+        metavar="FILE",
+        help="the site's devices, with spec, role and SSH settings (YAML; ini: portspec_inventory)",
+    )
+    add(
         "--max-parallel",
         dest="portspec_max_parallel",
         type=int,
@@ -146,6 +153,7 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="operator named on the report's cover (default: the user running pytest)",
     )
+    parser.addini("portspec_inventory", "inventory file of the site's devices", default="")
     parser.addini("portspec_max_parallel", "devices read at once", default="16")
     parser.addini("portspec_accept", "accepted deviations (waivers) file", default="")
     parser.addini(
@@ -183,6 +191,7 @@ class Settings:
     operator: str = ""
     waivers: tuple[Waiver, ...] = ()
     max_parallel: int = 16
+    inventory: Inventory | None = None
 
 
 def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
@@ -244,10 +253,10 @@ def load_settings(config: pytest.Config) -> Settings:
     if policy not in ("strict", "accept-new", "ignore"):
         raise pytest.UsageError(f"portspec_host_key_policy {policy!r}: expected strict, accept-new or ignore")
     json_path = Path(option.portspec_json) if option.portspec_json else None
+    spec_dirs = tuple(Path(p) for p in option.portspec_spec_dirs) + tuple(config.getini("portspec_spec_dirs"))
     return Settings(
         devices=tuple(devices),
-        spec_dirs=tuple(Path(p) for p in option.portspec_spec_dirs)
-        + tuple(config.getini("portspec_spec_dirs")),
+        spec_dirs=spec_dirs,
         enable=tuple(option.portspec_enable),
         disable=tuple(option.portspec_disable),
         firmware=option.portspec_firmware,
@@ -270,6 +279,7 @@ def load_settings(config: pytest.Config) -> Settings:
         ),
         json_path=json_path,
         operator=option.portspec_operator or getpass.getuser(),
+        inventory=_inventory(option.portspec_inventory or config.getini("portspec_inventory"), spec_dirs),
         max_parallel=_count(
             _given(option.portspec_max_parallel, config, "portspec_max_parallel"), "--max-parallel"
         ),
@@ -282,6 +292,17 @@ def _count(value: object, flag: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 256:
         raise pytest.UsageError(f"{flag}: {value!r} is not a number of devices from 1 to 256")
     return int(text)
+
+
+def _inventory(path: str, spec_dirs: tuple[Path, ...]) -> Inventory | None:
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise pytest.UsageError(f"--inventory {path}: no such file")
+    try:
+        return load_inventory(Path(path), spec_dirs)
+    except SpecError as exc:
+        raise pytest.UsageError(f"--inventory {path}: invalid inventory:\n{exc}") from None
 
 
 def _waivers(path: str) -> tuple[Waiver, ...]:

@@ -51,7 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for path in spec_files([packaged_spec_dir()]):
         config.addinivalue_line("markers", f"{path.stem}: portspec checks of {path.stem} devices")
     settings = options.load_settings(config)
-    if settings.devices:
+    if settings.devices or settings.inventory:
         from pytest_portspec import registry
 
         reg = registry.build(settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations
 from pytest_portspec.device import DeviceRequest
 from pytest_portspec.errors import LabError, PortspecError
+from pytest_portspec.inventory import InventoryDevice
 from pytest_portspec.items import DeviceCollector
 from pytest_portspec.lab.resolve import resolve
 from pytest_portspec.options import Settings
@@ -135,6 +136,10 @@ def _declarations(settings: Settings, port: int, lab: dict[str, Any] | None) -> 
 
 def build(settings: Settings) -> Registry:
     runs = [_device(settings, request) for request in settings.devices]
+    runs += [
+        _device(*_from_inventory(settings, d))
+        for d in (settings.inventory.devices if settings.inventory else ())
+    ]
     labels = [run.label for run in runs]
     duplicate = next((label for label in labels if labels.count(label) > 1), None)
     if duplicate:
@@ -169,6 +174,23 @@ def _check_keys(settings: Settings, runs: list[DeviceRun]) -> None:
                 f"--dest {key}=...: no destination {key!r} in {names}"
                 f"{suggest(key, keys)}; destinations: {', '.join(keys) or 'none'}"
             )
+
+
+def _from_inventory(settings: Settings, device: InventoryDevice) -> tuple[Settings, DeviceRequest]:
+    """An inventory device as a --device with its own options (the command line's where it says nothing)."""
+    own = replace(
+        settings,
+        enable=device.enable or settings.enable,
+        disable=device.disable or settings.disable,
+        firmware=device.firmware or settings.firmware,
+        role=device.role or settings.role,
+        ssh_user=device.ssh_user or settings.ssh_user,
+        ssh_key=device.ssh_key or settings.ssh_key,
+    )
+    request = DeviceRequest(
+        f"{device.name} (inventory line {device.line})", device.spec, device.profile, device.host, device.port
+    )
+    return own, request
 
 
 def _device(settings: Settings, request: DeviceRequest) -> DeviceRun:

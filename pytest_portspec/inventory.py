@@ -1,0 +1,195 @@
+"""Inventory files (`--inventory FILE`): a site's devices with their spec, role and SSH settings.
+
+    site: site-a
+    defaults: {ssh_user: admin, ssh_key: ~/.ssh/site-a}
+    devices:
+      - name: database-1
+        spec: voss
+        role: database
+        host: 10.20.0.12
+        profile: cluster             # optional, the spec's default otherwise
+        enable: [ldap]               # optional conditions, like --enable / --disable
+        firmware: "21.1"             # optional
+        ssh_user: platform           # optional, overrides the defaults
+    clusters:
+      - {name: voss-cluster, devices: [database-1]}
+
+Validated like specs: every problem names file, line, key path and what is wrong (pure).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pytest_portspec.addresses import is_hostname, is_ip
+from pytest_portspec.catalog import find_spec
+from pytest_portspec.errors import PortspecError, Problem
+from pytest_portspec.policy import effective_policy
+from pytest_portspec.spec import yamlsrc as y
+
+SSH_KEYS = ("ssh_user", "ssh_key", "port")
+DEVICE_REQUIRED = ("name", "spec", "host")
+DEVICE_OPTIONAL = ("role", "profile", "enable", "disable", "firmware", *SSH_KEYS)
+
+
+@dataclass(frozen=True)
+class InventoryDevice:
+    name: str
+    spec: str
+    host: str
+    role: str | None = None
+    profile: str | None = None
+    enable: tuple[str, ...] = ()
+    disable: tuple[str, ...] = ()
+    firmware: str | None = None
+    ssh_user: str | None = None
+    ssh_key: str | None = None
+    port: int | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Inventory:
+    site: str
+    devices: tuple[InventoryDevice, ...]
+    clusters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def load_inventory(path: Path, spec_dirs: tuple[Path, ...] = ()) -> Inventory:
+    src = y.Source(str(path))
+    root = y.read_file(path, src)
+    top = (
+        y.mapping(src, root, "", ("site", "devices"), ("defaults", "clusters")) if root is not None else None
+    )
+    if top is None:
+        src.raise_if_problems()
+        raise AssertionError("unreachable")  # raise_if_problems raised
+    site = y.text(src, top["site"], "site") if "site" in top else None
+    defaults = _defaults(src, top.get("defaults"))
+    devices = (
+        [
+            d
+            for i, node in enumerate(y.sequence(src, top["devices"], "devices") or [])
+            if (d := _device(src, node, f"devices[{i}]", defaults, spec_dirs)) is not None
+        ]
+        if "devices" in top
+        else []
+    )
+    names: dict[str, int] = {}
+    for d in devices:
+        if d.name in names:
+            src.problems.append(
+                Problem(
+                    src.name,
+                    d.line,
+                    "devices",
+                    f"duplicate device name {d.name!r} (first on line {names[d.name]})",
+                )
+            )
+        names.setdefault(d.name, d.line)
+    clusters = _clusters(src, top.get("clusters"), tuple(names))
+    src.raise_if_problems()
+    return Inventory(site or "", tuple(devices), clusters)
+
+
+def _defaults(src: y.Source, node: yaml.Node | None) -> dict[str, object]:
+    if node is None:
+        return {}
+    fields = y.mapping(src, node, "defaults", (), SSH_KEYS) or {}
+    return {k: _ssh_value(src, v, f"defaults.{k}", k) for k, v in fields.items()}
+
+
+def _ssh_value(src: y.Source, node: yaml.Node, path: str, key: str) -> object:
+    if key == "port":
+        value = y.scalar_value(node)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+            src.problem(node, path, f"expected an SSH port 1-65535, found {y.kind_of(node)}")
+            return None
+        return value
+    return y.text(src, node, path)
+
+
+def _device(
+    src: y.Source, node: yaml.Node, path: str, defaults: dict[str, object], spec_dirs: tuple[Path, ...]
+) -> InventoryDevice | None:
+    fields = y.mapping(src, node, path, DEVICE_REQUIRED, DEVICE_OPTIONAL)
+    if fields is None or any(k not in fields for k in DEVICE_REQUIRED):
+        return None
+    before = len(src.problems)
+    text = {
+        k: y.text(src, fields[k], f"{path}.{k}")
+        for k in ("name", "spec", "host", "role", "profile", "firmware")
+        if k in fields
+    }
+    host = text.get("host")
+    if host and not (is_ip(host) or is_hostname(host)):
+        src.problem(fields["host"], f"{path}.host", f"{host!r} is not a valid host name or address")
+    lists = {
+        k: tuple(y.one_or_many(src, fields[k], f"{path}.{k}", y.text))
+        for k in ("enable", "disable")
+        if k in fields
+    }
+    ssh = {**defaults, **{k: _ssh_value(src, fields[k], f"{path}.{k}", k) for k in SSH_KEYS if k in fields}}
+    name, spec_name = text.get("name"), text.get("spec")
+    if len(src.problems) > before or not name or not spec_name or not host:
+        return None
+    port = ssh.get("port")
+    device = InventoryDevice(
+        name=name,
+        spec=spec_name,
+        host=host,
+        role=text.get("role"),
+        profile=text.get("profile"),
+        enable=lists.get("enable", ()),
+        disable=lists.get("disable", ()),
+        firmware=text.get("firmware"),
+        ssh_user=_str(ssh.get("ssh_user")),
+        ssh_key=_str(ssh.get("ssh_key")),
+        port=port if isinstance(port, int) else None,
+        line=y.line_of(node),
+    )
+    try:  # the spec, profile, role and conditions must exist: checked now, with the device's line
+        spec = find_spec(device.spec, list(spec_dirs))
+        effective_policy(
+            spec,
+            profile=device.profile,
+            enable=device.enable,
+            disable=device.disable,
+            firmware=device.firmware,
+            role=device.role,
+        )
+        if spec.roles and device.role is None:
+            raise PortspecError(
+                f"spec {spec.name!r} describes roles ({', '.join(spec.roles)}): give the role"
+            )
+    except PortspecError as exc:
+        src.problem(node, path, str(exc))
+        return None
+    return device
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _clusters(src: y.Source, node: yaml.Node | None, names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    for i, item in enumerate(y.sequence(src, node, "clusters") or [] if node is not None else []):
+        fields = y.mapping(src, item, f"clusters[{i}]", ("name", "devices"))
+        if fields is None or len(fields) < 2:
+            continue
+        name = y.text(src, fields["name"], f"clusters[{i}].name")
+        members = y.one_or_many(src, fields["devices"], f"clusters[{i}].devices", y.text)
+        for member in members:
+            if member not in names:
+                src.problem(
+                    fields["devices"],
+                    f"clusters[{i}].devices",
+                    f"unknown device {member!r}{y.suggest(member, list(names))}",
+                )
+        if name:
+            found[name] = tuple(members)
+    return found

@@ -1,0 +1,83 @@
+"""Inventory files: validated like specs, and turned into devices without contacting any."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_portspec.errors import SpecError
+from pytest_portspec.inventory import load_inventory
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("name", ["voss-site.yaml", "syncsign-site.yaml"])
+def test_the_examples_are_valid(name: str) -> None:
+    inventory = load_inventory(EXAMPLES / name)
+    assert inventory.site and inventory.devices and inventory.clusters
+
+
+def test_defaults_and_device_settings_combine() -> None:
+    inventory = load_inventory(EXAMPLES / "voss-site.yaml")
+    app = next(d for d in inventory.devices if d.name == "application-1")
+    assert (app.spec, app.role, app.host, app.enable) == (
+        "voss",
+        "application",
+        "192.0.2.11",
+        ("ucm", "ldap"),
+    )
+    assert (app.ssh_user, app.ssh_key) == ("platform", "~/.ssh/site-a-platform")
+    assert inventory.clusters["voss-cluster"] == ("webproxy-1", "application-1", "database-1", "unified-1")
+
+
+GOOD = """\
+site: lab
+devices:
+  - {name: db-1, spec: voss, role: database, host: 192.0.2.12}
+  - {name: cube, spec: coppercube, host: cube.example.net, port: 2222}
+clusters:
+  - {name: c, devices: [db-1]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "message"),
+    [
+        ("spec: voss", "spec: vos", 3, "no spec named 'vos' (did you mean 'voss'?)"),
+        ("role: database", "role: db", 3, "spec 'voss' has no role 'db'"),
+        (
+            "role: database, ",
+            "",
+            3,
+            "describes roles (webproxy, application, database, unified): give the role",
+        ),
+        ("host: 192.0.2.12", "host: 192.0.2.999", 3, "'192.0.2.999' is not a valid host name or address"),
+        ("port: 2222", "port: 70000", 4, "expected an SSH port 1-65535"),
+        ("name: cube", "name: db-1", 4, "duplicate device name 'db-1' (first on line 3)"),
+        ("devices: [db-1]", "devices: [db-2]", 6, "unknown device 'db-2' (did you mean 'db-1'?)"),
+        ("host: cube.example.net", "host: cube.example.net, enable: [nttp]", 4, "has no condition 'nttp'"),
+        ("site: lab", "sight: lab", 1, "unknown key (did you mean 'site'?)"),
+    ],
+)
+def test_a_bad_inventory_names_file_line_and_problem(
+    tmp_path: Path, old: str, new: str, line: int, message: str
+) -> None:
+    assert old in GOOD
+    path = tmp_path / "site.yaml"
+    path.write_text(GOOD.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_inventory(path)
+    found = [p for p in info.value.problems if message in p.message]
+    assert found, [str(p) for p in info.value.problems]
+    assert found[0].line == line
+
+
+def test_the_plugin_collects_an_inventory_without_contacting_a_device(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--collect-only", "-q", "--inventory", str(EXAMPLES / "voss-site.yaml")
+    )
+    lines = result.stdout.lines
+    assert "voss[cluster]@192.0.2.12::in-27019,27020-tcp::ufw" in lines
+    assert any(line.startswith("voss[cluster]@192.0.2.10::") for line in lines)
+    assert result.ret == pytest.ExitCode.OK
