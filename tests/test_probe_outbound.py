@@ -17,6 +17,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -372,10 +373,10 @@ def _old_python() -> str | None:
     return None
 
 
-def test_remote_program_runs_on_an_old_python() -> None:
-    python = _old_python()
-    if python is None:
-        pytest.skip("no Python 3.5 or 3.6 interpreter here (pyenv's 3.6 is used where present)")
+def test_remote_program_runs_on_the_oldest_python_here() -> None:
+    # pyenv's 3.6 where the machine has it (CI's image does); else the system's python3, so the
+    # program still runs for real. Its 3.5 syntax is checked with ast in every environment.
+    python = _old_python() or shutil.which("python3") or sys.executable
     with tcp_listener() as port, udp_server(sntp_reply) as ntp, udp_server(dns_answer) as dns:
         probes = [
             OutboundProbe("tcp", "localhost", "tcp", port),
@@ -521,8 +522,8 @@ def test_shell_fallback_never_passes_on_a_tool_that_fails(tmp_path: Path) -> Non
     assert "with nc failed (exit 1): nc: invalid option -- z" in result.detail
 
 
-@pytest.mark.skipif(shutil.which("nc") is None, reason="no nc here (apt install netcat-openbsd)")
 def test_shell_fallback_with_nc() -> None:
+    assert shutil.which("nc"), "nc is missing: scripts/test installs netcat-openbsd (lab install-deps)"
     with tcp_listener() as port:
         closed = closed_port()
         results = run_shell(
