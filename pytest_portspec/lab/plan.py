@@ -18,7 +18,7 @@ from pytest_portspec.spec.model import PortRange, Proto
 
 LAB_NET = netaddr.IPNetwork("198.18.0.0/15")
 LAB_DOMAIN = "portspec.lab"
-MAX_APPLIANCES = 250
+MAX_APPLIANCES = 120  # uplinks use 198.19.1-120.0/24; 198.19.128.0/17 holds the internet hosts
 MAX_RANGE_LISTENERS = 16  # a wider documented range gets one listener, on its first port
 MANAGEMENT_PORT = 22
 
@@ -32,7 +32,7 @@ def in_lab(address: str) -> str:
 
 @dataclass(frozen=True)
 class Addresses:
-    """Addresses of appliance number `index` (1..250)."""
+    """Addresses of appliance number `index` (1..MAX_APPLIANCES)."""
 
     index: int
 

@@ -31,6 +31,19 @@ DEFAULT_LAB_DIR = Path("/var/lib/portspec-lab")
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,30}")
 
 
+MACHINE_LOCK = Path("/run/portspec-lab.lock")  # several lab directories share the machine's link names
+
+
+@contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    with open(path, "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def lab_dir() -> Path:
     return Path(os.environ.get(LAB_DIR_ENV) or DEFAULT_LAB_DIR)
 
@@ -69,13 +82,10 @@ class Store:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
+        """This lab directory's lock, and the machine's: appliance numbers and links are machine-wide."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o755)
-        with open(self.root / "lock", "w", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with _flock(self.root / "lock"), _flock(MACHINE_LOCK):
+            yield
 
     def user_key(self) -> Path:
         key = self.root / "keys" / "id_ed25519"
