@@ -142,6 +142,7 @@ class EffectivePolicy:
                 "in": self.default_in,
                 "out": self.default_out,
                 "citation": spec.default.citation.as_dict(),
+                "dynamic": spec.default.dynamic.as_dict() if spec.default.dynamic else None,
             },
             "rows": [e.as_dict() for e in self.rows],
             "notes": [n.as_dict() for n in spec.notes],

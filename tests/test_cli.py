@@ -154,7 +154,7 @@ def test_show_json_is_one_object_in_the_documented_shape(
         "notes",
     }
     assert (policy["spec"], policy["profile"]) == (spec, profile)
-    assert set(policy["default"]) == {"in", "out", "citation"}
+    assert set(policy["default"]) == {"in", "out", "citation", "dynamic"}
     assert policy["default"]["in"] in ("allow", "block", "unspecified")
     assert policy["rows"]
     for row in policy["rows"]:

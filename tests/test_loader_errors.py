@@ -96,6 +96,14 @@ def test_the_reference_spec_is_valid(tmp_path: Path) -> None:
 
 BAD_CASES = [
     pytest.param(
+        '  citation: {quote: "All other ports are blocked."}\n',
+        '  citation: {quote: "All other ports are blocked."}\n  dynamic: yes\n',
+        "dynamic: yes",
+        "default.dynamic",
+        "expected a mapping",
+        id="dynamic-not-a-citation",
+    ),
+    pytest.param(
         "ports: 22\n",
         "ports: 70000\n",
         "ports: 70000",

@@ -189,15 +189,16 @@ def _roles(src: y.Source, node: yaml.Node) -> dict[str, Role]:
 
 
 def _default(ctx: r.Context, node: yaml.Node) -> DefaultPolicy | None:
-    fields = y.mapping(ctx.src, node, "default", ("in", "out", "citation"))
-    if fields is None or len(fields) < 3:
+    fields = y.mapping(ctx.src, node, "default", ("in", "out", "citation"), ("dynamic",))
+    if fields is None or any(k not in fields for k in ("in", "out", "citation")):
         return None
     inbound = _default_actions(ctx, fields["in"], "default.in")
     outbound = _default_actions(ctx, fields["out"], "default.out")
     cite = r.citation(ctx, fields["citation"], "default.citation")
-    if inbound is None or outbound is None or cite is None:
+    dynamic = r.citation(ctx, fields["dynamic"], "default.dynamic") if "dynamic" in fields else None
+    if inbound is None or outbound is None or cite is None or ("dynamic" in fields and dynamic is None):
         return None
-    return DefaultPolicy(inbound, outbound, cite)
+    return DefaultPolicy(inbound, outbound, cite, dynamic)
 
 
 def _default_actions(ctx: r.Context, node: yaml.Node, path: str) -> Mapping[str, DefaultAction] | None:

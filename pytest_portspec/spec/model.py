@@ -208,6 +208,8 @@ class DefaultPolicy:
     inbound: Mapping[str, DefaultAction]
     outbound: Mapping[str, DefaultAction]
     citation: Citation
+    # where the document says a port closes when its service stops (a dynamic firewall), if it does
+    dynamic: Citation | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,7 @@ class Spec:
     def citations(self) -> list[tuple[str, Citation]]:
         """Every citation in the spec with a label saying where it is used."""
         found: list[tuple[str, Citation]] = [("default", self.default.citation)]
+        found += [("default.dynamic", self.default.dynamic)] if self.default.dynamic else []
         found += [(f"conditions.{c.name}", c.citation) for c in self.conditions.values() if c.citation]
         found += [(f"rows[{r.id}]", r.citation) for r in self.rows]
         found += [(f"decisions[{d.id}]", d.citation) for d in self.decisions if d.citation]
