@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["portspec_lab"]
 
 # the checks' machinery is imported only when devices are given: plain pytest runs stay light
-CHECKS = ("ufw", "listening", "outbound", "inbound", "exposure", "default")
+CHECKS = ("ufw", "listening", "outbound", "inbound", "exposure", "default", "pair")
 REGISTRY = pytest.StashKey["Registry"]()
 
 

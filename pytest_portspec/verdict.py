@@ -9,8 +9,8 @@ from pytest_portspec.policy import Expectation
 from pytest_portspec.spec.model import Citation, ports_label
 
 Outcome = Literal["passed", "failed", "skipped", "error", "accepted"]  # accepted: a waived failure
-Check = Literal["ufw", "listening", "outbound", "inbound", "exposure", "default"]
-CHECKS: tuple[Check, ...] = ("ufw", "listening", "outbound", "inbound", "exposure", "default")
+Check = Literal["ufw", "listening", "outbound", "inbound", "exposure", "default", "pair"]
+CHECKS: tuple[Check, ...] = ("ufw", "listening", "outbound", "inbound", "exposure", "default", "pair")
 
 
 @dataclass(frozen=True)

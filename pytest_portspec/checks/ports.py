@@ -37,7 +37,12 @@ def used_ports(
     if e.row.configurable:
         port, _ = configured_port(e, facts, declared)
         return [] if port is None else [port]
+    return fixed_ports(ranges or e.row.ports)
+
+
+def fixed_ports(ranges: tuple[PortRange, ...]) -> list[int]:
+    """Every port of small ranges, the first of a wide one."""
     ports: list[int] = []
-    for r in ranges or e.row.ports:
+    for r in ranges:
         ports += [r.lo] if r.hi - r.lo >= WIDE_RANGE else list(range(r.lo, r.hi + 1))
     return ports

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
+from pytest_portspec.lab.cluster import up_site
 from pytest_portspec.lab.controller import Lab, UpRequest
 from pytest_portspec.lab.drifts import KINDS, usage
 from pytest_portspec.lab.system import install_deps
@@ -16,7 +18,15 @@ def add_parser(commands: Any) -> None:
     lab = commands.add_parser("lab", help="emulated appliances built from specs (needs root)")
     sub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
     up = sub.add_parser("up", help="bring an emulated appliance up")
-    up.add_argument("target", metavar="SPEC[:PROFILE]", help="spec name or path, optionally with a profile")
+    up.add_argument(
+        "target", nargs="?", metavar="SPEC[:PROFILE]", help="spec name or path, optionally with a profile"
+    )
+    up.add_argument(
+        "--inventory",
+        metavar="FILE",
+        help="bring a whole site up: one appliance per device, on the site's shared segment "
+        "(drifts then read NODE:DRIFT)",
+    )
     up.add_argument("--name", help="appliance name (default: the spec name, and role)")
     up.add_argument("--role", help="node role, for specs that describe a cluster")
     up.add_argument("--enable", action="append", default=[], metavar="COND", help="turn a condition on")
@@ -40,7 +50,18 @@ def add_parser(commands: Any) -> None:
 
 def run_lab(args: argparse.Namespace) -> int:
     lab = Lab()
+    if args.lab_command == "up" and args.inventory:
+        if args.target or args.name or args.role or args.enable or args.disable:
+            raise SystemExit(
+                "portspec lab up --inventory: the inventory gives each node's spec, name, role and "
+                "conditions; pass only --drift NODE:DRIFT"
+            )
+        states, site = up_site(lab, Path(args.inventory), args.drift)
+        print(json.dumps(states, indent=2) if args.json else _site_text(states, site))
+        return 0
     if args.lab_command == "up":
+        if not args.target:
+            raise SystemExit("portspec lab up: name a spec (SPEC[:PROFILE]) or pass --inventory FILE")
         spec, _, profile = args.target.partition(":")
         state = lab.up(
             UpRequest(
@@ -86,6 +107,16 @@ def _up_text(state: dict[str, Any]) -> str:
     if state["drifts"]:
         lines.append(f"  drifts: {', '.join(state['drifts'])}")
     return "\n".join(lines)
+
+
+def _site_text(states: list[dict[str, Any]], site: Path) -> str:
+    lines = [
+        f"{s['name']}: {s['spec']} ({s['profile']}, {s['role'] or 'no role'}) up at "
+        f"{s['management_address']}, on the site at {s['segment_address']}"
+        + (f"; drifts: {', '.join(s['drifts'])}" if s["drifts"] else "")
+        for s in states
+    ]
+    return "\n".join([*lines, f"  inventory: {site}", f"  pytest:    pytest --inventory {site}"])
 
 
 def _status_text(states: list[dict[str, Any]]) -> str:

@@ -14,6 +14,7 @@ from pytest_portspec.lab import appliance, internet
 from pytest_portspec.lab.drifts import apply_drifts
 from pytest_portspec.lab.plan import Addresses, plan_appliance
 from pytest_portspec.lab.processes import alive, in_namespace, kill, netns_exists, netns_pids, wait_for
+from pytest_portspec.lab.segment import Segments
 from pytest_portspec.lab.store import Store, check_name
 from pytest_portspec.lab.system import require_lab_host, run
 from pytest_portspec.policy import effective_policy
@@ -29,12 +30,14 @@ class UpRequest:
     drifts: Sequence[str] = ()
     role: str | None = None
     spec_dirs: Sequence[Any] = field(default_factory=list)
+    site: str | None = None  # joins the site's shared segment (portspec lab up --inventory)
 
 
 class Lab:
     def __init__(self, store: Store | None = None) -> None:
         self.store = store or Store.default()
         self.internet = internet.Internet(self.store.namespace("inet"), self.store.root)
+        self.segments = Segments(self.store.root / "segments.json", self.store.namespace(""))
 
     def up(self, request: UpRequest) -> dict[str, Any]:
         require_lab_host()
@@ -52,6 +55,8 @@ class Lab:
                 raise LabError(f"appliance {name!r} is already up (portspec lab down {name} first)")
             index = self.store.free_index()
             plan = apply_drifts(plan_appliance(policy, index), request.drifts)
+            if plan.path_blocks and request.site is None:
+                raise LabError("a path-block drift needs a site's nodes: portspec lab up --inventory FILE")
             addresses = Addresses(index)
             state: dict[str, Any] = {
                 "name": name,
@@ -68,6 +73,8 @@ class Lab:
                 "ssh_user": appliance.LAB_USER,
                 "netns": self.store.namespace(name),
                 "pids": {},
+                "site": request.site,
+                "path_blocks": [list(block) for block in plan.path_blocks],
             }
             self.store.save(state)  # from here on, `down` can clean up whatever happens
             try:
@@ -83,6 +90,10 @@ class Lab:
         user_key, host_key = self.store.user_key(), self.store.host_key(name)
         self.internet.ensure()
         appliance.create_links(state["netns"], self.internet, addresses)
+        if state["site"]:
+            segment = self.segments.get(state["site"])
+            segment.ensure()
+            state["segment_address"] = segment.attach(state["netns"], state["index"])
         hosts = self.internet.host_addresses(plan.hosts)
         state["pids"]["site"] = self.internet.start_site(run_dir, addresses, plan, hosts)
         appliance.write_overlay(run_dir, addresses, user_key.with_suffix(".pub"), plan)
@@ -131,7 +142,12 @@ class Lab:
                 chosen = [known[n] for n in names]
             for state in chosen:
                 self._take_down(state)
-            if everything or not self.store.states():
+            remaining = self.store.states()
+            for segment in self.segments.all():
+                if everything or not any(s.get("site") == segment.site for s in remaining):
+                    segment.remove()
+                    self.segments.release(segment.site)
+            if everything or not remaining:
                 self.internet.remove()
             return [s["name"] for s in chosen]
 
@@ -140,6 +156,8 @@ class Lab:
         ns = state.get("netns") or self.store.namespace(name)
         pids = state.get("pids", {})
         kill(netns_pids(ns))  # everything in the appliance's namespace is the lab's, recorded pids may not be
+        if state.get("site") and "index" in state:
+            self.segments.get(state["site"]).unblock(state["index"], state.get("segment_address"))
         if "index" in state:
             addresses = Addresses(state["index"])
             self.internet.stop_site(addresses, pids.get("site", {}))

@@ -52,7 +52,40 @@ def _stop(plan: AppliancePlan, process: str) -> AppliancePlan:
     if len(kept) == len(plan.listeners):
         names = ", ".join(sorted({item.process for item in plan.listeners})) or "none"
         raise LabError(f"no service named {process!r} runs on this appliance; services: {names}")
-    return replace(plan, listeners=kept)
+    if not plan.dynamic_firewall:
+        return replace(plan, listeners=kept)
+    # the vendor's dynamic firewall closes the ports of a stopped service (those no other one holds)
+    held = {(item.proto, item.port) for item in kept}
+    closed = {(i.proto, i.port) for i in plan.listeners if i.process == process and i.port} - held
+    commands = [
+        _without_ports(c, closed) if c[:2] in (("allow", "in"), ("limit", "in")) else c
+        for c in plan.ufw_commands
+    ]
+    return replace(plan, listeners=kept, ufw_commands=tuple(c for c in commands if c))
+
+
+def _without_ports(command: tuple[str, ...], closed: set[tuple[Proto, int]]) -> tuple[str, ...]:
+    """An inbound rule without the closed ports (empty when none is left)."""
+    if "comment" in command or "port" not in command or "proto" not in command:
+        return command
+    proto = command[command.index("proto") + 1]
+    at = command.index("port") + 1
+    parts = [
+        p
+        for p in command[at].split(",")
+        if not any(proto == c_proto and _in_port_spec(port, p) for c_proto, port in closed)
+    ]
+    if not parts:
+        return ()
+    return (*command[:at], ",".join(parts), *command[at + 1 :])
+
+
+def _path_block(plan: AppliancePlan, argument: str) -> AppliancePlan:
+    peer, _, where = argument.partition(":")
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", peer):
+        raise LabError(f"expected PEER:PORT/PROTO with PEER a node of the site, found {argument!r}")
+    port, proto = _port_proto(where)
+    return replace(plan, path_blocks=(*plan.path_blocks, (peer, proto, port)))
 
 
 def _ufw_allow(plan: AppliancePlan, argument: str) -> AppliancePlan:
@@ -141,7 +174,12 @@ KINDS = {
         DriftKind(
             "listen", "PORT/PROTO:PROCESS", "an undocumented service listens on all addresses", _listen
         ),
-        DriftKind("stop", "PROCESS", "a documented service is down (its sockets are gone)", _stop),
+        DriftKind(
+            "stop",
+            "PROCESS",
+            "a documented service is down (its sockets are gone; with a dynamic firewall, its ufw rules too)",
+            _stop,
+        ),
         DriftKind(
             "ufw-allow", "PORT/PROTO", "an extra ufw rule allows inbound traffic to the port", _ufw_allow
         ),
@@ -170,6 +208,13 @@ KINDS = {
             "PORT/PROTO",
             "the site firewall drops the appliance's outbound traffic to the port",
             _site_block,
+        ),
+        DriftKind(
+            "path-block",
+            "PEER:PORT/PROTO",
+            "the site firewall between the nodes drops this node's traffic to PEER's port "
+            "(clusters: portspec lab up --inventory)",
+            _path_block,
         ),
         DriftKind("dns-fail", "HOST", "the site's DNS does not resolve the host name", _dns_fail),
         DriftKind(

@@ -86,6 +86,8 @@ class AppliancePlan:
     dns_failures: tuple[str, ...] = ()
     sudo_password: bool = False  # sudo asks the lab user for a password
     ufw_missing: bool = False  # ufw is not on the appliance's PATH
+    dynamic_firewall: bool = False  # the vendor's firewall closes a stopped service's ports
+    path_blocks: tuple[tuple[str, Proto, int], ...] = ()  # (peer node, proto, port) the site drops
     drifts: tuple[str, ...] = field(default=())
 
 
@@ -107,6 +109,7 @@ def plan_appliance(policy: EffectivePolicy, index: int) -> AppliancePlan:
         internet_ports=tuple(
             sorted({(e.side.proto, p) for e in _outbound(expectations) for p in _used_ports(e)})
         ),
+        dynamic_firewall=policy.spec.default.dynamic is not None,
     )
 
 
@@ -187,14 +190,14 @@ def _rule(action: str, e: Expectation, ports: tuple[PortRange, ...]) -> tuple[st
 
 def _listeners(policy: EffectivePolicy, expectations: list[Expectation]) -> list[Listener]:
     found: dict[tuple[str, int, str], Listener] = {}
-    fallback = f"{policy.spec.name}-svc"[:15]
     for e in expectations:
         if e.side.direction != "in" or e.listener == "forbidden":
             continue
         loopback = e.row.scope == "loopback"
         if not loopback and e.action != "allow":
             continue
-        process = e.row.process[0] if e.row.process else fallback
+        # a row that names no process gets one named after the row: `stop:ROW-ID` stops just it
+        process = e.row.process[0] if e.row.process else e.row.id
         address = "127.0.0.1" if loopback else "0.0.0.0"
         for port in _used_ports(e) or [0]:
             if (e.side.proto, port) == ("tcp", MANAGEMENT_PORT) and not loopback:

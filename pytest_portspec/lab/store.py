@@ -48,7 +48,7 @@ def lab_dir() -> Path:
     return Path(os.environ.get(LAB_DIR_ENV) or DEFAULT_LAB_DIR)
 
 
-RESERVED_NAMES = {"inet"}  # the lab internet's namespace
+RESERVED_NAMES = {"inet", "seg0", "seg1", "seg2", "seg3"}  # the lab internet's and sites' namespaces
 
 
 def check_name(name: str) -> str:

@@ -19,6 +19,7 @@ TOOLS = {
     "ssh-keygen": "openssh-client",
     "ufw": "ufw",
     "iptables": "iptables",
+    "ebtables": "iptables",  # the nft-based ebtables of the iptables package: a site's path blocks
     "dnsmasq": "dnsmasq-base",
     "sudo": "sudo",
     "ss": "iproute2",

@@ -1,0 +1,164 @@
+"""The verdict of one node-to-node flow, from the snapshots of both nodes (pure).
+
+A flow passes when all three hold: the peer's ufw permits the port from the source's address,
+something listens there when the document requires a listener, and the source's probe of the
+peer connected. A failure names the first that does not hold, in that order, with the evidence
+of all three; a dynamic firewall's closed port is explained as a stopped application.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pytest_portspec.addresses import is_ip
+from pytest_portspec.checks.context import Facts
+from pytest_portspec.pairs import Pair
+from pytest_portspec.parse.sockets import Socket
+from pytest_portspec.probe.outbound import ProbeResult
+from pytest_portspec.spec.model import Citation
+from pytest_portspec.ufwmodel import Packet, UfwVerdict, decide
+from pytest_portspec.verdict import Outcome, Verdict
+
+
+@dataclass(frozen=True)
+class Observed:
+    probe: ProbeResult
+    peer_ufw: UfwVerdict | None  # None: ufw is inactive on the peer (it permits everything)
+    own_ufw: UfwVerdict | None
+    listening: tuple[Socket, ...]
+
+
+def _verdict(
+    pair: Pair,
+    outcome: Outcome,
+    observed: str,
+    *,
+    evidence: list[str] | None = None,
+    failure_class: str | None = None,
+    notes: tuple[str, ...] = (),
+) -> Verdict:
+    e = (pair.peer_rows or pair.source_rows)[0]
+    return Verdict(
+        key=pair.key,
+        check="pair",
+        outcome=outcome,
+        expected=expected(pair),
+        observed=observed,
+        row=",".join(dict.fromkeys(r.row.id for r in pair.rows)),
+        direction="in",
+        proto=pair.proto,
+        ports=str(pair.port),
+        citation=e.row.citation,
+        evidence=tuple(evidence or ()),
+        failure_class=failure_class if outcome == "failed" else None,
+        notes=notes,
+    )
+
+
+def expected(pair: Pair) -> str:
+    listener = " and a service listens there" if pair.listener_required else ""
+    return (
+        f"{pair.source.name} reaches {pair.peer.name} ({pair.peer.address}) on {pair.port}/{pair.proto}: "
+        f"{pair.peer.name}'s ufw permits it from {pair.source.address}{listener} ({pair.services})"
+    )
+
+
+def check_pair(
+    pair: Pair, source: Facts | None, peer: Facts | None, dynamic: Citation | None = None
+) -> Verdict:
+    if not pair.applies:
+        return _verdict(pair, "skipped", "; ".join(dict.fromkeys(e.decision for e in pair.rows)))
+    if source is None or peer is None:
+        which = pair.source.name if source is None else pair.peer.name
+        return _verdict(pair, "error", f"{which} could not be checked (see its device error)")
+    if source.outbound_error:
+        return _verdict(pair, "error", f"{pair.source.name}: {source.outbound_error}")
+    probe = source.outbound.get(pair.probe_id)
+    if probe is None:
+        return _verdict(pair, "error", f"the probe from {pair.source.name} has no result")
+    seen = _observe(pair, probe, source, peer)
+    evidence = _evidence(pair, seen)
+    return _judge(pair, seen, evidence, dynamic)
+
+
+def _observe(pair: Pair, probe: ProbeResult, source: Facts, peer: Facts) -> Observed:
+    remote = pair.source.address if is_ip(pair.source.address) else None
+    local = pair.peer.address if is_ip(pair.peer.address) else None
+    inbound = Packet("in", pair.proto, pair.port, remote=remote, local=local)
+    outbound = Packet("out", pair.proto, pair.port, remote=local)
+    return Observed(
+        probe=probe,
+        peer_ufw=decide(peer.ufw, inbound) if peer.ufw.active else None,
+        own_ufw=decide(source.ufw, outbound) if source.ufw.active else None,
+        listening=tuple(
+            s for s in peer.sockets if s.proto == pair.proto and s.port == pair.port and not s.loopback
+        ),
+    )
+
+
+def _evidence(pair: Pair, seen: Observed) -> list[str]:
+    p = seen.probe
+    lines = [
+        f"probe from {pair.source.name}: {p.proto} {p.host}:{p.port} -> {p.outcome} "
+        f"in {p.seconds * 1000:.0f} ms: {p.detail}",
+        f"{pair.peer.name}'s ufw: " + (seen.peer_ufw.reason if seen.peer_ufw else "inactive"),
+        f"{pair.source.name}'s ufw (outbound): " + (seen.own_ufw.reason if seen.own_ufw else "inactive"),
+    ]
+    lines += [f"{pair.peer.name} listens: {s.text}" for s in seen.listening] or [
+        f"{pair.peer.name}: nothing listens on {pair.port}/{pair.proto}"
+    ]
+    if not is_ip(pair.source.address):
+        lines.append(f"{pair.source.address} is a host name: ufw was read for traffic from any address")
+    return lines
+
+
+def _judge(pair: Pair, seen: Observed, evidence: list[str], dynamic: Citation | None) -> Verdict:
+    peer, where = pair.peer.name, f"{pair.port}/{pair.proto}"
+
+    def failed(observed: str, klass: str, notes: tuple[str, ...] = ()) -> Verdict:
+        return _verdict(pair, "failed", observed, evidence=evidence, failure_class=klass, notes=notes)
+
+    if seen.peer_ufw is not None and not seen.peer_ufw.permitted:
+        if not seen.listening and dynamic is not None:
+            return failed(
+                f"{where} is closed on {peer}: no ufw rule permits it and nothing listens. The vendor's "
+                f"firewall is dynamic (ports close when their application stops), so the application "
+                f"using {where} on {peer} appears stopped; the cluster needs it running",
+                "service-stopped",
+                (f'{dynamic.doc}: "{dynamic.quote}"',),
+            )
+        return failed(
+            f"{peer}'s ufw does not permit {where} from {pair.source.address}: {seen.peer_ufw.reason}",
+            "blocked-by-peer-ufw",
+        )
+    if pair.listener_required and not seen.listening:
+        return failed(f"nothing listens on {peer} {where}", "not-listening")
+    outcome = seen.probe.outcome
+    if outcome == "ok":
+        return _verdict(
+            pair, "passed", f"{pair.source.name} connected to {peer} on {where}", evidence=evidence
+        )
+    if outcome == "refused" and not seen.listening and not pair.listener_required:
+        return _verdict(
+            pair,
+            "passed",
+            f"the path is open: {peer} answered with a reset (nothing listens on {where}, which the "
+            f"document permits)",
+            evidence=evidence,
+        )
+    if outcome == "unverifiable":
+        return _verdict(pair, "skipped", f"cannot verify {where}: {seen.probe.detail}", evidence=evidence)
+    if outcome == "error":
+        return _verdict(pair, "error", f"the probe failed: {seen.probe.detail}", evidence=evidence)
+    if seen.own_ufw is not None and not seen.own_ufw.permitted:
+        return failed(
+            f"{pair.source.name}'s own ufw does not permit outbound {where} to {peer}: {seen.own_ufw.reason}",
+            "blocked-locally",
+        )
+    if outcome in ("timeout", "no-route"):
+        return failed(
+            f"no answer from {peer} on {where} ({outcome}) although its ufw permits it and the source's ufw "
+            f"lets it out: something between the nodes drops it (a site firewall?)",
+            "blocked-in-path",
+        )
+    return failed(f"{outcome}: {seen.probe.detail}", outcome)
