@@ -162,6 +162,7 @@ def test_every_drift_is_documented() -> None:
         "ufw-default-in",
         "ufw-default-out",
         "site-block",
+        "path-block",
         "dns-fail",
         "expose",
         "sudo-password",
