@@ -6,7 +6,8 @@
       - name: database-1
         spec: voss
         role: database
-        host: 10.20.0.12
+        host: 10.20.0.12             # how to reach it over SSH (`lab`: the emulated appliance of that name)
+        address: 10.30.0.12          # optional: where its peers reach it, if not at host
         profile: cluster             # optional, the spec's default otherwise
         enable: [ldap]               # optional conditions, like --enable / --disable
         firmware: "21.1"             # optional
@@ -32,7 +33,7 @@ from pytest_portspec.spec import yamlsrc as y
 
 SSH_KEYS = ("ssh_user", "ssh_key", "port")
 DEVICE_REQUIRED = ("name", "spec", "host")
-DEVICE_OPTIONAL = ("role", "profile", "enable", "disable", "firmware", *SSH_KEYS)
+DEVICE_OPTIONAL = ("role", "profile", "enable", "disable", "firmware", "address", *SSH_KEYS)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class InventoryDevice:
     ssh_user: str | None = None
     ssh_key: str | None = None
     port: int | None = None
+    address: str | None = None
     line: int = 0
 
 
@@ -121,19 +123,20 @@ def _device(
     before = len(src.problems)
     text = {
         k: y.text(src, fields[k], f"{path}.{k}")
-        for k in ("name", "spec", "host", "role", "profile", "firmware")
+        for k in ("name", "spec", "host", "role", "profile", "firmware", "address")
         if k in fields
     }
-    host = text.get("host")
-    if host and not (is_ip(host) or is_hostname(host)):
-        src.problem(fields["host"], f"{path}.host", f"{host!r} is not a valid host name or address")
+    for key in ("host", "address"):
+        value = text.get(key)
+        if value and not (is_ip(value) or is_hostname(value)):
+            src.problem(fields[key], f"{path}.{key}", f"{value!r} is not a valid host name or address")
     lists = {
         k: tuple(y.one_or_many(src, fields[k], f"{path}.{k}", y.text))
         for k in ("enable", "disable")
         if k in fields
     }
     ssh = {**defaults, **{k: _ssh_value(src, fields[k], f"{path}.{k}", k) for k in SSH_KEYS if k in fields}}
-    name, spec_name = text.get("name"), text.get("spec")
+    name, spec_name, host = text.get("name"), text.get("spec"), text.get("host")
     if len(src.problems) > before or not name or not spec_name or not host:
         return None
     port = ssh.get("port")
@@ -149,6 +152,7 @@ def _device(
         ssh_user=_str(ssh.get("ssh_user")),
         ssh_key=_str(ssh.get("ssh_key")),
         port=port if isinstance(port, int) else None,
+        address=text.get("address"),
         line=y.line_of(node),
     )
     try:  # the spec, profile, role and conditions must exist: checked now, with the device's line

@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
+from pytest_portspec.checks.pairs import check_pair
 from pytest_portspec.errors import DeviceError
+from pytest_portspec.pairs import Pair
 from pytest_portspec.policy import Expectation
 from pytest_portspec.runner import DeviceRun
+from pytest_portspec.sites import Site
 from pytest_portspec.verdict import Check, Verdict
 
 
@@ -47,7 +50,55 @@ def explain(verdict: Verdict, device: str) -> str:
     return "\n".join(lines)
 
 
-class CheckItem(pytest.Item):
+class VerdictItem(pytest.Item):
+    """An item that shows one verdict: devices' checks and node-to-node flows."""
+
+    verdict: Verdict | None
+    spec: str
+
+    @property
+    def device(self) -> str:
+        raise NotImplementedError
+
+
+def conclude(item: VerdictItem, verdict: Verdict) -> None:
+    """Pass the verdict through the hook (waivers), record it, and end the item accordingly."""
+    altered = item.config.hook.pytest_portspec_verdict(device=item.device, verdict=verdict)
+    verdict = altered if altered is not None else verdict
+    item.verdict = verdict
+    record(item, verdict)
+    if verdict.outcome == "accepted":  # a site's accepted deviation: reported apart, never as a pass
+        pytest.xfail(
+            next((n for n in verdict.notes if n.startswith("accepted deviation")), "accepted deviation")
+        )
+    if verdict.outcome == "skipped":
+        pytest.skip(verdict.observed)
+    if verdict.outcome == "failed":
+        raise CheckFailed(verdict)
+    if verdict.outcome == "error":
+        raise CheckError(verdict.observed)
+
+
+def record(item: VerdictItem, verdict: Verdict) -> None:
+    """JUnit XML properties (--junitxml) of the testcase: enough to trace it without the report."""
+    cite = verdict.citation
+    for name, value in (
+        ("device", item.device),
+        ("spec", item.spec),
+        ("row", verdict.row),
+        ("check", verdict.check),
+        ("direction", verdict.direction),
+        ("proto", verdict.proto),
+        ("port", verdict.ports),
+        ("outcome", verdict.outcome),
+        ("failure_class", verdict.failure_class),
+        ("citation", f"{cite.doc}: {cite.quote}" if cite else None),
+    ):
+        if value is not None:
+            item.user_properties.append((name, value))
+
+
+class CheckItem(VerdictItem):
     def __init__(
         self,
         *,
@@ -64,7 +115,8 @@ class CheckItem(pytest.Item):
         self.check = check
         self.expectation = expectation
         self.ensure = ensure
-        self.verdict: Verdict | None = None
+        self.verdict = None
+        self.spec = run.policy.spec.name
 
     def setup(self) -> None:
         self.ensure(self.run)
@@ -77,46 +129,23 @@ class CheckItem(pytest.Item):
             self.verdict = verdict
             raise CheckError(verdict.observed)
 
+    @property
+    def runs(self) -> tuple[DeviceRun, ...]:
+        return (self.run,)
+
+    @property
+    def device(self) -> str:
+        return self.run.label
+
     def runtest(self) -> None:
         verdict = self.run.verdicts.get((self.key, self.check))
         if verdict is None:
             raise CheckError(f"no verdict for {self.key} [{self.check}]")
-        altered = self.config.hook.pytest_portspec_verdict(device=self.run.label, verdict=verdict)
-        verdict = altered if altered is not None else verdict
-        self.verdict = verdict
-        self._record(verdict)
-        if verdict.outcome == "accepted":  # a site's accepted deviation: reported apart, never as a pass
-            pytest.xfail(
-                next((n for n in verdict.notes if n.startswith("accepted deviation")), "accepted deviation")
-            )
-        if verdict.outcome == "skipped":
-            pytest.skip(verdict.observed)
-        if verdict.outcome == "failed":
-            raise CheckFailed(verdict)
-        if verdict.outcome == "error":
-            raise CheckError(verdict.observed)
-
-    def _record(self, verdict: Verdict) -> None:
-        """JUnit XML properties (--junitxml) of the testcase: enough to trace it without the report."""
-        cite = verdict.citation
-        for name, value in (
-            ("device", self.run.label),
-            ("spec", self.run.policy.spec.name),
-            ("row", verdict.row),
-            ("check", verdict.check),
-            ("direction", verdict.direction),
-            ("proto", verdict.proto),
-            ("port", verdict.ports),
-            ("outcome", verdict.outcome),
-            ("failure_class", verdict.failure_class),
-            ("citation", f"{cite.doc}: {cite.quote}" if cite else None),
-        ):
-            if value is not None:
-                self.user_properties.append((name, value))
+        conclude(self, verdict)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CheckFailed):
-            return explain(excinfo.value.verdict, self.run.label)
+            return explain(excinfo.value.verdict, self.device)
         if isinstance(excinfo.value, DeviceError):
             return f"{self.run.label}: {excinfo.value.reason}"
         if isinstance(excinfo.value, CheckError):
@@ -152,5 +181,64 @@ class DeviceCollector(pytest.Collector):
             )
             item.add_marker(check)
             item.add_marker(spec.name)
+            items.append(item)
+        return items
+
+
+class PairItem(VerdictItem):
+    """One node-to-node flow of a site: `voss@site-a::application-1->database-1::27017-tcp`."""
+
+    def __init__(self, *, pair: Pair, site: Site, ensure: Callable[[DeviceRun], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pair = pair
+        self.site = site
+        self.ensure = ensure
+        self.verdict = None
+        self.spec = pair.source.policy.spec.name
+
+    @property
+    def runs(self) -> tuple[DeviceRun, ...]:
+        return (self.site.run_of(self.pair.source), self.site.run_of(self.pair.peer))
+
+    @property
+    def device(self) -> str:
+        return self.pair.group
+
+    def setup(self) -> None:
+        for run in self.runs:
+            self.ensure(run)
+
+    def runtest(self) -> None:
+        source, peer = self.runs
+        dynamic = self.pair.peer.policy.spec.default.dynamic
+        conclude(self, check_pair(self.pair, source.facts, peer.facts, dynamic))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CheckFailed):
+            return explain(excinfo.value.verdict, self.device)
+        if isinstance(excinfo.value, CheckError):
+            return f"{self.device}: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        e = self.pair.rows[0]
+        return self.pair.source.policy.spec.path, e.row.line - 1, self.nodeid
+
+
+class SiteCollector(pytest.Collector):
+    def __init__(
+        self, *, pairs: list[Pair], site: Site, ensure: Callable[[DeviceRun], None], **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pairs = pairs
+        self.site = site
+        self.ensure = ensure
+
+    def collect(self) -> list[pytest.Item]:
+        items: list[pytest.Item] = []
+        for pair in self.pairs:
+            item = PairItem.from_parent(self, name=pair.key, pair=pair, site=self.site, ensure=self.ensure)
+            item.add_marker("pair")
+            item.add_marker(pair.source.policy.spec.name)
             items.append(item)
         return items

@@ -13,11 +13,12 @@ from pytest_portspec.checks.context import Declarations
 from pytest_portspec.device import DeviceRequest
 from pytest_portspec.errors import LabError, PortspecError
 from pytest_portspec.inventory import InventoryDevice
-from pytest_portspec.items import DeviceCollector
+from pytest_portspec.items import DeviceCollector, SiteCollector
 from pytest_portspec.lab.resolve import resolve
 from pytest_portspec.options import Settings
 from pytest_portspec.policy import effective_policy
 from pytest_portspec.runner import DeviceRun, run_all
+from pytest_portspec.sites import Site, plan_site
 from pytest_portspec.spec import Spec
 from pytest_portspec.spec.yamlsrc import suggest
 from pytest_portspec.transport import SSHSettings, SSHTransport
@@ -27,6 +28,7 @@ from pytest_portspec.transport import SSHSettings, SSHTransport
 class Registry:
     settings: Settings
     runs: list[DeviceRun]
+    site: Site | None = None  # the inventory's site and its node-to-node pairs
     selected: set[str] = field(default_factory=set)
     started: bool = False
     outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> (outcome, device label)
@@ -39,10 +41,15 @@ class Registry:
                 session, name=run.label, nodeid=run.label, run=run, ensure=self.ensure
             )
             items += collector.collect()
+        for group, pairs in (self.site.groups() if self.site else {}).items():
+            site = SiteCollector.from_parent(
+                session, name=group, nodeid=group, pairs=pairs, site=self.site, ensure=self.ensure
+            )
+            items += site.collect()
         return items
 
     def select(self, items: list[pytest.Item]) -> None:
-        self.selected = {item.run.label for item in items if hasattr(item, "run")}
+        self.selected = {run.label for item in items for run in getattr(item, "runs", ())}
 
     def ensure(self, run: DeviceRun) -> None:
         """The first item of any device runs every selected device at once."""
@@ -58,12 +65,20 @@ class Registry:
             if run.facts is not None or run.fingerprint is not None:
                 run.finish()
 
+    def _counts(self, label: str) -> str:
+        counts: dict[str, int] = {}
+        for outcome, of in self.outcomes.values():
+            if of == label:
+                counts[outcome] = counts.get(outcome, 0) + 1
+        return ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "not run"
+
     def changed_devices(self) -> list[DeviceRun]:
         return [run for run in self.runs if run.read_only is False]
 
     def header(self) -> list[str]:
         return [
-            f"portspec: {run.label} ({run.policy.spec.source_doc}; enabled: "
+            f"portspec: {run.label}{'' if run.host in run.label else f' at {run.host}'} "
+            f"({run.policy.spec.source_doc}; enabled: "
             f"{', '.join(run.policy.enabled) or 'none'})"
             for run in self.runs
         ]
@@ -73,12 +88,7 @@ class Registry:
         for run in self.runs:
             if not run.facts and not run.error:
                 continue
-            counts: dict[str, int] = {}
-            for outcome, label in self.outcomes.values():
-                if label == run.label:
-                    counts[outcome] = counts.get(outcome, 0) + 1
-            shown = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
-            state = f"error: {run.error.reason}" if run.error else shown
+            state = f"error: {run.error.reason}" if run.error else self._counts(run.label)
             lines.append(
                 (
                     f"portspec {run.label}: {run.remote_commands} remote command(s), "
@@ -86,6 +96,9 @@ class Registry:
                     run.error is not None,
                 )
             )
+        for group, pairs in (self.site.groups() if self.site else {}).items():
+            shown = self._counts(group)
+            lines.append((f"portspec {group}: {len(pairs)} node-to-node flow(s), {shown}", "failed" in shown))
         for run in self.runs:
             if run.fingerprint is not None and run.read_only is None:
                 lines.append(
@@ -105,12 +118,14 @@ class Registry:
             )
         return lines
 
+    def labels(self) -> list[str]:
+        return [run.label for run in self.runs] + list(self.site.groups() if self.site else ())
+
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        run = next((r for r in self.runs if report.nodeid.startswith(f"{r.label}::")), None)
-        if run is None:
+        label = next((x for x in self.labels() if report.nodeid.startswith(f"{x}::")), None)
+        if label is None:
             return
-        label = run.label
         if report.when == "call" or report.outcome != "passed":
             outcome: str = "error" if report.when != "call" and report.failed else report.outcome
             if hasattr(report, "wasxfail"):
@@ -136,16 +151,22 @@ def _declarations(settings: Settings, port: int, lab: dict[str, Any] | None) -> 
 
 def build(settings: Settings) -> Registry:
     runs = [_device(settings, request) for request in settings.devices]
-    runs += [
-        _device(*_from_inventory(settings, d))
-        for d in (settings.inventory.devices if settings.inventory else ())
+    inventory = settings.inventory
+    nodes = [
+        (d, _device(*_from_inventory(settings, d), name=d.name))
+        for d in (inventory.devices if inventory else ())
     ]
+    runs += [run for _, run in nodes]
     labels = [run.label for run in runs]
     duplicate = next((label for label in labels if labels.count(label) > 1), None)
     if duplicate:
         raise pytest.UsageError(f"--device {duplicate} is given twice")
     _check_keys(settings, runs)
-    return Registry(settings, runs)
+    try:
+        site = plan_site(inventory.site, nodes) if inventory and inventory.site else None
+    except LabError as exc:
+        raise pytest.UsageError(f"--inventory: {exc}") from None
+    return Registry(settings, runs, site)
 
 
 def _check_keys(settings: Settings, runs: list[DeviceRun]) -> None:
@@ -187,13 +208,14 @@ def _from_inventory(settings: Settings, device: InventoryDevice) -> tuple[Settin
         ssh_user=device.ssh_user or settings.ssh_user,
         ssh_key=device.ssh_key or settings.ssh_key,
     )
+    host = f"lab:{device.name}" if device.host == "lab" else device.host
     request = DeviceRequest(
-        f"{device.name} (inventory line {device.line})", device.spec, device.profile, device.host, device.port
+        f"{device.name} (inventory line {device.line})", device.spec, device.profile, host, device.port
     )
     return own, request
 
 
-def _device(settings: Settings, request: DeviceRequest) -> DeviceRun:
+def _device(settings: Settings, request: DeviceRequest, name: str | None = None) -> DeviceRun:
     try:
         spec = find_spec(request.spec, list(settings.spec_dirs))
         lab: dict[str, Any] | None = None
@@ -219,7 +241,7 @@ def _device(settings: Settings, request: DeviceRequest) -> DeviceRun:
             f"({', '.join(spec.roles)}): pass --role"
         )
     host = lab["management_address"] if lab else request.host
-    where = f"[{host}]" if ":" in host and not request.lab else host
+    where = name or (f"[{host}]" if ":" in host and not request.lab else host)
     label = f"{spec.name}[{policy.profile.name}]@{where}" + (f":{request.port}" if request.port else "")
     ssh = _ssh_settings(settings, request, lab)
     return DeviceRun(

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from pytest_portspec import __version__
-from pytest_portspec.items import CheckItem
+from pytest_portspec.items import CheckItem, PairItem
+from pytest_portspec.pairs import Pair
 from pytest_portspec.policy import Expectation
 from pytest_portspec.registry import Registry
 from pytest_portspec.report.data import ReportData, build
@@ -48,7 +49,10 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
                 "fingerprint": {"start": run.fingerprint, "end": run.fingerprint_after},
             }
         )
+    devices += [_site(reg, group, pairs) for group, pairs in (reg.site.groups() if reg.site else {}).items()]
     for item in session.items:
+        if isinstance(item, PairItem):
+            rows.append(_pair_result(reg, item))
         if not isinstance(item, CheckItem):
             continue
         run = item.run
@@ -71,6 +75,58 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
         "tool_version": __version__,
     }
     return {"format": FORMAT, "run": meta, "devices": devices, "results": rows}
+
+
+def _site(reg: Registry, group: str, pairs: list[Pair]) -> dict[str, Any]:
+    """A site's node-to-node flows, shown in the report like a device whose rows are the pairs."""
+    spec = pairs[0].source.policy.spec
+    nodes = {n.name: n for p in pairs for n in (p.source, p.peer)}
+    return {
+        "device": group,
+        "kind": "site",
+        "spec": spec.name,
+        "spec_revision": spec.revision,
+        "source_doc": spec.source_doc,
+        "profile": ", ".join(sorted({n.policy.profile.name for n in nodes.values()})),
+        "role": None,
+        "host": pairs[0].site,
+        "enabled": [],
+        "conditions": {},
+        "remote_commands": 0,
+        "read_only": None,
+        "host_key": None,
+        "error": None,
+        "nodes": [
+            {"name": n.name, "role": n.role, "device": n.device, "address": n.address} for n in nodes.values()
+        ],
+        "rows": [_pair_row(p) for p in pairs],
+    }
+
+
+def _pair_row(pair: Pair) -> dict[str, Any]:
+    e = (pair.peer_rows or pair.source_rows)[0]
+    return {
+        "id": ",".join(dict.fromkeys(r.row.id for r in pair.rows)),
+        "key": pair.key,
+        "direction": "node-to-node",
+        "proto": pair.proto,
+        "ports": str(pair.port),
+        "action": "allow",
+        "service": pair.services,
+        "applies": pair.applies,
+        "decision": "; ".join(dict.fromkeys(r.decision for r in pair.rows)),
+        "manual": None,
+        "citation": e.row.citation.as_dict(),
+    }
+
+
+def _pair_result(reg: Registry, item: PairItem) -> dict[str, Any]:
+    outcome, _ = reg.outcomes.get(item.nodeid, ("not run", item.device))
+    entry: dict[str, Any] = {"nodeid": item.nodeid, "device": item.device, "outcome": outcome}
+    entry |= {"source": item.pair.source.name, "peer": item.pair.peer.name}
+    if item.verdict is not None:
+        return entry | {k: v for k, v in item.verdict.as_dict().items() if k != "outcome"}
+    return entry | {"key": item.pair.key, "check": "pair", "failure_class": None, "observed": None}
 
 
 def _row(e: Expectation) -> dict[str, Any]:

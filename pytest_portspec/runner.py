@@ -56,6 +56,7 @@ class DeviceRun:
     seconds: float = 0.0
     host_key: str | None = None
     rules: list[RuleExplanation] = field(default_factory=list)
+    peer_probes: list[outbound.OutboundProbe] = field(default_factory=list)  # node-to-node, as the source
 
     @property
     def remote_commands(self) -> int:
@@ -149,7 +150,7 @@ class DeviceRun:
 
     def _probe(self, facts: Facts) -> Facts:
         facts = replace(facts, address=self.address or facts.address or self.host)
-        out_probes = outbound_probes(self.policy, facts, self.declared)
+        out_probes = outbound_probes(self.policy, facts, self.declared) + self.peer_probes
         in_probes = inbound_probes(self.policy, facts, self.declared)
         with ThreadPoolExecutor(max_workers=1) as pool:
             remote = pool.submit(self._outbound, out_probes) if out_probes else None

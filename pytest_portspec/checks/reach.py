@@ -51,7 +51,10 @@ def targets(e: Expectation, facts: Facts, declared: Declarations) -> tuple[list[
         elif d.kind == "cidr":
             return [], f"the document gives a network ({d.value}), not a host to probe"
         else:
-            return [], f"the destination is the cluster role {d.value}: checked with an inventory of the site"
+            return [], (
+                f"the destination is the cluster role {d.value}: each node of that role is checked by a "
+                f"node-to-node item (SPEC@SITE::SOURCE->PEER::PORT-PROTO) of a site's --inventory"
+            )
     if not found:
         return [], "the document names no destination for this row: pass --dest to probe one"
     return found, None

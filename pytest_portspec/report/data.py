@@ -64,9 +64,13 @@ class DeviceReport:
     counts: Counter[str] = field(default_factory=Counter)
     accepted: list[tuple[str, str]] = field(default_factory=list)
     revision: int | None = None
-    fingerprint: dict[str, str | None] = field(
-        default_factory=dict
-    )  # the read-only proof: start and end  # (nodeid, the waiver that accepted it)
+    fingerprint: dict[str, str | None] = field(default_factory=dict)  # the read-only proof: start and end
+    kind: str = "device"  # or "site": a site's node-to-node flows (its nodes are devices of their own)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("pair",) if self.kind == "site" else CHECK_COLUMNS
 
 
 @dataclass
@@ -90,7 +94,7 @@ class ReportData:
         return (
             not any(self.counts[o] for o in BLOCKING)
             and bool(self.devices)
-            and all(d.error is None and d.read_only is True for d in self.devices)
+            and all(d.error is None and (d.read_only is True or d.kind == "site") for d in self.devices)
         )
 
 
@@ -122,6 +126,8 @@ def device_report(device: dict[str, Any], results: list[dict[str, Any]]) -> Devi
         counts=Counter(r["outcome"] for r in mine),
         revision=device.get("spec_revision"),
         fingerprint=device.get("fingerprint") or {},
+        kind=device.get("kind", "device"),
+        nodes=device.get("nodes", []),
     )
     for row in device.get("rows", []):
         cite = row.get("citation") or {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from html import escape
 
-from pytest_portspec.report.data import CHECK_COLUMNS, DeviceReport, ReportData
+from pytest_portspec.report.data import DeviceReport, ReportData
 
 CSS = """
 .portspec { font-family: system-ui, sans-serif; font-size: 13px; color: #111; }
@@ -60,7 +60,7 @@ def cover(data: ReportData) -> str:
         reasons += [
             f"{d.label}: read-only proof {'failed' if d.read_only is False else 'missing'}"
             for d in data.devices
-            if d.read_only is not True and not d.error
+            if d.read_only is not True and not d.error and d.kind == "device"
         ]
         banner = f'<div class="verdict rejected">NOT ACCEPTED — {_e("; ".join(reasons))}</div>'
     meta = _table(
@@ -105,6 +105,7 @@ def cover(data: ReportData) -> str:
                 ),
             ]
             for d in data.devices
+            if d.kind == "device"
         ],
     )
     return f'<section class="portspec"><h2>{_e(data.title)}</h2>{banner}{meta}{devices}</section>'
@@ -120,11 +121,11 @@ def _matrix(device: DeviceReport) -> str:
             _td(m.action or "—"),
             f'<td><span class="quote">“{_e(m.quote)}”</span><br>{_e(m.doc)}</td>',
         ]
-        cells += [_td(m.checks.get(c, ""), m.checks.get(c, "")) for c in CHECK_COLUMNS]
+        cells += [_td(m.checks.get(c, ""), m.checks.get(c, "")) for c in device.columns]
         cells.append(_td(m.status, "" if m.status == "applies" else "skipped"))
         rows.append(cells)
     return _table(
-        ["key", "row", "traffic", "required", "citation", *CHECK_COLUMNS, "applies"], rows, "matrix"
+        ["key", "row", "traffic", "required", "citation", *device.columns, "applies"], rows, "matrix"
     )
 
 
@@ -145,7 +146,22 @@ def _failures(device: DeviceReport) -> str:
     return "".join(parts)
 
 
+def site_section(site: DeviceReport) -> str:
+    nodes = _table(
+        ["node", "role", "address (as its peers reach it)", "its own checks"],
+        [[_td(n["name"]), _td(n["role"]), _td(n["address"]), _td(n["device"])] for n in site.nodes],
+    )
+    return (
+        f'<section class="portspec"><h2>Node-to-node flows: {_e(site.label)}</h2>{nodes}'
+        "<p>Each flow: the source's probe of the peer connected, the peer's ufw permits the port from "
+        "the source's address, and a service listens where the document requires one.</p>"
+        f"{_matrix(site)}<h3>Evidence of failures</h3>{_failures(site)}</section>"
+    )
+
+
 def device_section(device: DeviceReport) -> str:
+    if device.kind == "site":
+        return site_section(device)
     parts = [f"<h2>{_e(device.label)}</h2>"]
     if device.error:
         parts.append(f'<p class="error">This device could not be checked: {_e(device.error)}</p>')

@@ -1,0 +1,52 @@
+"""An inventory's site: its nodes, their node-to-node pairs, and the probes each source runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pytest_portspec.inventory import InventoryDevice
+from pytest_portspec.lab.resolve import resolve
+from pytest_portspec.pairs import Node, Pair, plan_pairs
+from pytest_portspec.probe.outbound import OutboundProbe
+from pytest_portspec.runner import DeviceRun
+
+
+@dataclass
+class Site:
+    name: str
+    pairs: list[Pair] = field(default_factory=list)
+    runs: dict[str, DeviceRun] = field(default_factory=dict)  # node name -> its device run
+
+    def groups(self) -> dict[str, list[Pair]]:
+        """Pairs by collector (spec@site)."""
+        found: dict[str, list[Pair]] = {}
+        for pair in self.pairs:
+            found.setdefault(pair.group, []).append(pair)
+        return found
+
+    def run_of(self, node: Node) -> DeviceRun:
+        return self.runs[node.name]
+
+
+def node_address(device: InventoryDevice, run: DeviceRun) -> str:
+    """Where the node's peers reach it: the inventory's address, the emulated site's, else its host."""
+    if device.address:
+        return device.address
+    if device.host == "lab":
+        return str(resolve(device.spec, f"lab:{device.name}").state.get("segment_address") or run.host)
+    return device.host
+
+
+def plan_site(name: str, devices: list[tuple[InventoryDevice, DeviceRun]]) -> Site:
+    """Pairs between the inventory's devices with roles; each source probes its peers itself."""
+    nodes = [
+        Node(device.name, run.label, node_address(device, run), run.policy)
+        for device, run in devices
+        if run.policy.role
+    ]
+    site = Site(name, plan_pairs(name, nodes), {device.name: run for device, run in devices})
+    for pair in site.pairs:
+        if pair.applies:
+            probe = OutboundProbe(pair.probe_id, pair.peer.address, pair.proto, pair.port)
+            site.run_of(pair.source).peer_probes.append(probe)
+    return site
