@@ -54,6 +54,7 @@ clusters:
         ),
         ("host: 192.0.2.12", "host: 192.0.2.999", 3, "'192.0.2.999' is not a valid host name or address"),
         ("port: 2222", "port: 70000", 4, "expected an SSH port 1-65535"),
+        ("host: 192.0.2.12", "host: 192.0.2.12, address: 10.0.0.999", 3, "'10.0.0.999' is not a valid"),
         ("name: cube", "name: db-1", 4, "duplicate device name 'db-1' (first on line 3)"),
         ("devices: [db-1]", "devices: [db-2]", 6, "unknown device 'db-2' (did you mean 'db-1'?)"),
         ("host: cube.example.net", "host: cube.example.net, enable: [nttp]", 4, "has no condition 'nttp'"),
@@ -78,6 +79,26 @@ def test_the_plugin_collects_an_inventory_without_contacting_a_device(pytester: 
         "-p", "no:cacheprovider", "--collect-only", "-q", "--inventory", str(EXAMPLES / "voss-site.yaml")
     )
     lines = result.stdout.lines
-    assert "voss[cluster]@192.0.2.12::in-27019,27020-tcp::ufw" in lines
-    assert any(line.startswith("voss[cluster]@192.0.2.10::") for line in lines)
+    assert "voss[cluster]@database-1::in-27019,27020-tcp::ufw" in lines
+    assert any(line.startswith("voss[cluster]@webproxy-1::") for line in lines)
+    assert "voss@site-a::application-1->database-1::27017-tcp" in lines  # node-to-node, by inventory name
+    assert "voss@site-a::webproxy-1->application-1::443-tcp" in lines
+    assert "voss@site-a::application-1->webproxy-1::443-tcp" not in lines  # one way only
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_a_node_address_is_where_its_peers_reach_it(pytester: pytest.Pytester) -> None:
+    site = pytester.path / "site.yaml"
+    site.write_text(
+        "site: s\ndevices:\n"
+        "  - {name: app, spec: voss, role: application, host: 192.0.2.11, address: 192.0.2.111}\n"
+        "  - {name: db, spec: voss, role: database, host: 192.0.2.12}\n",
+        encoding="utf-8",
+    )
+    inventory = load_inventory(site)
+    assert [d.address for d in inventory.devices] == ["192.0.2.111", None]
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--collect-only", "-q", f"--inventory={site}"
+    )
+    assert "voss@s::db->app::27017-tcp" in result.stdout.lines
     assert result.ret == pytest.ExitCode.OK

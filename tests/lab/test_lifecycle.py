@@ -147,7 +147,7 @@ def test_concurrent_ups_are_serialised_and_get_their_own_addresses(lab_store: St
 
 
 def test_status_json_lists_appliances_for_other_tools(lab: LabSession, lab_store: Store) -> None:
-    lab.up("coppercube", name="listed", drifts=["stop:coppercube-svc"], enable=["technician-access"])
+    lab.up("coppercube", name="listed", drifts=["stop:http-ui-technic"], enable=["technician-access"])
     env = dict(os.environ, **{LAB_DIR_ENV: str(lab_store.root)})
     done = subprocess.run(
         [*PORTSPEC, "lab", "status", "--json"],
@@ -159,6 +159,6 @@ def test_status_json_lists_appliances_for_other_tools(lab: LabSession, lab_store
     )
     listed = {s["name"]: s for s in json.loads(done.stdout)}["listed"]
     assert listed["spec"] == "coppercube" and listed["profile"] == "fw-1.23"
-    assert listed["enabled"] == ["technician-access"] and listed["drifts"] == ["stop:coppercube-svc"]
+    assert listed["enabled"] == ["technician-access"] and listed["drifts"] == ["stop:http-ui-technic"]
     assert Path(listed["private_key"]).is_file() and Path(listed["known_hosts"]).is_file()
     assert listed["ssh_user"] == "portspec"
