@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -58,6 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
         for spec in {run.policy.spec.name for run in reg.runs}:  # specs from --spec-dir or a path too
             config.addinivalue_line("markers", f"{spec}: portspec checks of {spec} devices")
         config.stash[REGISTRY] = reg
+        reg.report = _progress_writer(config)
         config.pluginmanager.register(reg, "portspec-registry")
         if settings.waivers:
             config.pluginmanager.register(Waivers(settings.waivers), "portspec-waivers")
@@ -118,6 +119,17 @@ def pytest_html_results_summary(
         from pytest_portspec.results import report_data
 
         prefix.extend(fragments(report_data(session.config.stash[REGISTRY], session)))
+
+
+def _progress_writer(config: pytest.Config) -> Callable[[str, bool], None]:
+    """Progress lines go to the terminal as each device's snapshot completes (not with -q -q)."""
+
+    def write(line: str, bad: bool) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and config.get_verbosity() > -2:
+            reporter.write_line(line, red=bad, bold=bad)
+
+    return write
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,7 +18,7 @@ from pytest_portspec.items import DeviceCollector, SiteCollector
 from pytest_portspec.lab.resolve import resolve
 from pytest_portspec.options import Settings
 from pytest_portspec.policy import effective_policy
-from pytest_portspec.runner import DeviceRun, run_all
+from pytest_portspec.runner import DeviceRun, progress_line, run_all
 from pytest_portspec.sites import Site, plan_site
 from pytest_portspec.spec import Spec
 from pytest_portspec.spec.yamlsrc import suggest
@@ -32,7 +33,9 @@ class Registry:
     selected: set[str] = field(default_factory=set)
     started: bool = False
     outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> (outcome, device label)
+    report: Callable[[str, bool], None] | None = None  # writes a progress line (text, is it bad)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock_out: threading.Lock = field(default_factory=threading.Lock)
 
     def collect(self, session: pytest.Session) -> list[pytest.Item]:
         items: list[pytest.Item] = []
@@ -57,8 +60,15 @@ class Registry:
             if not self.started:
                 self.started = True
                 run_all(
-                    [r for r in self.runs if r.label in self.selected or r is run], self.settings.max_parallel
+                    [r for r in self.runs if r.label in self.selected or r is run],
+                    self.settings.max_parallel,
+                    self._progress,
                 )
+
+    def _progress(self, run: DeviceRun) -> None:
+        if self.report is not None:
+            with self._lock_out:
+                self.report(progress_line(run), run.error is not None)
 
     def finish(self) -> None:
         for run in self.runs:

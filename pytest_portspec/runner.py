@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -203,7 +204,26 @@ def _ip(address: str) -> str:
         return address
 
 
-def run_all(runs: list[DeviceRun], max_parallel: int = 16) -> None:
+def run_all(
+    runs: list[DeviceRun], max_parallel: int = 16, on_done: Callable[[DeviceRun], None] | None = None
+) -> None:
     """Every device at once: N devices take about as long as the slowest one."""
+
+    def one(run: DeviceRun) -> None:
+        run.run()
+        if on_done is not None:
+            on_done(run)
+
     with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(runs)))) as pool:
-        list(pool.map(lambda r: r.run(), runs))
+        list(pool.map(one, runs))
+
+
+def progress_line(run: DeviceRun) -> str:
+    """One line as a device's snapshot completes: device, commands, seconds, verdict counts."""
+    head = f"portspec {run.label}: snapshot in {run.seconds:.1f} s, {run.remote_commands} remote command(s)"
+    if run.error is not None:
+        return f"{head}: ERROR {run.error.reason}"
+    counts: dict[str, int] = {}
+    for verdict in run.verdicts.values():
+        counts[verdict.outcome] = counts.get(verdict.outcome, 0) + 1
+    return f"{head}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))

@@ -162,3 +162,68 @@ def test_portspec_report_re_renders_a_results_file(
     assert capsys.readouterr().out.strip() == f"{out}: NOT ACCEPTED"
     html = out.read_text(encoding="utf-8")
     assert "J. Engineer" in html and "2026-11-24 21:00:00 UTC" in html
+
+
+def with_site(outcome: str) -> dict[str, Any]:
+    data = results()
+    citation = {
+        "doc": "002_41be44c79507ffab.txt",
+        "quote": "Database access database TCP 27017",
+        "reading": None,
+    }
+    key = "application-1->database-1::27017-tcp"
+    data["devices"].append(
+        {
+            "device": "voss@site-a",
+            "kind": "site",
+            "spec": "voss",
+            "source_doc": "002_41be44c79507ffab.txt",
+            "profile": "cluster",
+            "role": None,
+            "host": "site-a",
+            "read_only": None,  # a site takes no snapshot of its own: its nodes carry the proof
+            "error": None,
+            "nodes": [
+                {"name": "database-1", "role": "database", "device": "voss@db", "address": "198.18.251.3"}
+            ],
+            "rows": [
+                {
+                    "id": "app-db-database",
+                    "key": key,
+                    "direction": "node-to-node",
+                    "proto": "tcp",
+                    "ports": "27017",
+                    "action": "allow",
+                    "service": "Database access",
+                    "applies": True,
+                    "decision": "always applies",
+                    "manual": None,
+                    "citation": citation,
+                }
+            ],
+        }
+    )
+    data["results"].append(
+        {
+            "nodeid": f"voss@site-a::{key}",
+            "device": "voss@site-a",
+            "key": key,
+            "check": "pair",
+            "outcome": outcome,
+            "expected": "application-1 reaches database-1",
+            "observed": "27017/tcp is closed on database-1",
+            "evidence": [],
+            "failure_class": "service-stopped",
+            "citation": citation,
+        }
+    )
+    return data
+
+
+def test_a_site_has_its_own_section_and_its_flows_count_for_acceptance() -> None:
+    html = render(with_site("passed"))
+    assert "ACCEPTED — 3 passed, 1 skipped" in html and "NOT ACCEPTED" not in html
+    assert "Node-to-node flows: voss@site-a" in html and "198.18.251.3" in html
+    assert "application-1-&gt;database-1::27017-tcp" in html
+    html = render(with_site("failed"))
+    assert "NOT ACCEPTED" in html and "service-stopped" in html
