@@ -69,31 +69,23 @@ class Pair:
         return "; ".join(dict.fromkeys(e.row.service for e in self.rows))
 
 
-def _names_role(e: Expectation, role: str | None, field: str) -> bool:
-    return any(d.kind == "role" and d.value == role for d in getattr(e.side, field))
+def _side_rows(node: Node, direction: str, other_role: str | None) -> list[Expectation]:
+    """A node's allow rows in one direction whose other end is the given role."""
+    field = "destinations" if direction == "out" else "sources"
+    return [
+        e
+        for e in node.policy.rows
+        if e.side.direction == direction
+        and e.side.role == node.role
+        and e.action == "allow"
+        and not e.row.manual
+        and any(d.kind == "role" and d.value == other_role for d in getattr(e.side, field))
+    ]
 
 
 def _flow_rows(source: Node, peer: Node) -> tuple[list[Expectation], list[Expectation]]:
     """The source's outbound rows towards the peer's role, and the peer's inbound rows from the source's."""
-    out = [
-        e
-        for e in source.policy.rows
-        if e.side.direction == "out"
-        and e.side.role == source.role
-        and e.action == "allow"
-        and not e.row.manual
-        and _names_role(e, peer.role, "destinations")
-    ]
-    inbound = [
-        e
-        for e in peer.policy.rows
-        if e.side.direction == "in"
-        and e.side.role == peer.role
-        and e.action == "allow"
-        and not e.row.manual
-        and _names_role(e, source.role, "sources")
-    ]
-    return out, inbound
+    return _side_rows(source, "out", peer.role), _side_rows(peer, "in", source.role)
 
 
 def plan_pairs(site: str, nodes: list[Node]) -> list[Pair]:

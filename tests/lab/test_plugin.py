@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_runs import run_plugin
 
 from pytest_portspec.lab.fixture import LabSession
 
@@ -34,22 +35,7 @@ def target_id(target: tuple[str, str | None, str | None]) -> str:
 
 def check(pytester: pytest.Pytester, spec: str, name: str, *args: str) -> dict[str, Any]:
     """Run the plugin against an appliance; return the results file."""
-    out = pytester.path / "results.json"
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
-        "--device",
-        f"{spec}@lab:{name}",
-        "--probe-timeout",
-        "1",
-        "--portspec-json",
-        str(out),
-        *args,
-    )
-    assert result.ret in (0, 1), result.stdout.str()[-3000:]
-    data: dict[str, Any] = json.loads(out.read_text())
-    data["stdout"] = result.stdout.str()
-    return data
+    return run_plugin(pytester, "--device", f"{spec}@lab:{name}", *args)
 
 
 def by_outcome(data: dict[str, Any], outcome: str) -> dict[str, str | None]:

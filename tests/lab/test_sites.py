@@ -6,12 +6,12 @@ checks every node and every node-to-node flow from the lab's inventory of the si
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_runs import run_plugin
 
 from pytest_portspec.lab.cluster import up_site
 from pytest_portspec.lab.controller import Lab
@@ -39,22 +39,8 @@ def site(lab_store: Store) -> Iterator[Any]:
     assert lab.store.namespace("seg") not in namespaces  # the segment goes with the site's last node
 
 
-def check_site(pytester: pytest.Pytester, inventory: Path, *args: str) -> dict[str, Any]:
-    out = pytester.path / "results.json"
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
-        f"--inventory={inventory}",
-        "--probe-timeout",
-        "1",
-        "--portspec-json",
-        str(out),
-        *args,
-    )
-    assert result.ret in (0, 1), result.stdout.str()[-3000:]
-    data: dict[str, Any] = json.loads(out.read_text())
-    data["stdout"] = result.stdout.str()
-    return data
+def check_site(pytester: pytest.Pytester, inventory: Path) -> dict[str, Any]:
+    return run_plugin(pytester, f"--inventory={inventory}")
 
 
 def outcomes(data: dict[str, Any], check: str | None = None) -> dict[str, tuple[str, str | None]]:
