@@ -117,3 +117,34 @@ def test_a_bad_waiver_file_names_file_line_and_problem(
     problems = [p for p in info.value.problems if p.path == path]
     assert problems and message in problems[0].message, [str(p) for p in info.value.problems]
     assert problems[0].line is not None and str(problems[0]).startswith(f"{tmp_path / 'accept.yaml'}:")
+
+
+def test_a_node_to_node_flow_is_waived_by_its_spec_and_either_side_row(tmp_path: Path) -> None:
+    waivers = load_waivers(
+        write(
+            tmp_path,
+            """\
+            waivers:
+              - id: hub-http
+                row: api-in
+                check: pair
+                device: syncsign-sops
+                reason: Hubs use HTTPS only on this site.
+                accepted_by: J. Owner
+                expires: 2027-03-31
+            """,
+        )
+    )
+    flow = Verdict(
+        key="hub-1->sops::80-tcp",
+        check="pair",
+        outcome="failed",
+        expected="hub-1 reaches sops",
+        observed="blocked",
+        row="hub-api,api-in",
+        proto="tcp",
+        ports="80",
+    )
+    accepted = apply_waivers(waivers, "syncsign-sops@office-hq", flow, TODAY)
+    assert accepted is not None and accepted.outcome == "accepted"
+    assert apply_waivers(waivers, "voss@site-a", flow, TODAY) is None
