@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,18 @@ from pytest_portspec.errors import DeviceError
 from pytest_portspec.policy import Expectation
 from pytest_portspec.runner import DeviceRun
 from pytest_portspec.verdict import Check, Verdict
+
+Ensure = Callable[[Sequence[DeviceRun]], None]  # takes the snapshots of these devices (each once)
+
+
+def group_name(run: DeviceRun) -> str:
+    """The xdist group of a device's items: one worker runs a whole group (--dist loadgroup).
+
+    A device is its own group. Items that need several devices (checks between two nodes)
+    must put them in one group, so that one worker takes all their snapshots. No '@' or
+    brackets: xdist reads the group from the node id's last '@' after its last ']'.
+    """
+    return run.label.translate(str.maketrans("@[]", "-()"))
 
 
 class CheckFailed(Exception):
@@ -55,10 +67,11 @@ class CheckItem(pytest.Item):
         key: str,
         check: Check,
         expectation: Expectation | None,
-        ensure: Callable[[DeviceRun], None],
+        ensure: Ensure,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.result_id = self.nodeid  # as collected: xdist's loadgroup appends "@GROUP" to nodeid later
         self.run = run
         self.key = key
         self.check = check
@@ -67,7 +80,7 @@ class CheckItem(pytest.Item):
         self.verdict: Verdict | None = None
 
     def setup(self) -> None:
-        self.ensure(self.run)
+        self.ensure([self.run])
         if self.run.error is not None:
             raise self.run.error
         verdict = self.run.verdicts.get((self.key, self.check))
@@ -130,7 +143,7 @@ class CheckItem(pytest.Item):
 
 
 class DeviceCollector(pytest.Collector):
-    def __init__(self, *, run: DeviceRun, ensure: Callable[[DeviceRun], None], **kwargs: Any) -> None:
+    def __init__(self, *, run: DeviceRun, ensure: Ensure, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.run = run
         self.ensure = ensure
@@ -139,6 +152,12 @@ class DeviceCollector(pytest.Collector):
         from pytest_portspec.checks import planned
 
         spec = self.run.policy.spec
+        # the marker is xdist's (it registers it): without xdist, --strict-markers would refuse it
+        group = (
+            pytest.mark.xdist_group(name=group_name(self.run))
+            if self.config.pluginmanager.hasplugin("xdist")
+            else None
+        )
         items: list[pytest.Item] = []
         for e, key, check in planned(self.run.policy):
             item = CheckItem.from_parent(
@@ -152,5 +171,7 @@ class DeviceCollector(pytest.Collector):
             )
             item.add_marker(check)
             item.add_marker(spec.name)
+            if group is not None:
+                item.add_marker(group)
             items.append(item)
         return items
