@@ -89,3 +89,56 @@ def test_two_workers_give_the_results_of_one_process_with_one_snapshot_per_appli
     assert "NOT ACCEPTED" in page
     for device in spread_data["devices"]:
         assert device["device"] in page
+
+
+CHANGE_DURING_THE_RUN = """
+import json
+
+import pytest
+
+from pytest_portspec.lab.fixture import Appliance
+
+STATE = json.loads({state!r})
+changed = []
+
+
+@pytest.hookimpl
+def pytest_portspec_verdict(device, verdict):
+    # on the worker, after the snapshot: someone opens a port while the acceptance run goes on
+    if not changed:
+        changed.append(Appliance(STATE).run("sudo -n ufw allow 5555/tcp"))
+    return None
+"""
+
+
+def test_a_firewall_changed_under_a_worker_fails_the_session_on_the_controller(
+    lab: LabSession, pytester: pytest.Pytester
+) -> None:
+    appliance = lab.up("smartserver", name="xdist-changed")
+    pytester.makeconftest(CHANGE_DURING_THE_RUN.format(state=json.dumps(appliance.state)))
+    out = pytester.path / "changed.json"
+    try:
+        result = pytester.runpytest_subprocess(
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "2",
+            "--device",
+            "smartserver@lab:xdist-changed",
+            "--probe-timeout",
+            "1",
+            "--portspec-json",
+            str(out),
+        )
+    finally:
+        lab.down(appliance)
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes and "error" not in outcomes  # every check passed ...
+    assert result.ret == 1, result.stdout.str()[-3000:]  # ... and yet the session fails
+    device = json.loads(out.read_text())["devices"][0]
+    assert device["read_only"] is False
+    assert device["fingerprint"]["start"] != device["fingerprint"]["end"]
+    assert (
+        f"portspec {device['device']}: SESSION ERROR: the device's firewall state changed during the run "
+        "(ufw files or iptables rules differ from the start)"
+    ) in result.stdout.lines
