@@ -102,8 +102,8 @@ def _row(e: Expectation) -> dict[str, Any]:
 def worker_part(reg: Registry, session: pytest.Session) -> dict[str, Any]:
     """An xdist worker's part: the devices it read, and every item (`not run` where another ran it).
 
-    As plain JSON values, so it travels to the controller unchanged (execnet takes no tuples'
-    subclasses, enums or paths).
+    As plain JSON values: execnet carries builtin types only (no enums, paths or subclasses), and
+    the controller writes the same values a run in one process writes.
     """
     data = results_data(reg, session)
     data["devices"] = [d for d in data["devices"] if d["device"] in reg.done]
