@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,18 @@ from pytest_portspec.policy import Expectation
 from pytest_portspec.runner import DeviceRun
 from pytest_portspec.sites import Site
 from pytest_portspec.verdict import Check, Verdict
+
+Ensure = Callable[[Sequence[DeviceRun]], None]  # takes the snapshots of these devices (each once)
+
+
+def group_name(run: DeviceRun) -> str:
+    """The xdist group of a device's items: one worker runs a whole group (--dist loadgroup).
+
+    A device is its own group. Items that need several devices (checks between two nodes)
+    must put them in one group, so that one worker takes all their snapshots. No '@' or
+    brackets: xdist reads the group from the node id's last '@' after its last ']'.
+    """
+    return (run.group or run.label).translate(str.maketrans("@[]", "-()"))
 
 
 class CheckFailed(Exception):
@@ -106,10 +118,11 @@ class CheckItem(VerdictItem):
         key: str,
         check: Check,
         expectation: Expectation | None,
-        ensure: Callable[[DeviceRun], None],
+        ensure: Ensure,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.result_id = self.nodeid  # as collected: xdist's loadgroup appends "@GROUP" to nodeid later
         self.run = run
         self.key = key
         self.check = check
@@ -119,7 +132,7 @@ class CheckItem(VerdictItem):
         self.spec = run.policy.spec.name
 
     def setup(self) -> None:
-        self.ensure(self.run)
+        self.ensure([self.run])
         if self.run.error is not None:
             raise self.run.error
         verdict = self.run.verdicts.get((self.key, self.check))
@@ -159,7 +172,7 @@ class CheckItem(VerdictItem):
 
 
 class DeviceCollector(pytest.Collector):
-    def __init__(self, *, run: DeviceRun, ensure: Callable[[DeviceRun], None], **kwargs: Any) -> None:
+    def __init__(self, *, run: DeviceRun, ensure: Ensure, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.run = run
         self.ensure = ensure
@@ -168,6 +181,12 @@ class DeviceCollector(pytest.Collector):
         from pytest_portspec.checks import planned
 
         spec = self.run.policy.spec
+        # the marker is xdist's (it registers it): without xdist, --strict-markers would refuse it
+        group = (
+            pytest.mark.xdist_group(name=group_name(self.run))
+            if self.config.pluginmanager.hasplugin("xdist")
+            else None
+        )
         items: list[pytest.Item] = []
         for e, key, check in planned(self.run.policy):
             item = CheckItem.from_parent(
@@ -181,6 +200,8 @@ class DeviceCollector(pytest.Collector):
             )
             item.add_marker(check)
             item.add_marker(spec.name)
+            if group is not None:
+                item.add_marker(group)
             items.append(item)
         return items
 
@@ -188,8 +209,9 @@ class DeviceCollector(pytest.Collector):
 class PairItem(VerdictItem):
     """One node-to-node flow of a site: `voss@site-a::application-1->database-1::27017-tcp`."""
 
-    def __init__(self, *, pair: Pair, site: Site, ensure: Callable[[DeviceRun], None], **kwargs: Any) -> None:
+    def __init__(self, *, pair: Pair, site: Site, ensure: Ensure, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.result_id = self.nodeid
         self.pair = pair
         self.site = site
         self.ensure = ensure
@@ -205,8 +227,7 @@ class PairItem(VerdictItem):
         return self.pair.group
 
     def setup(self) -> None:
-        for run in self.runs:
-            self.ensure(run)
+        self.ensure(self.runs)
 
     def runtest(self) -> None:
         source, peer = self.runs
@@ -226,9 +247,7 @@ class PairItem(VerdictItem):
 
 
 class SiteCollector(pytest.Collector):
-    def __init__(
-        self, *, pairs: list[Pair], site: Site, ensure: Callable[[DeviceRun], None], **kwargs: Any
-    ) -> None:
+    def __init__(self, *, pairs: list[Pair], site: Site, ensure: Ensure, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pairs = pairs
         self.site = site
@@ -240,5 +259,7 @@ class SiteCollector(pytest.Collector):
             item = PairItem.from_parent(self, name=pair.key, pair=pair, site=self.site, ensure=self.ensure)
             item.add_marker("pair")
             item.add_marker(pair.source.policy.spec.name)
+            if self.config.pluginmanager.hasplugin("xdist"):  # the site's nodes are one group
+                item.add_marker(pytest.mark.xdist_group(name=group_name(self.site.run_of(pair.source))))
             items.append(item)
         return items

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_portspec import options
+from pytest_portspec import options, parallel
 from pytest_portspec.catalog import packaged_spec_dir, spec_files
 from pytest_portspec.lab.fixture import portspec_lab
 from pytest_portspec.verdict import Verdict
@@ -22,6 +22,8 @@ __all__ = ["portspec_lab"]
 # the checks' machinery is imported only when devices are given: plain pytest runs stay light
 CHECKS = ("ufw", "listening", "outbound", "inbound", "exposure", "default", "pair")
 REGISTRY = pytest.StashKey["Registry"]()
+PARTS = pytest.StashKey["WorkerParts"]()
+RESULTS = pytest.StashKey[dict[str, Any]]()  # the session's results data, complete at session finish
 
 
 class Waivers:
@@ -35,6 +37,19 @@ class Waivers:
         return apply_waivers(self.waivers, device, verdict, datetime.date.today())
 
 
+class WorkerParts:
+    """On pytest-xdist's controller: the part of the results each finished worker sent."""
+
+    def __init__(self) -> None:
+        self.parts: list[dict[str, Any]] = []
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object | None) -> None:
+        part = parallel.received_part(node)
+        if part is not None:
+            self.parts.append(part)
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from pytest_portspec import hooks
 
@@ -43,6 +58,12 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
+
+
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    parallel.prefer_loadgroup(early_config, parser, args)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,10 +76,13 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_portspec import registry
 
         reg = registry.build(settings)
+        reg.worker = parallel.is_worker(config)
         for spec in {run.policy.spec.name for run in reg.runs}:  # specs from --spec-dir or a path too
             config.addinivalue_line("markers", f"{spec}: portspec checks of {spec} devices")
         config.stash[REGISTRY] = reg
         reg.report = _progress_writer(config)
+        config.stash[PARTS] = WorkerParts()
+        config.pluginmanager.register(config.stash[PARTS], "portspec-worker-parts")
         config.pluginmanager.register(reg, "portspec-registry")
         if settings.waivers:
             config.pluginmanager.register(Waivers(settings.waivers), "portspec-waivers")
@@ -93,20 +117,34 @@ def pytest_runtest_makereport(
 def pytest_report_header(config: pytest.Config) -> list[str]:
     if REGISTRY not in config.stash:
         return []
-    return config.stash[REGISTRY].header()
+    return [*config.stash[REGISTRY].header(), *parallel.header(config)]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist, on the controller: --dist loadgroup keeps each device group on one worker."""
+    if REGISTRY in config.stash and config.getoption("dist") == "loadgroup":
+        return parallel.scheduler(config, log, config.stash[REGISTRY].group_of)
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-html writes its page: the proof belongs in the report
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if REGISTRY not in session.config.stash:
+    config = session.config
+    if REGISTRY not in config.stash:
         return
-    reg = session.config.stash[REGISTRY]
+    reg = config.stash[REGISTRY]
     from pytest_portspec import results
 
-    reg.finish()
-    if reg.changed_devices():
+    reg.finish()  # the read-only proof, where the snapshots were taken
+    if reg.worker:  # the controller merges, writes and decides
+        config.workeroutput[parallel.WORKER_OUTPUT] = results.worker_part(reg, session)  # type: ignore[attr-defined]
+        return
+    data = results.merge(results.results_data(reg, session), config.stash[PARTS].parts)
+    config.stash[RESULTS] = data
+    if results.changed(data):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    results.write(reg, session)
+    results.write(data, reg.settings.json_path)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -114,11 +152,12 @@ def pytest_html_results_summary(
     prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
 ) -> None:
     """The sign-off report's cover, matrices, evidence and sign-off block on pytest-html's page."""
-    if REGISTRY in session.config.stash:
+    config = session.config
+    if REGISTRY in config.stash and RESULTS in config.stash:
         from pytest_portspec.report.html import fragments
         from pytest_portspec.results import report_data
 
-        prefix.extend(fragments(report_data(session.config.stash[REGISTRY], session)))
+        prefix.extend(fragments(report_data(config.stash[RESULTS], config.stash[REGISTRY].settings.operator)))
 
 
 def _progress_writer(config: pytest.Config) -> Callable[[str, bool], None]:
@@ -134,6 +173,8 @@ def _progress_writer(config: pytest.Config) -> Callable[[str, bool], None]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     config = terminalreporter.config
-    if REGISTRY in config.stash:
-        for line, red in config.stash[REGISTRY].summary():
+    if RESULTS in config.stash:
+        from pytest_portspec.results import summary
+
+        for line, red in summary(config.stash[RESULTS]):
             terminalreporter.write_line(line, red=red, bold=red)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -14,7 +15,7 @@ from pytest_portspec.checks.context import Declarations
 from pytest_portspec.device import DeviceRequest
 from pytest_portspec.errors import LabError, PortspecError
 from pytest_portspec.inventory import InventoryDevice
-from pytest_portspec.items import DeviceCollector, SiteCollector
+from pytest_portspec.items import DeviceCollector, SiteCollector, group_name
 from pytest_portspec.lab.resolve import resolve
 from pytest_portspec.options import Settings
 from pytest_portspec.policy import effective_policy
@@ -31,11 +32,15 @@ class Registry:
     runs: list[DeviceRun]
     site: Site | None = None  # the inventory's site and its node-to-node pairs
     selected: set[str] = field(default_factory=set)
-    started: bool = False
+    worker: bool = False  # an xdist worker: it takes the snapshots of its own groups of devices only
+    done: set[str] = field(default_factory=set)  # devices whose snapshot this process took (or tried)
     outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> (outcome, device label)
     report: Callable[[str, bool], None] | None = None  # writes a progress line (text, is it bad)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _lock_out: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._locks = {run.label: threading.Lock() for run in self.runs}
 
     def collect(self, session: pytest.Session) -> list[pytest.Item]:
         items: list[pytest.Item] = []
@@ -54,16 +59,37 @@ class Registry:
     def select(self, items: list[pytest.Item]) -> None:
         self.selected = {run.label for item in items for run in getattr(item, "runs", ())}
 
-    def ensure(self, run: DeviceRun) -> None:
-        """The first item of any device runs every selected device at once."""
-        with self._lock:
-            if not self.started:
-                self.started = True
-                run_all(
-                    [r for r in self.runs if r.label in self.selected or r is run],
-                    self.settings.max_parallel,
-                    self._progress,
-                )
+    def ensure(self, runs: Sequence[DeviceRun]) -> None:
+        """Take the snapshots an item needs (those of `runs`), each device's once in this process.
+
+        In one process, the first item takes every selected device's at once. On an xdist worker,
+        only those of the devices in the same groups as `runs`: the worker runs whole groups.
+        """
+        wanted = self._scope(runs)
+        with ExitStack() as stack:
+            for run in sorted(wanted, key=lambda r: r.label):  # one order: no deadlock between threads
+                stack.enter_context(self._locks[run.label])
+            todo = [run for run in wanted if run.label not in self.done]
+            self.done.update(run.label for run in todo)
+            if todo:
+                run_all(todo, self.settings.max_parallel, self._progress)
+
+    def group_of(self, nodeid: str) -> str | None:
+        """The group of an item from its node id (xdist's controller collects no items)."""
+        run = next((r for r in self.runs if nodeid.startswith(f"{r.label}::")), None)
+        if run is None and self.site is not None:  # a node-to-node item: its site's group
+            pairs = next((p for g, p in self.site.groups().items() if nodeid.startswith(f"{g}::")), None)
+            run = self.site.run_of(pairs[0].source) if pairs else None
+        return group_name(run) if run is not None else None
+
+    def _scope(self, runs: Sequence[DeviceRun]) -> list[DeviceRun]:
+        asked = {id(run) for run in runs}
+        if not self.worker:
+            return [r for r in self.runs if r.label in self.selected or id(r) in asked]
+        groups = {group_name(run) for run in runs}
+        return [
+            r for r in self.runs if id(r) in asked or (r.label in self.selected and group_name(r) in groups)
+        ]
 
     def _progress(self, run: DeviceRun) -> None:
         if self.report is not None:
@@ -71,19 +97,10 @@ class Registry:
                 self.report(progress_line(run), run.error is not None)
 
     def finish(self) -> None:
+        """The read-only proof of every device this process read (an xdist worker: its own)."""
         for run in self.runs:
             if run.facts is not None or run.fingerprint is not None:
                 run.finish()
-
-    def _counts(self, label: str) -> str:
-        counts: dict[str, int] = {}
-        for outcome, of in self.outcomes.values():
-            if of == label:
-                counts[outcome] = counts.get(outcome, 0) + 1
-        return ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "not run"
-
-    def changed_devices(self) -> list[DeviceRun]:
-        return [run for run in self.runs if run.read_only is False]
 
     def header(self) -> list[str]:
         return [
@@ -92,41 +109,6 @@ class Registry:
             f"{', '.join(run.policy.enabled) or 'none'})"
             for run in self.runs
         ]
-
-    def summary(self) -> list[tuple[str, bool]]:
-        lines: list[tuple[str, bool]] = []
-        for run in self.runs:
-            if not run.facts and not run.error:
-                continue
-            state = f"error: {run.error.reason}" if run.error else self._counts(run.label)
-            lines.append(
-                (
-                    f"portspec {run.label}: {run.remote_commands} remote command(s), "
-                    f"{run.seconds:.1f} s, {state}",
-                    run.error is not None,
-                )
-            )
-        for group, pairs in (self.site.groups() if self.site else {}).items():
-            shown = self._counts(group)
-            lines.append((f"portspec {group}: {len(pairs)} node-to-node flow(s), {shown}", "failed" in shown))
-        for run in self.runs:
-            if run.fingerprint is not None and run.read_only is None:
-                lines.append(
-                    (
-                        f"portspec {run.label}: the read-only proof could not be taken at the end of the "
-                        f"run (the final fingerprint command failed)",
-                        True,
-                    )
-                )
-        for run in self.changed_devices():
-            lines.append(
-                (
-                    f"portspec {run.label}: SESSION ERROR: the device's firewall state changed during "
-                    f"the run (ufw files or iptables rules differ from the start)",
-                    True,
-                )
-            )
-        return lines
 
     def labels(self) -> list[str]:
         return [run.label for run in self.runs] + list(self.site.groups() if self.site else ())

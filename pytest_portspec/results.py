@@ -1,9 +1,17 @@
-"""The results file (--portspec-json): devices and verdicts as data, for reports and other tools."""
+"""The results file (--portspec-json): devices and verdicts as data, for reports and other tools.
+
+The data is built where the items ran. Under pytest-xdist each worker builds its part (the
+devices it read, the items it ran) and the controller merges the parts (`merge`, pure); the
+terminal summary and the exit status are read from the merged data, so a run spread over
+workers says what a run in one process says.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +27,7 @@ from pytest_portspec.spec.model import ports_label
 FORMAT = 1
 TITLE = "Port and firewall acceptance report"
 SNAPSHOT_SECTIONS = ("ufw-status", "sockets", "resolv", "time-servers")  # raw evidence for the report
+NOT_RUN = "not run"
 
 
 def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
@@ -56,9 +65,9 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
         if not isinstance(item, CheckItem):
             continue
         run = item.run
-        outcome, _ = reg.outcomes.get(item.nodeid, ("not run", run.label))
+        outcome, _ = reg.outcomes.get(item.nodeid, (NOT_RUN, run.label))
         verdict = item.verdict
-        entry: dict[str, Any] = {"nodeid": item.nodeid, "device": run.label, "outcome": outcome}
+        entry: dict[str, Any] = {"nodeid": item.result_id, "device": run.label, "outcome": outcome}
         if verdict is not None:
             entry |= {k: v for k, v in verdict.as_dict().items() if k != "outcome"}
         else:
@@ -146,19 +155,121 @@ def _row(e: Expectation) -> dict[str, Any]:
     }
 
 
-def report_data(reg: Registry, session: pytest.Session) -> ReportData:
+def worker_part(reg: Registry, session: pytest.Session) -> dict[str, Any]:
+    """An xdist worker's part: the devices it read, and every item (`not run` where another ran it).
+
+    As plain JSON values: execnet carries builtin types only (no enums, paths or subclasses), and
+    the controller writes the same values a run in one process writes.
+    """
+    data = results_data(reg, session)
+    data["devices"] = [d for d in data["devices"] if d["device"] in reg.done or d.get("kind") == "site"]
+    part: dict[str, Any] = json.loads(json.dumps(data))
+    return part
+
+
+def merge(base: dict[str, Any], parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The controller's data (every device, unread) completed by the workers' parts.
+
+    A device read by a worker replaces the controller's entry; an item's entry from the worker
+    that ran it replaces `not run`. Order: the controller's devices, the items as collected.
+    """
+    devices = {d["device"]: d for d in base["devices"]}
+    read: dict[str, list[dict[str, Any]]] = {}
+    for part in parts:
+        for device in part["devices"]:
+            read.setdefault(device["device"], []).append(device)
+    for label, entries in read.items():
+        devices[label] = _combine(entries)
+    results = {r["nodeid"]: r for r in base["results"]}
+    for part in parts:
+        for entry in part["results"]:
+            known = results.get(entry["nodeid"])
+            if known is None or known["outcome"] == NOT_RUN:
+                results[entry["nodeid"]] = entry
+    return base | {"devices": list(devices.values()), "results": list(results.values())}
+
+
+def _combine(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One device read by several workers (a --dist other than loadgroup): every command counts,
+    and the proof fails if any worker's failed."""
+    if len(entries) == 1:
+        return entries[0]
+    proofs = [e["read_only"] for e in entries]
+    worst = min(
+        entries, key=lambda e: (e["read_only"] is not False, e["error"] is None, e["read_only"] is not None)
+    )
+    return worst | {
+        "remote_commands": sum(e["remote_commands"] for e in entries),
+        "read_only": False if False in proofs else None if None in proofs else True,
+    }
+
+
+def read(device: dict[str, Any]) -> bool:
+    """Whether the run read the device (its snapshot, or the error that stopped it)."""
+    return device["error"] is not None or (device.get("fingerprint") or {}).get("start") is not None
+
+
+def changed(data: dict[str, Any]) -> list[str]:
+    """The devices whose firewall state changed during the run: the session fails."""
+    return [d["device"] for d in data["devices"] if d["read_only"] is False]
+
+
+def _counts(data: dict[str, Any], label: str) -> str:
+    counts = Counter(r["outcome"] for r in data["results"] if r["device"] == label)
+    counts.pop(NOT_RUN, None)
+    return ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "not run"
+
+
+def summary(data: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The terminal's lines per device: (line, whether it is bad news)."""
+    lines: list[tuple[str, bool]] = []
+    for device in filter(read, data["devices"]):
+        label = device["device"]
+        shown = _counts(data, label)
+        state = f"error: {device['error']}" if device["error"] else shown
+        lines.append(
+            (
+                f"portspec {label}: {device['remote_commands']} remote command(s), "
+                f"{device['snapshot_s']:.1f} s, {state}",
+                device["error"] is not None,
+            )
+        )
+    for site in (d for d in data["devices"] if d.get("kind") == "site"):
+        shown = _counts(data, site["device"])
+        flows = f"{len(site['rows'])} node-to-node flow(s)"
+        lines.append((f"portspec {site['device']}: {flows}, {shown}", "failed" in shown or "error" in shown))
+    for device in data["devices"]:
+        if (device.get("fingerprint") or {}).get("start") is not None and device["read_only"] is None:
+            lines.append(
+                (
+                    f"portspec {device['device']}: the read-only proof could not be taken at the end of "
+                    f"the run (the final fingerprint command failed)",
+                    True,
+                )
+            )
+    for label in changed(data):
+        lines.append(
+            (
+                f"portspec {label}: SESSION ERROR: the device's firewall state changed during "
+                f"the run (ufw files or iptables rules differ from the start)",
+                True,
+            )
+        )
+    return lines
+
+
+def report_data(data: dict[str, Any], operator: str) -> ReportData:
     return build(
-        results_data(reg, session),
-        title="Port and firewall acceptance report",
-        operator=reg.settings.operator,
+        data,
+        title=TITLE,
+        operator=operator,
         created=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         tool_version=__version__,
     )
 
 
-def write(reg: Registry, session: pytest.Session) -> None:
-    path = reg.settings.json_path
+def write(data: dict[str, Any], path: Path | None) -> None:
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results_data(reg, session), indent=2), encoding="utf-8")
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")

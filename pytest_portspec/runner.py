@@ -58,6 +58,7 @@ class DeviceRun:
     host_key: str | None = None
     rules: list[RuleExplanation] = field(default_factory=list)
     peer_probes: list[outbound.OutboundProbe] = field(default_factory=list)  # node-to-node, as the source
+    group: str | None = None  # devices whose items need each other's snapshots (a site's nodes)
 
     @property
     def remote_commands(self) -> int:

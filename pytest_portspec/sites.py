@@ -45,7 +45,8 @@ def plan_site(name: str, devices: list[tuple[InventoryDevice, DeviceRun]]) -> Si
         if run.policy.role
     ]
     site = Site(name, plan_pairs(name, nodes), {device.name: run for device, run in devices})
-    for pair in site.pairs:
+    for pair in site.pairs:  # a flow needs both snapshots: under xdist, one worker takes a site's
+        site.run_of(pair.source).group = site.run_of(pair.peer).group = f"site-{name}"
         if pair.applies:
             probe = OutboundProbe(pair.probe_id, pair.peer.address, pair.proto, pair.port)
             site.run_of(pair.source).peer_probes.append(probe)
