@@ -40,6 +40,7 @@ def site(lab_store: Store) -> Iterator[Any]:
 
 
 def check_site(pytester: pytest.Pytester, inventory: Path) -> dict[str, Any]:
+    """The plugin on the lab's inventory of a site."""
     return run_plugin(pytester, f"--inventory={inventory}")
 
 
@@ -67,6 +68,10 @@ def test_a_clean_voss_cluster_passes_every_node_and_every_flow(site: Any, pytest
     nodes = [d for d in data["devices"] if d.get("kind") != "site"]
     assert [d["remote_commands"] for d in nodes] == [3, 3, 3, 3]  # the peers' probes ride on the 3
     assert "portspec voss@site-a: 11 node-to-node flow(s), 11 passed" in data["stdout"]
+
+    parallel = run_plugin(pytester, f"--inventory={inventory}", "-n", "2")  # a site is one xdist group
+    assert outcomes(parallel) == outcomes(data)
+    assert [d["remote_commands"] for d in parallel["devices"] if d.get("kind") != "site"] == [3, 3, 3, 3]
 
 
 def test_per_node_drifts_fail_exactly_the_affected_flows(site: Any, pytester: pytest.Pytester) -> None:
