@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,7 +19,7 @@ from pytest_portspec.items import DeviceCollector, SiteCollector, group_name
 from pytest_portspec.lab.resolve import resolve
 from pytest_portspec.options import Settings
 from pytest_portspec.policy import effective_policy
-from pytest_portspec.runner import DeviceRun, progress_line, run_all
+from pytest_portspec.runner import DeviceRun, progress_line
 from pytest_portspec.sites import Site, plan_site
 from pytest_portspec.spec import Spec
 from pytest_portspec.spec.yamlsrc import suggest
@@ -36,11 +36,10 @@ class Registry:
     done: set[str] = field(default_factory=set)  # devices whose snapshot this process took (or tried)
     outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> (outcome, device label)
     report: Callable[[str, bool], None] | None = None  # writes a progress line (text, is it bad)
-    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _futures: dict[str, Future[None]] = field(default_factory=dict)  # device label -> its snapshot
+    _executor: ThreadPoolExecutor | None = None
+    _submit: threading.Lock = field(default_factory=threading.Lock)
     _lock_out: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self._locks = {run.label: threading.Lock() for run in self.runs}
 
     def collect(self, session: pytest.Session) -> list[pytest.Item]:
         items: list[pytest.Item] = []
@@ -60,19 +59,31 @@ class Registry:
         self.selected = {run.label for item in items for run in getattr(item, "runs", ())}
 
     def ensure(self, runs: Sequence[DeviceRun]) -> None:
-        """Take the snapshots an item needs (those of `runs`), each device's once in this process.
+        """Wait for the snapshots an item needs (those of `runs`), each device's taken once per process.
 
-        In one process, the first item takes every selected device's at once. On an xdist worker,
-        only those of the devices in the same groups as `runs`: the worker runs whole groups.
+        In one process, the first item starts every selected device's at once (bounded by
+        --max-parallel); on an xdist worker, those of the devices in the same groups as `runs`
+        (the worker runs whole groups). An item waits only for its own devices: a device that
+        does not answer costs its own items its connect timeout, not the others'.
         """
-        wanted = self._scope(runs)
-        with ExitStack() as stack:
-            for run in sorted(wanted, key=lambda r: r.label):  # one order: no deadlock between threads
-                stack.enter_context(self._locks[run.label])
-            todo = [run for run in wanted if run.label not in self.done]
-            self.done.update(run.label for run in todo)
-            if todo:
-                run_all(todo, self.settings.max_parallel, self._progress)
+        with self._submit:
+            for run in self._scope(runs):
+                if run.label not in self._futures:
+                    self.done.add(run.label)
+                    self._futures[run.label] = self._pool().submit(self._take, run)
+        for run in runs:
+            self._futures[run.label].result()
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max(1, self.settings.max_parallel), "portspec-device")
+        return self._executor
+
+    def _take(self, run: DeviceRun) -> None:
+        run.run()
+        if self.report is not None:
+            with self._lock_out:
+                self.report(progress_line(run), run.error is not None)
 
     def group_of(self, nodeid: str) -> str | None:
         """The group of an item from its node id (xdist's controller collects no items)."""
@@ -91,13 +102,10 @@ class Registry:
             r for r in self.runs if id(r) in asked or (r.label in self.selected and group_name(r) in groups)
         ]
 
-    def _progress(self, run: DeviceRun) -> None:
-        if self.report is not None:
-            with self._lock_out:
-                self.report(progress_line(run), run.error is not None)
-
     def finish(self) -> None:
         """The read-only proof of every device this process read (an xdist worker: its own)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         for run in self.runs:
             if run.facts is not None or run.fingerprint is not None:
                 run.finish()

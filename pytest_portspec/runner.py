@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -203,20 +202,6 @@ def _ip(address: str) -> str:
         return socket.gethostbyname(address)
     except OSError:
         return address
-
-
-def run_all(
-    runs: list[DeviceRun], max_parallel: int = 16, on_done: Callable[[DeviceRun], None] | None = None
-) -> None:
-    """Every device at once: N devices take about as long as the slowest one."""
-
-    def one(run: DeviceRun) -> None:
-        run.run()
-        if on_done is not None:
-            on_done(run)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(runs)))) as pool:
-        list(pool.map(one, runs))
 
 
 def progress_line(run: DeviceRun) -> str:

@@ -4,6 +4,7 @@ snapshots a worker takes, the device groups, and how the plugin picks --dist loa
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from pytest_portspec.policy import effective_policy
 from pytest_portspec.registry import Registry
 from pytest_portspec.results import NOT_RUN, changed, merge, summary
 from pytest_portspec.runner import DeviceRun
-from pytest_portspec.transport import FakeTransport
+from pytest_portspec.transport import CommandResult, FakeTransport
 
 A, B, C = (f"smartserver[enhanced]@198.18.1.{n}" for n in (2, 3, 4))
 
@@ -146,6 +147,7 @@ def fake_registry(worker: bool) -> Registry:
 def test_one_process_reads_every_selected_device_at_the_first_item() -> None:
     reg = fake_registry(worker=False)
     reg.ensure([reg.runs[1]])
+    assert reg.done == {A, B}
     reg.ensure([reg.runs[0]])
     assert [r.remote_commands for r in reg.runs] == [1, 1, 0]
     assert reg.done == {A, B}
@@ -164,7 +166,9 @@ def test_a_worker_reads_a_whole_group_together(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(registry_module, "group_name", lambda run: "site-a")
     reg = fake_registry(worker=True)
     reg.ensure([reg.runs[0]])
-    assert [r.remote_commands for r in reg.runs] == [1, 1, 0]  # C: not selected
+    assert reg.done == {A, B}  # B's snapshot started with A's; C: not selected
+    reg.ensure([reg.runs[1]])
+    assert [r.remote_commands for r in reg.runs] == [1, 1, 0]
 
 
 @pytest.mark.parametrize(
@@ -240,3 +244,21 @@ def test_without_n_nothing_is_said_of_xdist(pytester: pytest.Pytester, args: lis
     )
     assert result.ret == 0, result.stdout.str()
     assert "pytest-xdist" not in result.stdout.str()
+
+
+def test_an_item_waits_for_its_own_device_only() -> None:
+    """A device that hangs (an unreachable one, until its connect timeout) delays its own items."""
+    release = threading.Event()
+
+    def hang(command: str, stdin: str | None) -> CommandResult:
+        release.wait(10.0)  # bounded: the test never hangs
+        return CommandResult(1, "", "connection timed out", 0.0)
+
+    reg = fake_registry(worker=False)
+    reg.runs[0].transport = FakeTransport({"": hang})
+    reg.ensure([reg.runs[1]])  # returns while A still hangs
+    assert reg.runs[1].remote_commands == 1 and not release.is_set()
+    assert reg.runs[0].error is None  # A's snapshot is still under way
+    release.set()
+    reg.ensure([reg.runs[0]])
+    assert reg.runs[0].error is not None
