@@ -131,7 +131,8 @@ def _status_text(states: list[dict[str, Any]]) -> str:
             s.get("management_address", "?"),
             ", ".join(s.get("enabled", [])) or "-",
             ", ".join(s.get("drifts", [])) or "-",
+            f"{s['site']} {s.get('segment_address', '')}" if s.get("site") else "-",
         ]
         for s in states
     ]
-    return table(["NAME", "STATUS", "SPEC", "PROFILE", "ADDRESS", "ENABLED", "DRIFTS"], rows)
+    return table(["NAME", "STATUS", "SPEC", "PROFILE", "ADDRESS", "ENABLED", "DRIFTS", "SITE"], rows)
