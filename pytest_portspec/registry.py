@@ -31,6 +31,10 @@ class Registry:
     started: bool = False
     outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> (outcome, device label)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _labels: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._labels = {run.label for run in self.runs}  # a fleet's thousands of reports look it up
 
     def collect(self, session: pytest.Session) -> list[pytest.Item]:
         items: list[pytest.Item] = []
@@ -54,9 +58,11 @@ class Registry:
                 )
 
     def finish(self) -> None:
-        for run in self.runs:
-            if run.facts is not None or run.fingerprint is not None:
-                run.finish()
+        run_all(
+            [run for run in self.runs if run.facts is not None or run.fingerprint is not None],
+            self.settings.max_parallel,
+            finish=True,
+        )
 
     def changed_devices(self) -> list[DeviceRun]:
         return [run for run in self.runs if run.read_only is False]
@@ -107,10 +113,10 @@ class Registry:
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        run = next((r for r in self.runs if report.nodeid.startswith(f"{r.label}::")), None)
-        if run is None:
+        parts = report.nodeid.rsplit("::", 2)  # LABEL::KEY::CHECK, and an IPv6 label has "::" itself
+        label = parts[0]
+        if len(parts) != 3 or label not in self._labels:
             return
-        label = run.label
         if report.when == "call" or report.outcome != "passed":
             outcome: str = "error" if report.when != "call" and report.failed else report.outcome
             if hasattr(report, "wasxfail"):
