@@ -72,7 +72,7 @@ def measured(argv: list[str], cwd: Path, env: dict[str, str]) -> Run:
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0, 1):  # 1 is a failed check, anything else a broken run: show why
+    if process.returncode not in (0, 1, 5):  # a failed check, nothing collected (start-up); else: why
         tail = (cwd / "last-run.log").read_text(encoding="utf-8", errors="replace").splitlines()[-5:]
         print(f"{' '.join(argv[3:6])}...: exit {process.returncode}", *tail, sep="\n  ", file=sys.stderr)
     return Run(
