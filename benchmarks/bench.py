@@ -1,26 +1,38 @@
 """Speed and memory of pytest-portspec against a naive per-row testinfra baseline, in one run.
 
-    sudo python benchmarks/bench.py [--fleet 1,10,30] [--rows N] [--probe-timeout S]
+    sudo python benchmarks/bench.py [--fleet 1,10,30] [--rows N] [--probe-timeout S] [--repeat N]
+                                    [--lab-dir DIR]
 
-On the emulator (its own lab directory, taken down at the end) it measures side by side:
+On the emulator (its own lab directory, taken down at the end; a second benchmark on the same
+directory waits for the first instead of tearing its appliances down) it measures side by side:
 1. the plugin on one SmartServer (Enhanced security) appliance;
 2. a naive baseline written the way testinfra users commonly do it — one pytest test per row,
    `host.run("sudo ufw status verbose")`, `host.socket(...)`, `nc -z` per destination — over the
    same rows of the same appliance;
 3. fleets of appliances checked by the plugin in one run.
-It prints wall-time ratios, remote commands per device (counted in the appliances' sshd logs)
-and peak RSS of each pytest process. No assertion: the numbers are for docs/performance.md.
+It prints wall-time ratios, remote commands per device (counted in the appliances' sshd logs),
+peak RSS and CPU time of each pytest process, and the machine's busy core-seconds during each
+run (the emulated appliances share the machine's cores with pytest). Each figure is the median
+of --repeat runs after one untimed warm-up run of each kind, with Python's bytecode cache on as
+in any installation (PYTHONDONTWRITEBYTECODE is dropped: otherwise every run would recompile the
+plugin but not the baseline's site-packages). No assertion: the numbers are for
+docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from pytest_portspec.catalog import find_spec
@@ -38,14 +50,59 @@ def sessions(state: dict[str, object]) -> int:
     return log.read_text(encoding="utf-8", errors="replace").count("Starting session: command")
 
 
-def measured(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, int]:
-    """Run a command; (wall seconds, peak RSS of the process in MiB, exit status)."""
-    started = time.monotonic()
+@dataclass(frozen=True)
+class Run:
+    seconds: float  # wall time
+    rss_mib: float  # peak RSS of the pytest process
+    cpu_s: float  # CPU time of the pytest process (user + system)
+    busy_s: float  # core-seconds the whole machine was busy (pytest, the appliances' sshd, ...)
+    status: int
+
+
+def busy_jiffies() -> int:
+    """Core time spent busy so far, machine-wide (user, nice, system, irq, softirq), in clock ticks."""
+    fields = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()[1:]
+    return sum(int(fields[i]) for i in (0, 1, 2, 5, 6))
+
+
+def measured(argv: list[str], cwd: Path, env: dict[str, str]) -> Run:
+    """Run a command and measure it."""
+    started, busy = time.monotonic(), busy_jiffies()
     with open(cwd / "last-run.log", "w", encoding="utf-8") as log:  # kept for a look when a run fails
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    return time.monotonic() - started, usage.ru_maxrss / 1024, process.returncode
+    if process.returncode not in (0, 1, 5):  # a failed check, nothing collected (start-up); else: why
+        tail = (cwd / "last-run.log").read_text(encoding="utf-8", errors="replace").splitlines()[-5:]
+        print(f"{' '.join(argv[3:6])}...: exit {process.returncode}", *tail, sep="\n  ", file=sys.stderr)
+    return Run(
+        time.monotonic() - started,
+        usage.ru_maxrss / 1024,
+        usage.ru_utime + usage.ru_stime,
+        (busy_jiffies() - busy) / os.sysconf("SC_CLK_TCK"),
+        process.returncode,
+    )
+
+
+def median(runs: Callable[[], Run], repeat: int) -> Run:
+    """The median of `repeat` runs (by wall time), after one untimed warm-up run."""
+    runs()
+    done = sorted((runs() for _ in range(repeat)), key=lambda r: r.seconds)
+    middle = done[len(done) // 2]
+    return Run(
+        statistics.median(r.seconds for r in done),
+        middle.rss_mib,
+        middle.cpu_s,
+        middle.busy_s,
+        max(r.status for r in done),
+    )
+
+
+def startup(env: dict[str, str], work: Path) -> Run:
+    """pytest's own start-up with every plugin installed, collecting nothing: the floor of any run."""
+    work = work / "empty"
+    work.mkdir(exist_ok=True)
+    return measured([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--co"], work, env)
 
 
 BASELINE_HEAD = """
@@ -90,7 +147,7 @@ def baseline_rows(limit: int | None, destinations: dict[str, str], address: str)
     return rows[:limit] if limit else rows
 
 
-def run_plugin(names: list[str], env: dict[str, str], timeout: float, work: Path) -> tuple[float, float, int]:
+def run_plugin(names: list[str], env: dict[str, str], timeout: float, work: Path) -> Run:
     devices = [arg for name in names for arg in ("--device", f"{SPEC}@lab:{name}")]
     work = work / "plugin"  # an empty directory: the plugin's items come from --device alone
     work.mkdir(exist_ok=True)
@@ -113,7 +170,7 @@ def run_plugin(names: list[str], env: dict[str, str], timeout: float, work: Path
 
 def run_baseline(
     state: dict[str, object], rows: list[dict[str, object]], env: dict[str, str], timeout: float, work: Path
-) -> tuple[float, float, int]:
+) -> Run:
     work = work / "baseline"  # apart from the plugin's runs, which must not collect it
     work.mkdir(exist_ok=True)
     (work / "test_naive.py").write_text(
@@ -142,72 +199,89 @@ def run_baseline(
     )
 
 
+def figures(run: Run) -> dict[str, float]:
+    return {
+        "seconds": round(run.seconds, 2),
+        "peak_rss_mib": round(run.rss_mib, 1),
+        "cpu_s": round(run.cpu_s, 2),
+        "machine_busy_core_s": round(run.busy_s, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fleet", default="1,10,30", help="fleet sizes, comma separated")
     parser.add_argument("--rows", type=int, default=None, help="limit the baseline to N rows (smoke runs)")
     parser.add_argument("--probe-timeout", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each measurement (median)")
+    parser.add_argument("--lab-dir", type=Path, default=LAB_DIR, help=f"lab directory (default {LAB_DIR})")
     args = parser.parse_args(argv)
     fleet = sorted({int(n) for n in args.fleet.split(",")})
-    env = dict(os.environ, **{LAB_DIR_ENV: str(LAB_DIR)})
-    os.environ[LAB_DIR_ENV] = str(LAB_DIR)
-    lab = Lab(Store(LAB_DIR))
+    repeat = max(1, args.repeat)
+    lab_dir: Path = args.lab_dir
+    env = dict(os.environ, **{LAB_DIR_ENV: str(lab_dir)})
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ[LAB_DIR_ENV] = str(lab_dir)
+    lab_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(lab_dir.with_name(lab_dir.name + ".bench-lock"), "w", encoding="ascii") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held until the end: the lab directory is this run's alone
+        return measure(args, fleet, repeat, lab_dir, env)
+
+
+def measure(
+    args: argparse.Namespace, fleet: list[int], repeat: int, lab_dir: Path, env: dict[str, str]
+) -> int:
+    lab = Lab(Store(lab_dir))
     lab.down(everything=True)
-    results: dict[str, object] = {}
     try:
         with tempfile.TemporaryDirectory() as scratch:
             work = Path(scratch)
             states = [lab.up(UpRequest(SPEC, name=f"bench-{i}")) for i in range(1, max(fleet) + 1)]
             first = states[0]
+            floor = median(lambda: startup(env, work), repeat)
             before = sessions(first)
-            plugin_s, plugin_rss, _ = run_plugin([first["name"]], env, args.probe_timeout, work)
-            plugin_commands = sessions(first) - before
+            plugin = median(lambda: run_plugin([first["name"]], env, args.probe_timeout, work), repeat)
+            plugin_commands = (sessions(first) - before) / (repeat + 1)
             rows = baseline_rows(args.rows, dict(first["destinations"]), str(first["management_address"]))
             before = sessions(first)
-            base_s, base_rss, base_status = run_baseline(first, rows, env, args.probe_timeout, work)
-            base_commands = sessions(first) - before
-            fleets = {
-                n: run_plugin([s["name"] for s in states[:n]], env, args.probe_timeout, work) for n in fleet
-            }
+            base = median(lambda: run_baseline(first, rows, env, args.probe_timeout, work), repeat)
+            base_commands = (sessions(first) - before) / (repeat + 1)
+            names = [str(s["name"]) for s in states]
+            timeout = args.probe_timeout
+            fleets = {n: median(partial(run_plugin, names[:n], env, timeout, work), repeat) for n in fleet}
     finally:
         lab.down(everything=True)
-    one = fleets[min(fleet)][0]
+    one = fleets[min(fleet)].seconds
     results = {
-        "plugin": {
-            "seconds": round(plugin_s, 2),
-            "remote_commands": plugin_commands,
-            "peak_rss_mib": round(plugin_rss, 1),
-        },
-        "baseline": {
-            "seconds": round(base_s, 2),
-            "remote_commands": base_commands,
-            "rows": len(rows),
-            "peak_rss_mib": round(base_rss, 1),
-        },
-        "speedup": round(base_s / plugin_s, 1),
-        "fleet": {
-            n: {"seconds": round(s, 2), "vs_one": round(s / one, 2), "peak_rss_mib": round(rss, 1)}
-            for n, (s, rss, _) in fleets.items()
-        },
+        "startup": figures(floor),
+        "plugin": {**figures(plugin), "remote_commands": plugin_commands},
+        "baseline": {**figures(base), "remote_commands": base_commands, "rows": len(rows)},
+        "speedup": round(base.seconds / plugin.seconds, 1),
+        "fleet": {n: {**figures(r), "vs_one": round(r.seconds / one, 2)} for n, r in fleets.items()},
+        "cores": os.cpu_count(),
+        "repeat": repeat,
     }
+    print(f"medians of {repeat} run(s) after a warm-up, {os.cpu_count()} cores")
+    print(f"pytest start-up alone:   {floor.seconds:6.2f} s (collecting nothing: the floor of every run)")
     print(
-        f"plugin, one appliance:   {plugin_s:6.2f} s, {plugin_commands} remote commands, "
-        f"{plugin_rss:.0f} MiB peak"
+        f"plugin, one appliance:   {plugin.seconds:6.2f} s, {plugin_commands:g} remote commands, "
+        f"{plugin.rss_mib:.0f} MiB peak, {plugin.cpu_s:.2f} s CPU"
     )
     print(
-        f"naive baseline ({len(rows)} rows): {base_s:6.2f} s, {base_commands} remote commands, "
-        f"{base_rss:.0f} MiB peak"
+        f"naive baseline ({len(rows)} rows): {base.seconds:6.2f} s, {base_commands:g} remote commands, "
+        f"{base.rss_mib:.0f} MiB peak, {base.cpu_s:.2f} s CPU"
     )
-    if base_status != 0:
-        print(f"note: the naive baseline's pytest exited {base_status} (see its last-run.log)")
+    if base.status != 0:
+        print(f"note: the naive baseline's pytest exited {base.status} (see its last-run.log)")
     print(
-        f"plugin is {base_s / plugin_s:.1f}x faster than the baseline, with "
-        f"{plugin_commands} vs {base_commands} remote commands per device"
+        f"plugin is {base.seconds / plugin.seconds:.1f}x faster than the baseline, with "
+        f"{plugin_commands:g} vs {base_commands:g} remote commands per device"
     )
-    for n, (s, rss, status) in fleets.items():
+    for n, r in fleets.items():
         print(
-            f"fleet of {n:3d}: {s:6.2f} s ({s / one:.2f}x one appliance), {rss:.0f} MiB peak, "
-            f"pytest exit {status}"
+            f"fleet of {n:3d}: {r.seconds:6.2f} s ({r.seconds / one:.2f}x one appliance), "
+            f"{r.rss_mib:.0f} MiB peak, pytest {r.cpu_s:.2f} s CPU, machine busy {r.busy_s:.2f} "
+            f"core-s of {r.seconds * (os.cpu_count() or 1):.2f}, pytest exit {r.status}"
         )
     print(json.dumps(results))
     return 0

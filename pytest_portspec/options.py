@@ -139,7 +139,7 @@ def add_options(parser: pytest.Parser) -> None:
         dest="portspec_max_parallel",
         type=int,
         metavar="N",
-        help="devices read at once (default 16; ini: portspec_max_parallel)",
+        help="devices read at once (default 32; ini: portspec_max_parallel)",
     )
     add(
         "--accept",
@@ -154,7 +154,7 @@ def add_options(parser: pytest.Parser) -> None:
         help="operator named on the report's cover (default: the user running pytest)",
     )
     parser.addini("portspec_inventory", "inventory file of the site's devices", default="")
-    parser.addini("portspec_max_parallel", "devices read at once", default="16")
+    parser.addini("portspec_max_parallel", "devices read at once", default="32")
     parser.addini("portspec_accept", "accepted deviations (waivers) file", default="")
     parser.addini(
         "portspec_spec_dirs", "spec directories searched before the packaged specs", type="paths", default=[]
@@ -190,7 +190,7 @@ class Settings:
     json_path: Path | None = None
     operator: str = ""
     waivers: tuple[Waiver, ...] = ()
-    max_parallel: int = 16
+    max_parallel: int = 32
     inventory: Inventory | None = None
 
 

@@ -40,6 +40,10 @@ class Registry:
     _executor: ThreadPoolExecutor | None = None
     _submit: threading.Lock = field(default_factory=threading.Lock)
     _lock_out: threading.Lock = field(default_factory=threading.Lock)
+    _labels: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._labels = set(self.labels())  # a fleet's thousands of reports look it up
 
     def collect(self, session: pytest.Session) -> list[pytest.Item]:
         items: list[pytest.Item] = []
@@ -103,12 +107,10 @@ class Registry:
         ]
 
     def finish(self) -> None:
-        """The read-only proof of every device this process read (an xdist worker: its own)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-        for run in self.runs:
-            if run.facts is not None or run.fingerprint is not None:
-                run.finish()
+        """The read-only proofs of every device this process read (an xdist worker: its own), at once."""
+        read = [run for run in self.runs if run.facts is not None or run.fingerprint is not None]
+        list(self._pool().map(lambda run: run.finish(), read))
+        self._pool().shutdown(wait=True)
 
     def header(self) -> list[str]:
         return [
@@ -123,8 +125,9 @@ class Registry:
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        label = next((x for x in self.labels() if report.nodeid.startswith(f"{x}::")), None)
-        if label is None:
+        parts = report.nodeid.rsplit("::", 2)  # LABEL::KEY::CHECK, and an IPv6 label has "::" itself
+        label = parts[0]
+        if len(parts) != 3 or label not in self._labels:
             return
         if report.when == "call" or report.outcome != "passed":
             outcome: str = "error" if report.when != "call" and report.failed else report.outcome

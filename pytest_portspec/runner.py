@@ -2,19 +2,25 @@
 
 1. snapshot   (one command, as root): ufw state and rules, sockets, resolver, time servers,
               tools, and a fingerprint of ufw's files and the iptables rules
-2. probes     (one command, as the SSH user): every outbound probe at once, while the
-              tester probes the device's inbound ports
+2. probes     (one command, as the SSH user): every outbound probe at once
 3. proof      (one command, as root, at the end): the fingerprint again; any change is an error
+
+The tester's inbound probes do not wait for the snapshot: those whose ports it cannot change
+start with the run, so their timeout (a blocked port never answers) overlaps the SSH connection
+and the commands; the few that need the snapshot (a configurable row's port, found from its
+listener) follow it.
 """
 
 from __future__ import annotations
 
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from pytest_portspec import snapshot as snap
+from pytest_portspec.addresses import check_ip
 from pytest_portspec.checks import evaluate
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import inbound_probes, outbound_probes
@@ -30,6 +36,15 @@ from pytest_portspec.verdict import Check, Verdict
 
 class NoProbeTool(Exception):
     """The device has nothing to run outbound probes with."""
+
+
+@dataclass(frozen=True)
+class EarlyInbound:
+    """Inbound probes started before the snapshot, and where they went."""
+
+    address: str
+    probes: list[inbound.InboundProbe]
+    results: Future[list[outbound.ProbeResult]]
 
 
 SUDO_PASSWORD_NEEDED = ("a password is required", "a terminal is required", "no tty present")
@@ -86,6 +101,11 @@ class DeviceRun:
         return result
 
     def _run(self) -> None:
+        with ThreadPoolExecutor(max_workers=2) as pool:  # early inbound probes, outbound command
+            early = self._start_inbound(pool)
+            self._read(pool, early)
+
+    def _read(self, pool: ThreadPoolExecutor, early: EarlyInbound | None) -> None:
         password = self.sudo_password is not None
         result = self._as_root(snap.state_command(self.sudo, password))
         sections = snap.parse_sections(result.stdout)
@@ -100,7 +120,7 @@ class DeviceRun:
         self.fingerprint = sections["fingerprint"].text
         facts = self._facts(sections)
         self._remember_connection()
-        self.facts = self._probe(facts)
+        self.facts = self._probe(facts, pool, early)
         self.verdicts = evaluate(self.policy, self.facts, self.declared)
         self.rules = explain_rules(self.policy, self.facts.ufw, self.declared)
 
@@ -149,20 +169,48 @@ class DeviceRun:
         fingerprint = getattr(self.transport, "host_key_fingerprint", None)
         self.host_key = fingerprint() if callable(fingerprint) else None
 
-    def _probe(self, facts: Facts) -> Facts:
+    def _start_inbound(self, pool: ThreadPoolExecutor) -> EarlyInbound | None:
+        """Start the inbound probes that need no snapshot, at the address SSH connects to: known now
+        for an IP (or a lab appliance), else once connected (the state command connects anyway)."""
+        endpoint: Callable[[], tuple[str, int]] | None = getattr(self.transport, "endpoint", None)
+        host, port = endpoint() if callable(endpoint) else (self.host, self.declared.management_port)
+        address = _canonical(self.address or host)
+        if address is None:
+            connect = getattr(self.transport, "connect", None)
+            if not callable(connect):
+                return None
+            connect()  # a DeviceError here is the device's error, as it would be from the state command
+            self._remember_connection()
+            address, port = _canonical(self.address or ""), self.declared.management_port
+            if address is None:
+                return None
+        probes = inbound_probes(self.policy, None, replace(self.declared, management_port=port))
+        if not probes:
+            return None
+        return EarlyInbound(
+            address, probes, pool.submit(inbound.probe_inbound, address, probes, self.probe_timeout)
+        )
+
+    def _probe(self, facts: Facts, pool: ThreadPoolExecutor, early: EarlyInbound | None) -> Facts:
         facts = replace(facts, address=self.address or facts.address or self.host)
+        address = _ip(facts.address)
         out_probes = outbound_probes(self.policy, facts, self.declared) + self.peer_probes
         in_probes = inbound_probes(self.policy, facts, self.declared)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            remote = pool.submit(self._outbound, out_probes) if out_probes else None
-            in_results = (
-                inbound.probe_inbound(_ip(facts.address), in_probes, self.probe_timeout) if in_probes else []
-            )
-            try:
-                out_results = remote.result() if remote else []
-            except NoProbeTool as exc:
-                return replace(facts, outbound_error=str(exc), inbound={r.id: r for r in in_results})
-        return replace(facts, outbound={r.id: r for r in out_results}, inbound={r.id: r for r in in_results})
+        # an early probe counts only if it is exactly one of the probes planned now, at this address
+        same_address = early is not None and early.address == _canonical(address)
+        done = set(early.probes) & set(in_probes) if early is not None and same_address else set()
+        rest = [p for p in in_probes if p not in done]
+        remote = pool.submit(self._outbound, out_probes) if out_probes else None
+        in_results = inbound.probe_inbound(address, rest, self.probe_timeout) if rest else []
+        if early is not None:
+            early_results = early.results.result()
+            in_results += [r for p, r in zip(early.probes, early_results, strict=True) if p in done]
+        inbound_facts = {r.id: r for r in in_results}
+        try:
+            out_results = remote.result() if remote else []
+        except NoProbeTool as exc:
+            return replace(facts, outbound_error=str(exc), inbound=inbound_facts)
+        return replace(facts, outbound={r.id: r for r in out_results}, inbound=inbound_facts)
 
     def _outbound(self, probes: list[outbound.OutboundProbe]) -> list[outbound.ProbeResult]:
         runner = outbound.choose_runner(self.raw.get("probe-tools", ""))
@@ -195,6 +243,13 @@ class DeviceRun:
             self.read_only = None
         finally:
             self.transport.close()
+
+
+def _canonical(address: str) -> str | None:
+    try:
+        return check_ip(address)
+    except ValueError:
+        return None
 
 
 def _ip(address: str) -> str:

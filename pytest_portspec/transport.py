@@ -96,6 +96,11 @@ class SSHTransport:
             key = key or (os.path.expanduser(files[0]) if files else None)
         return host, port or 22, user, key
 
+    def endpoint(self) -> tuple[str, int]:
+        """The host (or address) and port `connect` uses, known without connecting."""
+        host, port, _, _ = self._resolved()
+        return host, port
+
     def connect(self) -> paramiko.SSHClient:
         if self._client is not None:
             return self._client

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
+from pytest_portspec import runner
 from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations
+from pytest_portspec.checks.reach import inbound_probes
 from pytest_portspec.policy import effective_policy
+from pytest_portspec.probe import InboundProbe, ProbeResult
 from pytest_portspec.runner import DeviceRun
 from pytest_portspec.snapshot import MARK
 from pytest_portspec.transport import CommandResult, FakeTransport
@@ -137,3 +141,33 @@ def test_the_read_only_proof_compares_the_fingerprints() -> None:
     same.run()
     same.finish()
     assert same.read_only is True
+
+
+def test_inbound_probes_start_before_the_snapshot_and_each_runs_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probes that need no snapshot overlap the state command; those that do follow it."""
+    started = threading.Event()
+    calls: list[tuple[bool, str, list[InboundProbe]]] = []
+    read = threading.Event()
+    real = runner.inbound.probe_inbound
+
+    def recording(address: str, probes: list[InboundProbe], timeout: float) -> list[ProbeResult]:
+        calls.append((read.is_set(), address, list(probes)))
+        started.set()
+        return real(address, probes, timeout)
+
+    def state(command: str, stdin: str | None) -> CommandResult:
+        assert started.wait(10)  # the early probes are under way while the device is read
+        read.set()
+        return ok(sections())
+
+    monkeypatch.setattr(runner.inbound, "probe_inbound", recording)
+    run = device({"ufw status verbose": state})
+    run.run()
+    assert run.error is None and run.facts is not None
+    assert calls[0][0] is False and calls[0][1] == "127.0.0.1"
+    assert all(after for after, _, _ in calls[1:])  # only the snapshot's own probes come later
+    probed = [p for _, _, probes in calls for p in probes]
+    planned = inbound_probes(run.policy, run.facts, run.declared)
+    assert sorted(p.id for p in probed) == sorted(p.id for p in planned)  # each exactly once
+    assert set(run.facts.inbound) == {p.id for p in planned}
+    assert not [v for (_, check), v in run.verdicts.items() if check == "inbound" and v.outcome == "error"]

@@ -9,11 +9,12 @@ from pytest_portspec.spec.model import PortRange
 WIDE_RANGE = 16  # a wider fixed range is probed on its first port only
 
 
-def configured_port(e: Expectation, facts: Facts, declared: Declarations) -> tuple[int | None, str]:
-    """The port a configurable row's service really uses: declared, else its listener, else unknown."""
+def configured_port(e: Expectation, facts: Facts | None, declared: Declarations) -> tuple[int | None, str]:
+    """The port a configurable row's service really uses: declared, else its listener, else unknown
+    (before the snapshot, `facts` None: declared, else unknown)."""
     if e.row.id in declared.ports:
         return declared.ports[e.row.id], f"--port {e.row.id}={declared.ports[e.row.id]}"
-    if e.side.direction == "in":
+    if e.side.direction == "in" and facts is not None:
         names = set(e.row.process)
         for s in facts.sockets:
             in_range = any(r.lo <= s.port <= r.hi for r in e.row.ports)
@@ -31,7 +32,7 @@ def unknown_port_reason(e: Expectation) -> str:
 
 
 def used_ports(
-    e: Expectation, facts: Facts, declared: Declarations, ranges: tuple[PortRange, ...] | None = None
+    e: Expectation, facts: Facts | None, declared: Declarations, ranges: tuple[PortRange, ...] | None = None
 ) -> list[int]:
     """The ports to probe: a configurable row's real port ([] if unknown), else the row's ports."""
     if e.row.configurable:

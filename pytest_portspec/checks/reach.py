@@ -99,7 +99,7 @@ def outbound_probes(policy: EffectivePolicy, facts: Facts, declared: Declaration
     return list(probes.values())
 
 
-def _inbound_ports(e: Expectation, facts: Facts, declared: Declarations) -> list[int]:
+def _inbound_ports(e: Expectation, facts: Facts | None, declared: Declarations) -> list[int]:
     """The ports the tester probes for a row: not the management port, not declared site additions."""
     if e.action == "allow":
         ports = used_ports(e, facts, declared)
@@ -109,7 +109,11 @@ def _inbound_ports(e: Expectation, facts: Facts, declared: Declarations) -> list
     return [p for p in ports if (e.side.proto, p) not in declared.site_allow]
 
 
-def inbound_probes(policy: EffectivePolicy, facts: Facts, declared: Declarations) -> list[InboundProbe]:
+def inbound_probes(
+    policy: EffectivePolicy, facts: Facts | None, declared: Declarations
+) -> list[InboundProbe]:
+    """The tester's probes of the device. With `facts` None (before the snapshot is read), those
+    whose ports the snapshot cannot change: all but the configurable rows found by their listener."""
     probes: dict[str, InboundProbe] = {}
     for e in policy.rows:
         if inbound_wanted(e):
