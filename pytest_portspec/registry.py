@@ -15,7 +15,7 @@ from pytest_portspec.checks.context import Declarations
 from pytest_portspec.device import DeviceRequest
 from pytest_portspec.errors import LabError, PortspecError
 from pytest_portspec.inventory import InventoryDevice
-from pytest_portspec.items import DeviceCollector, SiteCollector, group_name
+from pytest_portspec.items import CheckItem, DeviceCollector, PairItem, SiteCollector, group_name
 from pytest_portspec.lab.resolve import resolve
 from pytest_portspec.options import Settings
 from pytest_portspec.policy import effective_policy
@@ -60,7 +60,16 @@ class Registry:
         return items
 
     def select(self, items: list[pytest.Item]) -> None:
+        """The devices of the selected items, and which of their checks need probes."""
         self.selected = {run.label for item in items for run in getattr(item, "runs", ())}
+        probing: dict[str, set[str]] = {}
+        for item in items:
+            if isinstance(item, CheckItem):
+                probing.setdefault(item.run.label, set()).add(item.check)
+            elif isinstance(item, PairItem):
+                probing.setdefault(item.runs[0].label, set()).add("pair")
+        for run in self.runs:
+            run.probing = frozenset(probing.get(run.label, ()))
 
     def ensure(self, runs: Sequence[DeviceRun]) -> None:
         """Wait for the snapshots an item needs (those of `runs`), each device's taken once per process.

@@ -73,6 +73,7 @@ class DeviceRun:
     rules: list[RuleExplanation] = field(default_factory=list)
     peer_probes: list[outbound.OutboundProbe] = field(default_factory=list)  # node-to-node, as the source
     group: str | None = None  # devices whose items need each other's snapshots (a site's nodes)
+    probing: frozenset[str] = frozenset({"inbound", "outbound", "pair"})  # checks whose probes are run
 
     @property
     def remote_commands(self) -> int:
@@ -185,7 +186,7 @@ class DeviceRun:
             if address is None:
                 return None
         probes = inbound_probes(self.policy, None, replace(self.declared, management_port=port))
-        if not probes:
+        if not probes or "inbound" not in self.probing:
             return None
         return EarlyInbound(
             address, probes, pool.submit(inbound.probe_inbound, address, probes, self.probe_timeout)
@@ -194,8 +195,10 @@ class DeviceRun:
     def _probe(self, facts: Facts, pool: ThreadPoolExecutor, early: EarlyInbound | None) -> Facts:
         facts = replace(facts, address=self.address or facts.address or self.host)
         address = _ip(facts.address)
-        out_probes = outbound_probes(self.policy, facts, self.declared) + self.peer_probes
-        in_probes = inbound_probes(self.policy, facts, self.declared)
+        # only the probes of selected items: `-m "not inbound"` sends nothing to the device
+        out_probes = outbound_probes(self.policy, facts, self.declared) if "outbound" in self.probing else []
+        out_probes += self.peer_probes if "pair" in self.probing else []
+        in_probes = inbound_probes(self.policy, facts, self.declared) if "inbound" in self.probing else []
         # an early probe counts only if it is exactly one of the probes planned now, at this address
         same_address = early is not None and early.address == _canonical(address)
         done = set(early.probes) & set(in_probes) if early is not None and same_address else set()

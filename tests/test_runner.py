@@ -171,3 +171,14 @@ def test_inbound_probes_start_before_the_snapshot_and_each_runs_once(monkeypatch
     assert sorted(p.id for p in probed) == sorted(p.id for p in planned)  # each exactly once
     assert set(run.facts.inbound) == {p.id for p in planned}
     assert not [v for (_, check), v in run.verdicts.items() if check == "inbound" and v.outcome == "error"]
+
+
+def test_deselected_checks_send_no_probes() -> None:
+    """`-m "not inbound and not outbound"`: one state command, no probe of any kind."""
+    tools = NO_PROBE_TOOLS.replace("python3 no", "python3 yes")
+    run = device({"ufw status verbose": ok(sections(**{"probe-tools": tools}))})
+    run.probing = frozenset({"ufw", "listening"})
+    run.run()
+    assert run.error is None and run.remote_commands == 1
+    assert run.facts is not None and not run.facts.outbound and not run.facts.inbound
+    assert run.verdicts[("in-443-tcp-https-nginx", "ufw")].outcome == "passed"
