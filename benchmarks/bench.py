@@ -147,7 +147,7 @@ def baseline_rows(limit: int | None, destinations: dict[str, str], address: str)
     return rows[:limit] if limit else rows
 
 
-def run_plugin(names: list[str], env: dict[str, str], timeout: float, work: Path) -> Run:
+def run_plugin(names: list[str], env: dict[str, str], timeout: float, work: Path, *extra: str) -> Run:
     devices = [arg for name in names for arg in ("--device", f"{SPEC}@lab:{name}")]
     work = work / "plugin"  # an empty directory: the plugin's items come from --device alone
     work.mkdir(exist_ok=True)
@@ -162,6 +162,7 @@ def run_plugin(names: list[str], env: dict[str, str], timeout: float, work: Path
             "--probe-timeout",
             str(timeout),
             *devices,
+            *extra,
         ],
         work,
         env,
@@ -242,6 +243,11 @@ def measure(
             before = sessions(first)
             plugin = median(lambda: run_plugin([first["name"]], env, args.probe_timeout, work), repeat)
             plugin_commands = (sessions(first) - before) / (repeat + 1)
+            # the baseline's own checks (ufw, listening, outbound): no inbound probe from the tester
+            same = median(
+                lambda: run_plugin([first["name"]], env, args.probe_timeout, work, "-m", "not inbound"),
+                repeat,
+            )
             rows = baseline_rows(args.rows, dict(first["destinations"]), str(first["management_address"]))
             before = sessions(first)
             base = median(lambda: run_baseline(first, rows, env, args.probe_timeout, work), repeat)
@@ -257,6 +263,8 @@ def measure(
         "plugin": {**figures(plugin), "remote_commands": plugin_commands},
         "baseline": {**figures(base), "remote_commands": base_commands, "rows": len(rows)},
         "speedup": round(base.seconds / plugin.seconds, 1),
+        "plugin_same_checks": figures(same),
+        "speedup_same_checks": round(base.seconds / same.seconds, 1),
         "fleet": {n: {**figures(r), "vs_one": round(r.seconds / one, 2)} for n, r in fleets.items()},
         "cores": os.cpu_count(),
         "repeat": repeat,
@@ -276,6 +284,10 @@ def measure(
     print(
         f"plugin is {base.seconds / plugin.seconds:.1f}x faster than the baseline, with "
         f"{plugin_commands:g} vs {base_commands:g} remote commands per device"
+    )
+    print(
+        f"plugin without inbound probes (-m 'not inbound', the baseline's checks): {same.seconds:.2f} s, "
+        f"{base.seconds / same.seconds:.1f}x faster than the baseline"
     )
     for n, r in fleets.items():
         print(

@@ -116,7 +116,7 @@ def _site_text(states: list[dict[str, Any]], site: Path) -> str:
         + (f"; drifts: {', '.join(s['drifts'])}" if s["drifts"] else "")
         for s in states
     ]
-    return "\n".join([*lines, f"  inventory: {site}", f"  pytest:    pytest --inventory {site}"])
+    return "\n".join([*lines, f"  inventory: {site}", f"  pytest:    pytest --inventory={site}"])
 
 
 def _status_text(states: list[dict[str, Any]]) -> str:

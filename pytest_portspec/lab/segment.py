@@ -150,10 +150,17 @@ class Segments:
         return Segment(site, known[site], f"{self.prefix}seg{known[site]}")
 
     def release(self, site: str) -> None:
+        """Forget the site's segment, and the lab's inventory of it (nothing of it is up any more)."""
         known = self._load()
-        if site in known:
-            del known[site]
+        known.pop(site, None)
+        if known:
             self.path.write_text(json.dumps(known, indent=2), encoding="utf-8")
+        else:
+            self.path.unlink(missing_ok=True)
+        sites = self.path.parent / "sites"
+        (sites / f"{site}.yaml").unlink(missing_ok=True)
+        if sites.is_dir() and not any(sites.iterdir()):
+            sites.rmdir()
 
     def all(self) -> list[Segment]:
         return [Segment(site, n, f"{self.prefix}seg{n}") for site, n in self._load().items()]
