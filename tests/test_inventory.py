@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from pytest_portspec.errors import SpecError
+from pytest_portspec.cli import main
+from pytest_portspec.errors import LabError, SpecError
 from pytest_portspec.inventory import load_inventory
+from pytest_portspec.lab.cluster import node_drifts
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -102,3 +105,28 @@ def test_a_node_address_is_where_its_peers_reach_it(pytester: pytest.Pytester) -
     )
     assert "voss@s::db->app::27017-tcp" in result.stdout.lines
     assert result.ret == pytest.ExitCode.OK
+
+
+def test_site_drifts_name_a_node_and_path_blocks_another_one() -> None:
+    inventory = load_inventory(EXAMPLES / "voss-site.yaml")
+    drifts = node_drifts(
+        inventory, ["database-1:stop:app-db-database", "webproxy-1:path-block:unified-1:443/tcp"]
+    )
+    assert drifts["database-1"] == ["stop:app-db-database"] and drifts["unified-1"] == []
+    with pytest.raises(LabError, match=r"NODE one of webproxy-1, .* \(did you mean 'database-1'\?\)"):
+        node_drifts(inventory, ["databse-1:stop:x"])
+    with pytest.raises(LabError, match="'webproxy-1' is not another node of the site"):
+        node_drifts(inventory, ["webproxy-1:path-block:webproxy-1:443/tcp"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lab", "up"], "name a spec (SPEC[:PROFILE]) or pass --inventory FILE"),
+        (["lab", "up", "voss", "--inventory", "site.yaml"], "pass only --drift NODE:DRIFT"),
+        (["lab", "up", "--inventory", "site.yaml", "--role", "database"], "pass only --drift NODE:DRIFT"),
+    ],
+)
+def test_lab_up_takes_a_spec_or_a_site(args: list[str], message: str) -> None:
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        main(args)
