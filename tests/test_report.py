@@ -227,3 +227,11 @@ def test_a_site_has_its_own_section_and_its_flows_count_for_acceptance() -> None
     assert "application-1-&gt;database-1::27017-tcp" in html
     html = render(with_site("failed"))
     assert "NOT ACCEPTED" in html and "service-stopped" in html
+
+
+def test_the_cover_lists_sites_and_no_empty_device_table() -> None:
+    data = with_site("failed")
+    data["devices"] = [d for d in data["devices"] if d.get("kind") == "site"]
+    html = render(data)
+    assert "site (node-to-node flows)" in html and "database-1 (database)" in html
+    assert "SSH host key" not in html  # no device of its own: no empty device table

@@ -108,6 +108,22 @@ def cover(data: ReportData) -> str:
             if d.kind == "device"
         ],
     )
+    if not any(d.kind == "device" for d in data.devices):
+        devices = ""
+    sites = [d for d in data.devices if d.kind == "site"]
+    if sites:
+        devices += _table(
+            ["site (node-to-node flows)", "spec (document)", "nodes", "flows"],
+            [
+                [
+                    _td(s.label),
+                    _td(f"{s.spec} ({s.source_doc})"),
+                    _td(", ".join(f"{n['name']} ({n['role']})" for n in s.nodes)),
+                    _td(", ".join(f"{n} {o}" for o, n in sorted(s.counts.items())) or "not run"),
+                ]
+                for s in sites
+            ],
+        )
     return f'<section class="portspec"><h2>{_e(data.title)}</h2>{banner}{meta}{devices}</section>'
 
 
