@@ -10,6 +10,7 @@ protocol; the rows of both sides that document it are kept with it for its citat
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pytest_portspec.checks.ports import fixed_ports
@@ -88,11 +89,31 @@ def _flow_rows(source: Node, peer: Node) -> tuple[list[Expectation], list[Expect
     return _side_rows(source, "out", peer.role), _side_rows(peer, "in", source.role)
 
 
-def plan_pairs(site: str, nodes: list[Node]) -> list[Pair]:
+def same_cluster(clusters: Mapping[str, tuple[str, ...]]) -> Callable[[str, str], bool]:
+    """Whether two nodes belong together: they share a cluster of the inventory, or neither is in
+    any (an inventory without clusters is one cluster per spec)."""
+    member = {
+        name: {c for c, names in clusters.items() if name in names}
+        for names in clusters.values()
+        for name in names
+    }
+
+    def together(a: str, b: str) -> bool:
+        return bool(member.get(a, set()) & member.get(b, set())) or (a not in member and b not in member)
+
+    return together
+
+
+def plan_pairs(
+    site: str, nodes: list[Node], clusters: Mapping[str, tuple[str, ...]] | None = None
+) -> list[Pair]:
+    together = same_cluster(clusters or {})
     pairs: list[Pair] = []
     for source in nodes:
         for peer in nodes:
             if peer is source or peer.policy.spec.name != source.policy.spec.name or not peer.role:
+                continue
+            if not together(source.name, peer.name):
                 continue
             out, inbound = _flow_rows(source, peer)
             by_port: dict[tuple[Proto, int], tuple[list[Expectation], list[Expectation]]] = {}

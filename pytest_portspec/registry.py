@@ -175,7 +175,7 @@ def build(settings: Settings) -> Registry:
         raise pytest.UsageError(f"--device {duplicate} is given twice")
     _check_keys(settings, runs)
     try:
-        site = plan_site(inventory.site, nodes) if inventory and inventory.site else None
+        site = plan_site(inventory.site, nodes, inventory.clusters) if inventory and inventory.site else None
     except LabError as exc:
         raise pytest.UsageError(f"--inventory: {exc}") from None
     return Registry(settings, runs, site)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pytest_portspec.inventory import InventoryDevice
@@ -37,14 +38,18 @@ def node_address(device: InventoryDevice, run: DeviceRun) -> str:
     return device.host
 
 
-def plan_site(name: str, devices: list[tuple[InventoryDevice, DeviceRun]]) -> Site:
+def plan_site(
+    name: str,
+    devices: list[tuple[InventoryDevice, DeviceRun]],
+    clusters: Mapping[str, tuple[str, ...]] | None = None,
+) -> Site:
     """Pairs between the inventory's devices with roles; each source probes its peers itself."""
     nodes = [
         Node(device.name, run.label, node_address(device, run), run.policy)
         for device, run in devices
         if run.policy.role
     ]
-    site = Site(name, plan_pairs(name, nodes), {device.name: run for device, run in devices})
+    site = Site(name, plan_pairs(name, nodes, clusters), {device.name: run for device, run in devices})
     for pair in site.pairs:  # a flow needs both snapshots: under xdist, one worker takes a site's
         site.run_of(pair.source).group = site.run_of(pair.peer).group = f"site-{name}"
         if pair.applies:

@@ -174,3 +174,19 @@ def test_an_outbound_probe_failure_on_the_source_is_an_error() -> None:
     source = Facts(ufw=facts().ufw, sockets=(), outbound_error="no python3 on the device")
     verdict = check_pair(pair(CLUSTER), source, facts(rule(8443), listening=(8443,)))
     assert verdict.outcome == "error" and "no python3" in verdict.observed
+
+
+def test_clusters_keep_their_flows_apart() -> None:
+    members = [
+        ("prod-app", "application"),
+        ("prod-db", "database"),
+        ("test-app", "application"),
+        ("test-db", "database"),
+        ("spare-db", "database"),
+    ]
+    clusters = {"prod": ("prod-app", "prod-db"), "test": ("test-app", "test-db")}
+    keys = {p.key for p in plan_pairs("site-a", nodes("voss", members), clusters)}
+    assert "prod-app->prod-db::27017-tcp" in keys and "test-app->test-db::27017-tcp" in keys
+    assert not [k for k in keys if "prod" in k and "test" in k]
+    assert not [k for k in keys if "spare-db" in k]  # in no cluster: with none of the clustered nodes
+    assert {p.key for p in plan_pairs("site-a", nodes("voss", members))} > keys  # without clusters: all
