@@ -228,11 +228,15 @@ class PairItem(VerdictItem):
 
     def setup(self) -> None:
         self.ensure(self.runs)
-
-    def runtest(self) -> None:
         source, peer = self.runs
         dynamic = self.pair.peer.policy.spec.default.dynamic
-        conclude(self, check_pair(self.pair, source.facts, peer.facts, dynamic))
+        self.verdict = check_pair(self.pair, source.facts, peer.facts, dynamic)
+        if self.verdict.outcome == "error":  # could not reach a verdict: an error, not a failure
+            raise CheckError(self.verdict.observed)
+
+    def runtest(self) -> None:
+        assert self.verdict is not None  # setup decided it
+        conclude(self, self.verdict)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CheckFailed):

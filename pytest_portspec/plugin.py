@@ -107,9 +107,9 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if call.when == "setup" and call.excinfo is not None:
-        from pytest_portspec.items import CheckItem
+        from pytest_portspec.items import VerdictItem
 
-        if isinstance(item, CheckItem):  # a device that cannot be checked: one sentence, no traceback
+        if isinstance(item, VerdictItem):  # a device that cannot be checked: one sentence, no traceback
             report.longrepr = item.repr_failure(call.excinfo)
     return report
 

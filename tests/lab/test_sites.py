@@ -6,6 +6,9 @@ checks every node and every node-to-node flow from the lab's inventory of the si
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,3 +132,22 @@ def test_a_site_is_all_or_nothing_and_drifts_name_its_nodes(lab_store: Store) ->
     with pytest.raises(Exception, match="no service named 'nothing'"):
         up_site(lab, EXAMPLES / "voss-site.yaml", ["unified-1:stop:nothing"])  # the fourth node fails
     assert {s["name"] for s in lab.store.states()} == before
+
+
+def test_a_node_that_cannot_be_reached_errors_its_flows_and_the_others_carry_on(
+    site: Any, pytester: pytest.Pytester
+) -> None:
+    states, inventory = site(EXAMPLES / "voss-site.yaml")
+    database = next(s for s in states if s["name"] == "database-1")
+    os.kill(database["pids"]["sshd"], signal.SIGTERM)
+    time.sleep(0.3)
+    data = check_site(pytester, inventory)
+    node = next(d for d in data["devices"] if d["device"] == "voss[cluster]@database-1")
+    assert "refused the SSH connection" in node["error"]
+    flows = outcomes(data, "pair")
+    assert {o for k, (o, _) in flows.items() if "database-1" in k} == {"error"}
+    assert {o for k, (o, _) in flows.items() if "database-1" not in k} == {"passed"}
+    others = {n for n, (o, _) in outcomes(data).items() if o in ("failed", "error") and "database-1" not in n}
+    assert others == set()
+    assert "voss@site-a: database-1 could not be checked (see its device error)" in data["stdout"]
+    assert "Traceback" not in data["stdout"]
