@@ -42,6 +42,7 @@ def add_parser(commands: Any) -> None:
     down = sub.add_parser("down", help="take appliances down and remove everything they used")
     down.add_argument("names", nargs="*", metavar="NAME")
     down.add_argument("--all", action="store_true", help="every appliance and the lab internet")
+    down.add_argument("--site", metavar="SITE", help="every node of a site (portspec lab up --inventory)")
     status = sub.add_parser("status", help="list the running appliances")
     status.add_argument("--json", action="store_true")
     sub.add_parser("drifts", help="list the drifts the lab can inject")
@@ -77,9 +78,15 @@ def run_lab(args: argparse.Namespace) -> int:
         print(json.dumps(state, indent=2) if args.json else _up_text(state))
         return 0
     if args.lab_command == "down":
-        if not args.names and not args.all:
-            raise SystemExit("portspec lab down: name an appliance or pass --all")
-        gone = lab.down(args.names, everything=args.all)
+        if not args.names and not args.all and not args.site:
+            raise SystemExit("portspec lab down: name an appliance, or pass --site SITE or --all")
+        names = list(args.names)
+        if args.site:
+            nodes = [st["name"] for st in lab.status() if st.get("site") == args.site]
+            if not nodes:
+                raise SystemExit(f"portspec lab down: no node of a site {args.site!r} is up")
+            names += nodes
+        gone = lab.down(names, everything=args.all)
         print(f"down: {', '.join(gone) or 'nothing was up'}")
         return 0
     if args.lab_command == "status":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,6 +122,22 @@ def test_syncsign_hubs_reach_their_sops_in_both_deployments(
     assert bad(data, "pair") == closed | {
         "syncsign-sops@branch::lan-hub-2->lan-sops::8883-tcp": "blocked-in-path"
     }
+
+
+def test_lab_down_site_takes_every_node_of_the_site(lab_store: Store) -> None:
+    lab = Lab(lab_store)
+    states, inventory = up_site(lab, EXAMPLES / "syncsign-site.yaml")
+    assert inventory.exists()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_portspec.cli", "lab", "down", "--site", "office-hq"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.removeprefix("down: ").strip().split(", ")) == sorted(s["name"] for s in states)
+    assert not inventory.exists() and not (lab_store.root / "segments.json").exists()
 
 
 def test_a_site_is_all_or_nothing_and_drifts_name_its_nodes(lab_store: Store) -> None:
