@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paramiko
@@ -84,6 +85,15 @@ class LabSession:
         )
         self.started.append(state["name"])
         return Appliance(state)
+
+    def site(self, inventory: str | Path, *drifts: str) -> tuple[list[Appliance], Path]:
+        """A whole site from an inventory (drifts `NODE:DRIFT`): its nodes, and the lab's inventory
+        of it for `pytest --inventory=...`."""
+        from pytest_portspec.lab.cluster import up_site  # the inventory machinery, only when asked
+
+        states, path = up_site(self.lab, Path(inventory), drifts)
+        self.started += [state["name"] for state in states]
+        return [Appliance(state) for state in states], path
 
     def down(self, *appliances: Appliance) -> None:
         names = [a.name for a in appliances]

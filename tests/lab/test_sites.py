@@ -20,6 +20,7 @@ from plugin_runs import run_plugin
 
 from pytest_portspec.lab.cluster import up_site
 from pytest_portspec.lab.controller import Lab
+from pytest_portspec.lab.fixture import LabSession
 from pytest_portspec.lab.store import Store
 from pytest_portspec.lab.system import run
 
@@ -29,19 +30,16 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 @pytest.fixture
 def site(lab_store: Store) -> Iterator[Any]:
     """Bring a site up: site(inventory, *drifts) -> (states, lab inventory); all down at the end."""
-    lab = Lab(lab_store)
-    brought: list[str] = []
+    session = LabSession(Lab(lab_store))
 
     def up(inventory: Path, *drifts: str) -> tuple[list[dict[str, Any]], Path]:
-        states, path = up_site(lab, inventory, drifts)
-        brought.extend(s["name"] for s in states)
-        return states, path
+        appliances, path = session.site(inventory, *drifts)  # the portspec_lab fixture's way
+        return [a.state for a in appliances], path
 
     yield up
-    if brought:
-        lab.down(brought)
+    session.close()
     namespaces = run(["ip", "netns", "list"])
-    assert lab.store.namespace("seg") not in namespaces  # the segment goes with the site's last node
+    assert lab_store.namespace("seg") not in namespaces  # the segment goes with the site's last node
 
 
 def check_site(pytester: pytest.Pytester, inventory: Path) -> dict[str, Any]:
