@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,18 +23,31 @@ from pytest_portspec.lab.system import run
 PORTSPEC = [sys.executable, "-m", "pytest_portspec.cli"]
 
 
-def machine_snapshot() -> dict[str, object]:
-    """What the lab must leave untouched on the host, or remove entirely."""
+def link_index(name: str) -> int:
+    """The appliance number of a lab link: psl12m -> 12."""
+    match = re.match(r"psl(\d+)", name)
+    return int(match.group(1)) if match else -1
+
+
+def links(snapshot: dict[str, object]) -> list[str]:
+    found = snapshot["links"]
+    assert isinstance(found, list)
+    return [str(n) for n in found]
+
+
+def machine_snapshot(store: Store, indices: set[int]) -> dict[str, object]:
+    """What the lab must leave untouched on the host, or remove entirely: its namespaces and the
+    links of its appliance numbers (another lab directory may be busy on the machine meanwhile)."""
 
     def digest(path: str) -> str:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
     return {
-        "netns": sorted(n for n in run(["ip", "netns", "list"]).split() if n.startswith("pslab")),
+        "netns": sorted(n for n in run(["ip", "netns", "list"]).split() if n.startswith(store.namespace(""))),
         "links": sorted(
-            line.split(":")[1].strip().split("@")[0]
+            name
             for line in run(["ip", "-o", "link"]).splitlines()
-            if ": psl" in line
+            if ": psl" in line and link_index(name := line.split(":")[1].strip().split("@")[0]) in indices
         ),
         "iptables": run(["iptables-save"]).splitlines()[1:-1],  # without the timestamp comments
         "ip6tables": run(["ip6tables-save"]).splitlines()[1:-1],
@@ -59,12 +73,14 @@ def machine_snapshot() -> dict[str, object]:
 def test_a_full_up_down_cycle_leaves_nothing_behind(lab_store: Store) -> None:
     lab = Lab(lab_store)
     lab.down(everything=True)
-    before = machine_snapshot()
+    everything_before = machine_snapshot(lab_store, set(range(1, 121)))
     states = [
         lab.up(UpRequest(spec, name=name))
         for spec, name in (("smartserver", "cycle-a"), ("coppercube", "cycle-b"))
     ]
-    during = machine_snapshot()
+    indices = {s["index"] for s in states}
+    before = everything_before | {"links": [n for n in links(everything_before) if link_index(n) in indices]}
+    during = machine_snapshot(lab_store, indices)
     assert during["netns"] != before["netns"] and during["links"] != before["links"]
     pids = [
         p
@@ -78,7 +94,7 @@ def test_a_full_up_down_cycle_leaves_nothing_behind(lab_store: Store) -> None:
     ]
     assert all(alive(p) for p in pids)
     assert sorted(lab.down(everything=True)) == ["cycle-a", "cycle-b"]
-    assert machine_snapshot() == before
+    assert machine_snapshot(lab_store, indices) == before
     assert not [p for p in pids if alive(p)]
     assert sorted(p.name for p in lab_store.root.iterdir()) == ["keys", "lock", "run"]
     assert list((lab_store.root / "run").iterdir()) == []
@@ -90,14 +106,14 @@ def test_up_of_a_name_that_is_up_says_so(lab: LabSession) -> None:
         lab.up("coppercube", name="twice")
 
 
-def netns_names() -> list[str]:
-    return [n for n in run(["ip", "netns", "list"]).split() if n.startswith("pslab")]
+def netns_names(store: Store) -> list[str]:
+    return [n for n in run(["ip", "netns", "list"]).split() if n.startswith(store.namespace(""))]
 
 
 def test_a_failure_in_the_middle_of_up_cleans_up_after_itself(
     lab_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = netns_names()
+    before = netns_names(lab_store)
 
     def broken(*args: object) -> None:
         raise OSError("ufw exploded")
@@ -106,7 +122,7 @@ def test_a_failure_in_the_middle_of_up_cleans_up_after_itself(
     with pytest.raises(LabError, match="appliance 'crashy' did not come up: ufw exploded"):
         Lab(lab_store).up(UpRequest("smartserver", name="crashy"))
     assert lab_store.state("crashy") is None
-    assert [n for n in netns_names() if n not in before and not n.endswith("-inet")] == []
+    assert [n for n in netns_names(lab_store) if n not in before and not n.endswith("-inet")] == []
 
 
 def test_an_up_killed_half_way_is_cleaned_by_down(lab_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
