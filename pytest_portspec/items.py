@@ -72,6 +72,20 @@ class VerdictItem(pytest.Item):
     def device(self) -> str:
         raise NotImplementedError
 
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CheckFailed):
+            return explain(excinfo.value.verdict, self.device)
+        if isinstance(excinfo.value, DeviceError):
+            return f"{self.device}: {excinfo.value.reason}"
+        if isinstance(excinfo.value, CheckError):
+            return f"{self.device}: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+
+def group_marker(config: pytest.Config, run: DeviceRun) -> pytest.MarkDecorator | None:
+    """xdist's group marker (xdist registers it: without xdist, --strict-markers would refuse it)."""
+    return pytest.mark.xdist_group(name=group_name(run)) if config.pluginmanager.hasplugin("xdist") else None
+
 
 def conclude(item: VerdictItem, verdict: Verdict) -> None:
     """Pass the verdict through the hook (waivers), record it, and end the item accordingly."""
@@ -156,15 +170,6 @@ class CheckItem(VerdictItem):
             raise CheckError(f"no verdict for {self.key} [{self.check}]")
         conclude(self, verdict)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, CheckFailed):
-            return explain(excinfo.value.verdict, self.device)
-        if isinstance(excinfo.value, DeviceError):
-            return f"{self.run.label}: {excinfo.value.reason}"
-        if isinstance(excinfo.value, CheckError):
-            return f"{self.run.label}: {excinfo.value}"
-        return str(super().repr_failure(excinfo))
-
     def reportinfo(self) -> tuple[Path, int | None, str]:
         spec = self.run.policy.spec
         line = self.expectation.row.line - 1 if self.expectation is not None else None
@@ -181,12 +186,7 @@ class DeviceCollector(pytest.Collector):
         from pytest_portspec.checks import planned
 
         spec = self.run.policy.spec
-        # the marker is xdist's (it registers it): without xdist, --strict-markers would refuse it
-        group = (
-            pytest.mark.xdist_group(name=group_name(self.run))
-            if self.config.pluginmanager.hasplugin("xdist")
-            else None
-        )
+        group = group_marker(self.config, self.run)
         items: list[pytest.Item] = []
         for e, key, check in planned(self.run.policy):
             item = CheckItem.from_parent(
@@ -238,13 +238,6 @@ class PairItem(VerdictItem):
         assert self.verdict is not None  # setup decided it
         conclude(self, self.verdict)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, CheckFailed):
-            return explain(excinfo.value.verdict, self.device)
-        if isinstance(excinfo.value, CheckError):
-            return f"{self.device}: {excinfo.value}"
-        return str(super().repr_failure(excinfo))
-
     def reportinfo(self) -> tuple[Path, int | None, str]:
         e = self.pair.rows[0]
         return self.pair.source.policy.spec.path, e.row.line - 1, self.nodeid
@@ -263,7 +256,8 @@ class SiteCollector(pytest.Collector):
             item = PairItem.from_parent(self, name=pair.key, pair=pair, site=self.site, ensure=self.ensure)
             item.add_marker("pair")
             item.add_marker(pair.source.policy.spec.name)
-            if self.config.pluginmanager.hasplugin("xdist"):  # the site's nodes are one group
-                item.add_marker(pytest.mark.xdist_group(name=group_name(self.site.run_of(pair.source))))
+            group = group_marker(self.config, self.site.run_of(pair.source))  # the site's nodes: one group
+            if group is not None:
+                item.add_marker(group)
             items.append(item)
         return items

@@ -33,7 +33,6 @@ class Registry:
     site: Site | None = None  # the inventory's site and its node-to-node pairs
     selected: set[str] = field(default_factory=set)
     worker: bool = False  # an xdist worker: it takes the snapshots of its own groups of devices only
-    done: set[str] = field(default_factory=set)  # devices whose snapshot this process took (or tried)
     outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> (outcome, device label)
     report: Callable[[str, bool], None] | None = None  # writes a progress line (text, is it bad)
     _futures: dict[str, Future[None]] = field(default_factory=dict)  # device label -> its snapshot
@@ -82,10 +81,14 @@ class Registry:
         with self._submit:
             for run in self._scope(runs):
                 if run.label not in self._futures:
-                    self.done.add(run.label)
                     self._futures[run.label] = self._pool().submit(self._take, run)
         for run in runs:
             self._futures[run.label].result()
+
+    @property
+    def done(self) -> set[str]:
+        """The devices whose snapshot this process took, or is taking (or tried)."""
+        return set(self._futures)
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:

@@ -38,10 +38,6 @@ class Segment:
     number: int
     namespace: str
 
-    @property
-    def network(self) -> str:
-        return f"{segment_address(self.number, 0)}/24"
-
     def ensure(self) -> None:
         if netns_exists(self.namespace):
             return
