@@ -19,6 +19,7 @@ from pytest_portspec.items import CheckItem, DeviceCollector, PairItem, SiteColl
 from pytest_portspec.lab.resolve import resolve
 from pytest_portspec.options import Settings
 from pytest_portspec.policy import effective_policy
+from pytest_portspec.probe import remote_program
 from pytest_portspec.runner import DeviceRun, progress_line
 from pytest_portspec.sites import Site, plan_site
 from pytest_portspec.spec import Spec
@@ -92,6 +93,7 @@ class Registry:
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
+            remote_program()  # built here, in the main thread: see probe/program.py
             self._executor = ThreadPoolExecutor(max(1, self.settings.max_parallel), "portspec-device")
         return self._executor
 

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from pytest_portspec.lab.services import sntp_reply
-from pytest_portspec.probe import payloads
+from pytest_portspec.probe import payloads, program
 from pytest_portspec.probe.outbound import (
     OutboundProbe,
     ProbeResult,
@@ -371,6 +371,26 @@ def _old_python() -> str | None:
         if done.stdout.strip() == "True":
             return candidate
     return None
+
+
+def test_remote_program_is_built_once_when_device_threads_ask_at_once() -> None:
+    """Device threads ask for the program together; CPython 3.11's parser is not safe for that."""
+    program._built_program.cache_clear()
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            results.append(remote_program())
+        except BaseException as error:  # collected for the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=build) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [] and len(results) == 16 and len(set(results)) == 1
 
 
 def test_remote_program_runs_on_the_oldest_python_here() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import threading
 from types import ModuleType
 
 from pytest_portspec.probe import payloads
@@ -13,6 +14,11 @@ from pytest_portspec.probe import payloads
 _STRIPPED_MODULES = ("__future__", "typing")
 _PACKAGE = "pytest_portspec"
 _TOO_NEW = (ast.JoinedStr, ast.NamedExpr, ast.Match, ast.TryStar)
+# CPython 3.11 keeps the AST builder's recursion counter per interpreter, not per thread: two
+# threads parsing at once fail with "SystemError: AST constructor recursion depth mismatch"
+# (python/cpython#106905). Devices are read from a thread pool, so the program is built once,
+# under a lock, and the registry builds it in the main thread before any device thread starts.
+_BUILDING = threading.Lock()
 
 
 class _ForOldPython(ast.NodeTransformer):
@@ -126,9 +132,14 @@ def _program_body() -> list[ast.stmt]:
     return body
 
 
-@functools.cache
 def remote_program() -> str:
     """The program `python_command` runs on the device: the device modules for Python >= 3.5, then main()."""
+    with _BUILDING:
+        return _built_program()
+
+
+@functools.cache
+def _built_program() -> str:
     tree = ast.Module(body=_program_body(), type_ignores=[])
     ast.fix_missing_locations(tree)
     files = ", ".join(m.__name__.replace(".", "/") + ".py" for m in payloads.DEVICE_MODULES)
