@@ -119,6 +119,11 @@ def test_row(host, row):
         assert line == (row["action"] == "allow") or row["action"] == "block"
     elif row["check"] == "listening":
         assert host.socket(row["socket"]).is_listening
+    elif row["check"] == "not-allowed":
+        status = host.run("sudo ufw status verbose").stdout
+        assert not any(l.startswith(row["rule"]) and "ALLOW IN" in l for l in status.splitlines())
+    elif row["check"] == "loopback-only":
+        assert not host.socket(row["socket"]).is_listening
     else:
         assert host.run("nc -z -w {timeout} %s %s" % (row["host"], row["port"])).rc == 0
 """
@@ -129,9 +134,16 @@ def baseline_rows(limit: int | None, destinations: dict[str, str], address: str)
     policy = effective_policy(find_spec(SPEC))
     rows: list[dict[str, object]] = []
     for e in policy.rows:
-        if not e.applies or e.row.scope != "external" or not e.row.ports:
+        if not e.applies or not e.row.ports:
             continue
         port = e.row.ports[0].lo
+        if e.row.scope == "loopback":
+            if e.side.direction == "in":  # never open in ufw, and listening on loopback only
+                rule, wildcard = f"{port}/{e.side.proto}", f"{e.side.proto}://0.0.0.0:{port}"
+                rows.append({"key": f"{e.key}-ufw", "check": "not-allowed", "rule": rule})
+                rows.append({"key": f"{e.key}-loopback", "check": "loopback-only", "socket": wildcard})
+        if e.row.scope != "external":
+            continue
         rows.append(
             {"key": f"{e.key}-ufw", "check": "ufw", "action": e.action, "rule": f"{port}/{e.side.proto}"}
         )
