@@ -129,6 +129,14 @@ def test_row(host, row):
 """
 
 
+def _loopback_rows(key: str, port: int, proto: str) -> list[dict[str, object]]:
+    """A loopback-only row, naively: never opened in ufw, and not listening beyond loopback."""
+    return [
+        {"key": f"{key}-ufw", "check": "not-allowed", "rule": f"{port}/{proto}"},
+        {"key": f"{key}-loopback", "check": "loopback-only", "socket": f"{proto}://0.0.0.0:{port}"},
+    ]
+
+
 def baseline_rows(limit: int | None, destinations: dict[str, str], address: str) -> list[dict[str, object]]:
     """The same rows the plugin checks, as one naive test each."""
     policy = effective_policy(find_spec(SPEC))
@@ -137,11 +145,8 @@ def baseline_rows(limit: int | None, destinations: dict[str, str], address: str)
         if not e.applies or not e.row.ports:
             continue
         port = e.row.ports[0].lo
-        if e.row.scope == "loopback":
-            if e.side.direction == "in":  # never open in ufw, and listening on loopback only
-                rule, wildcard = f"{port}/{e.side.proto}", f"{e.side.proto}://0.0.0.0:{port}"
-                rows.append({"key": f"{e.key}-ufw", "check": "not-allowed", "rule": rule})
-                rows.append({"key": f"{e.key}-loopback", "check": "loopback-only", "socket": wildcard})
+        if e.row.scope == "loopback" and e.side.direction == "in":
+            rows += _loopback_rows(e.key, port, e.side.proto)
         if e.row.scope != "external":
             continue
         rows.append(
