@@ -143,9 +143,13 @@ def test_a_required_listener_that_is_missing_fails_even_when_ufw_permits() -> No
     assert (verdict.outcome, verdict.failure_class) == ("failed", "not-listening")
 
 
-def test_a_reset_shows_an_open_path_only_where_a_listener_is_merely_permitted() -> None:
+def test_a_reset_without_a_listener_proves_no_flow_even_where_a_listener_is_merely_permitted() -> None:
+    """A site firewall that rejects with resets would look the same: a skip that says so, no pass."""
     verdict = check_pair(pair(DB), facts(probe=("database-1", 27017, "refused")), facts(rule(27017)))
-    assert verdict.outcome == "passed" and "the path is open" in verdict.observed
+    assert verdict.outcome == "skipped"
+    assert "cannot prove the flow" in verdict.observed and "a firewall between the nodes" in verdict.observed
+    with_listener = facts(rule(27017), listening=(27017,))
+    assert check_pair(pair(DB), facts(probe=("database-1", 27017, "ok")), with_listener).outcome == "passed"
 
 
 def test_no_answer_through_an_open_peer_is_blocked_in_the_path() -> None:

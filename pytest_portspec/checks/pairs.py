@@ -139,11 +139,13 @@ def _judge(pair: Pair, seen: Observed, evidence: list[str], dynamic: Citation | 
             pair, "passed", f"{pair.source.name} connected to {peer} on {where}", evidence=evidence
         )
     if outcome == "refused" and not seen.listening and not pair.listener_required:
+        # a site firewall that rejects with resets looks the same as the peer's closed port
         return _verdict(
             pair,
-            "passed",
-            f"the path is open: {peer} answered with a reset (nothing listens on {where}, which the "
-            f"document permits)",
+            "skipped",
+            f"cannot prove the flow: {peer}'s ufw permits {where} from {pair.source.address}, but nothing "
+            f"listens there (the document permits that) and the reset {pair.source.name} got may come "
+            f"from {peer} or from a firewall between the nodes; start the service on {peer} to prove it",
             evidence=evidence,
         )
     if outcome == "unverifiable":
