@@ -17,7 +17,7 @@ from pytest_portspec.probe.inbound import InboundProbe
 from pytest_portspec.probe.outbound import OutboundProbe, ProbeResult
 from pytest_portspec.spec.model import ports_label
 from pytest_portspec.ufwmodel import Packet, decide
-from pytest_portspec.verdict import Verdict, for_row, row_skip
+from pytest_portspec.verdict import Check, Verdict, for_row, row_skip
 
 MAX_BLOCKED_PROBES = 4
 
@@ -123,6 +123,19 @@ def inbound_probes(
     return list(probes.values())
 
 
+def _partly_unverifiable(
+    e: Expectation, check: Check, expected: str, done: list[ProbeResult], evidence: list[str]
+) -> Verdict:
+    """Some probes answered and the others could not be verified: the row is not proven, so no pass."""
+    unverified = [r for r in done if r.outcome == "unverifiable"]
+    first = unverified[0]
+    observed = (
+        f"{len(done) - len(unverified)} of {len(done)} probe(s) answered; cannot verify "
+        f"{first.host}:{first.port}/{first.proto}: {first.detail}"
+    )
+    return for_row(e, check, "skipped", expected, observed, evidence=evidence)
+
+
 def _line(r: ProbeResult) -> str:
     return f"{r.proto} {r.host}:{r.port} -> {r.outcome} in {r.seconds * 1000:.0f} ms: {r.detail}"
 
@@ -158,6 +171,8 @@ def check_outbound(e: Expectation, facts: Facts, declared: Declarations) -> Verd
     bad = [
         r for r in done if r.outcome not in ("ok", "unverifiable")
     ]  # unverifiable proves nothing either way
+    if reach == "all" and not bad and len(good) < len(done):
+        return _partly_unverifiable(e, "outbound", expected, done, evidence)
     if (reach == "all" and not bad) or (reach == "any" and good):
         return for_row(
             e,
@@ -205,6 +220,8 @@ def check_inbound(e: Expectation, facts: Facts, declared: Declarations) -> Verdi
         if all(r.outcome == "unverifiable" for r in done):
             return row_skip(e, "inbound", f"cannot verify: {done[0].detail}")
         failed = [r for r in done if r.outcome not in ("ok", "unverifiable")]
+        if not failed and any(r.outcome == "unverifiable" for r in done):
+            return _partly_unverifiable(e, "inbound", expected, done, evidence)
         if failed:
             return for_row(
                 e,

@@ -1,0 +1,87 @@
+"""Outbound and inbound reach verdicts from plain probe results: a row is passed only when every
+probe it needs was verified; a probe that could not be verified never counts as reached."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_portspec.catalog import find_spec
+from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.checks.reach import check_inbound, check_outbound, inbound_probes, outbound_probes
+from pytest_portspec.parse.sockets import Socket
+from pytest_portspec.parse.ufw_rules import UfwState
+from pytest_portspec.policy import EffectivePolicy, Expectation, effective_policy
+from pytest_portspec.probe.outbound import ProbeResult
+
+INACTIVE = UfwState(False, "deny", "allow", "deny", (), False, "user.rules")
+
+
+def row(policy: EffectivePolicy, key: str) -> Expectation:
+    return next(e for e in policy.rows if e.key == key)
+
+
+def result(probe_id: str, host: str, proto: str, port: int, outcome: str) -> ProbeResult:
+    return ProbeResult(probe_id, host, proto, port, outcome, None, (), 0.01, f"{outcome} detail")  # type: ignore[arg-type]
+
+
+def sops_facts(outcomes: dict[int, str]) -> tuple[Expectation, Facts]:
+    """SyncSign SOPS's OTA row: up.sync-sign.com on 443 and 8433/tcp, every one needed."""
+    policy = effective_policy(find_spec("syncsign-sops"), profile="internet", role="sops")
+    e = row(policy, "out-443,8433-tcp")
+    assert e.row.reach == "all"
+    probes = [
+        p for p in outbound_probes(policy, Facts(ufw=INACTIVE, sockets=()), Declarations()) if e.key in p.id
+    ]
+    assert {p.port for p in probes} == set(outcomes)
+    results = {p.id: result(p.id, p.host, "tcp", p.port, outcomes[p.port]) for p in probes}
+    return e, Facts(ufw=INACTIVE, sockets=(), outbound=results)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "verdict"),
+    [
+        ({443: "ok", 8433: "ok"}, "passed"),
+        ({443: "ok", 8433: "unverifiable"}, "skipped"),  # half a row is not a row
+        ({443: "unverifiable", 8433: "unverifiable"}, "skipped"),
+        ({443: "ok", 8433: "timeout"}, "failed"),
+        ({443: "unverifiable", 8433: "refused"}, "failed"),
+    ],
+)
+def test_outbound_every_destination_must_be_verified_to_pass(outcomes: dict[int, str], verdict: str) -> None:
+    e, facts = sops_facts(outcomes)
+    assert check_outbound(e, facts, Declarations()).outcome == verdict
+
+
+def test_a_partly_unverifiable_row_says_what_answered_and_what_could_not_be_verified() -> None:
+    e, facts = sops_facts({443: "ok", 8433: "unverifiable"})
+    verdict = check_outbound(e, facts, Declarations())
+    assert verdict.observed.startswith("1 of 2 probe(s) answered; cannot verify up.sync-sign.com:8433/tcp")
+    assert len(verdict.evidence) == 2
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "verdict"),
+    [
+        (("ok", "ok"), "passed"),
+        (("ok", "unverifiable"), "skipped"),
+        (("ok", "timeout"), "failed"),
+    ],
+)
+def test_inbound_allow_passes_only_when_every_port_answered(outcomes: tuple[str, str], verdict: str) -> None:
+    """SOPS's MQTT row: 8443 and 8883/tcp, each with its listener required."""
+    policy = effective_policy(find_spec("syncsign-sops"), profile="internet", role="sops")
+    e = row(policy, "in-8443,8883-tcp")
+    sockets = tuple(
+        Socket("tcp", "0.0.0.0", port, (("sops", 1),), None, f"tcp LISTEN 0.0.0.0:{port}")
+        for port in (8443, 8883)
+    )
+    probes = [p for p in inbound_probes(policy, None, Declarations()) if f"|{e.key}|" in p.id]
+    assert [p.port for p in probes] == [8443, 8883]
+    inbound = {
+        p.id: result(p.id, "198.18.251.2", "tcp", p.port, o) for p, o in zip(probes, outcomes, strict=True)
+    }
+    facts = Facts(ufw=INACTIVE, sockets=sockets, inbound=inbound, address="198.18.251.2")
+    checked = check_inbound(e, facts, Declarations())
+    assert checked.outcome == verdict
+    if verdict == "skipped":
+        assert "1 of 2 probe(s) answered; cannot verify 198.18.251.2:8883/tcp" in checked.observed
