@@ -11,8 +11,9 @@ import pytest
 from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations
 from pytest_portspec.checks.rules import RuleExplanation, explain_rules
-from pytest_portspec.parse.ufw import UfwState, parse_status_rules
+from pytest_portspec.parse.ufw import UfwRule, UfwState, parse_status_rules
 from pytest_portspec.policy import effective_policy
+from pytest_portspec.spec.model import PortRange
 
 EXAMPLE = Path(__file__).parent / "data" / "ufw" / "vendor-example.status-numbered.txt"
 
@@ -68,3 +69,26 @@ def test_each_line_gets_its_verdict(
 ) -> None:
     assert explained[position].kind == kind, explained[position].text
     assert words in explained[position].text
+
+
+def _allow(port: int, src: str, comment: str | None) -> UfwRule:
+    return UfwRule(
+        1, "allow", "in", "tcp", (PortRange(port, port),), (), src, "0.0.0.0/0", None, False, comment, ""
+    )
+
+
+@pytest.mark.parametrize(
+    ("port", "src", "comment", "kind"),
+    [
+        (22, "198.18.0.1", None, "management"),  # SSH from one address: this test's way in
+        (22, "0.0.0.0/0", "portspec-lab management", "management"),
+        (3306, "0.0.0.0/0", "management", "undocumented"),  # a comment alone explains nothing
+        (3306, "198.18.0.1", "management", "undocumented"),
+    ],
+)
+def test_only_a_rule_for_the_management_port_is_management_access(
+    port: int, src: str, comment: str | None, kind: str
+) -> None:
+    state = UfwState(True, "deny", "deny", "disabled", (_allow(port, src, comment),), False, "status")
+    policy = effective_policy(find_spec("smartserver"))
+    assert explain_rules(policy, state, Declarations())[0].kind == kind

@@ -76,11 +76,11 @@ def _explain(policy: EffectivePolicy, rule: UfwRule, declared: Declarations) -> 
 def _explain_kind(policy: EffectivePolicy, rule: UfwRule, declared: Declarations) -> RuleExplanation:
     if rule.interface == "lo" or (rule.action == "deny" and rule.src.startswith("127.")):
         return RuleExplanation(rule, "loopback", "loopback housekeeping, as in the vendor's own example")
-    if (rule.comment and "management" in rule.comment) or (
+    if (
         rule.direction == "in"
         and declared.management_port in _ports(rule)
-        and rule.src not in ("0.0.0.0/0", "::/0")
-    ):
+        and ((rule.comment and "management" in rule.comment) or rule.src not in ("0.0.0.0/0", "::/0"))
+    ):  # a comment alone explains nothing: `allow 3306 comment 'management'` is still 3306
         return RuleExplanation(rule, "management", "management access for this test (source-restricted SSH)")
     if rule.action in ("deny", "reject"):
         return RuleExplanation(
