@@ -69,8 +69,28 @@ def check_listening(e: Expectation, facts: Facts, declared: Declarations) -> Ver
             evidence=[s.text for s in reachable],
             failure_class="wrong-process",
         )
+    missing = (
+        []
+        if e.row.configurable
+        else [r for r in e.row.ports if not any(r.lo <= s.port <= r.hi for s in right)]
+    )
+    if missing:  # each port (or range) the row lists is a service of its own
+        return for_row(
+            e,
+            "listening",
+            "failed",
+            expected,
+            f"nothing listens on {ports_label(tuple(missing))}/{e.side.proto}; {right[0].describe()} does",
+            evidence=[s.text for s in right],
+            failure_class="not-listening",
+        )
     return for_row(
-        e, "listening", "passed", expected, f"{right[0].describe()} listens", evidence=[s.text for s in right]
+        e,
+        "listening",
+        "passed",
+        expected,
+        "; ".join(dict.fromkeys(f"{s.describe()} listens" for s in right)),
+        evidence=[s.text for s in right],
     )
 
 
