@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_portspec.errors import PortspecError
-from pytest_portspec.parse.sockets import parse_netstat, parse_ss
+from pytest_portspec.parse.sockets import read_listening
 
 BAD = ("failed", "error")
 
@@ -103,7 +103,7 @@ def _rules(device: dict[str, Any]) -> set[str]:
 
 def _sockets(device: dict[str, Any]) -> set[str]:
     text = device.get("snapshot", {}).get("sockets", "")
-    found = parse_ss(text) or parse_netstat(text)
+    found, _ = read_listening(text)
     return {s.describe() for s in found}
 
 

@@ -26,7 +26,7 @@ from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import inbound_probes, outbound_probes
 from pytest_portspec.checks.rules import RuleExplanation, explain_rules
 from pytest_portspec.errors import DeviceError
-from pytest_portspec.parse.sockets import parse_netstat, parse_ss
+from pytest_portspec.parse.sockets import parse_listening
 from pytest_portspec.parse.ufw import ufw_state
 from pytest_portspec.policy import EffectivePolicy
 from pytest_portspec.probe import inbound, outbound
@@ -146,8 +146,10 @@ class DeviceRun:
         sockets_section = sections["sockets"]
         if sockets_section.status != 0:
             raise DeviceError(self.label, "neither ss nor netstat could list the listening sockets")
-        text = sockets_section.text
-        found = parse_ss(text) or parse_netstat(text)
+        try:
+            found = parse_listening(sockets_section.text)
+        except ValueError as exc:
+            raise DeviceError(self.label, f"cannot read the listening sockets: {exc}") from None
         return Facts(
             ufw=state,
             sockets=tuple(found),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pytest_portspec.device import parse_device
-from pytest_portspec.parse.sockets import parse_netstat, parse_ss
+from pytest_portspec.parse.sockets import parse_listening, parse_netstat, parse_ss
 from pytest_portspec.snapshot import parse_sections, resolvers, state_command, time_servers
 
 DATA = Path(__file__).parent / "data"
@@ -98,6 +98,21 @@ udp        0      0 127.0.0.1:53            0.0.0.0:*                           
         ("tcp", "::", 443, ("nginx",)),
         ("udp", "127.0.0.1", 53, ("dnsmasq",)),
     ]
+
+
+def test_every_socket_line_is_read_or_the_listing_is_refused() -> None:
+    """A socket line neither parser reads would vanish from the exposure audit: refuse instead."""
+    for name in ("ss-smartserver.txt", "ss-smartserver-with-header.txt"):
+        text = (DATA / name).read_text()
+        assert parse_listening(text) == parse_ss(text)
+    netstat = "Proto Local Address State\ntcp 0 0 0.0.0.0:22 0.0.0.0:* LISTEN 812/sshd\n"
+    assert [s.port for s in parse_listening(netstat)] == [22]
+    garbled = (DATA / "ss-smartserver.txt").read_text() + "tcp LISTEN 0 128 0.0.0.0:ssh 0.0.0.0:*\n"
+    with pytest.raises(
+        ValueError, match=r"1 socket line\(s\) in a form this tool cannot read, e.g. 'tcp LISTEN"
+    ):
+        parse_listening(garbled)
+    assert parse_listening("") == []
 
 
 def test_the_state_command_is_one_read_only_command_quoted_for_sudo() -> None:

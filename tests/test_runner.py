@@ -95,6 +95,10 @@ def test_one_state_command_gives_every_verdict_and_outbound_errors_without_a_pro
             ok(sections(sockets=(127, "ss: not found\nnetstat: not found"))),
             "neither ss nor netstat could list the listening sockets",
         ),
+        (
+            ok(sections(sockets="tcp LISTEN 0 128 0.0.0.0:ssh 0.0.0.0:*")),  # ss -n forgotten somewhere
+            "cannot read the listening sockets: 1 socket line(s) in a form this tool cannot read",
+        ),
         (ok("garbage\n"), "the state command gave no probe-tools section"),
     ],
 )

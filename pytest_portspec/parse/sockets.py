@@ -95,3 +95,29 @@ def parse_netstat(text: str) -> list[Socket]:
         processes = ((owner.group(2), int(owner.group(1))),) if owner else ()
         found.append(Socket(proto, address, port, processes, interface, line.strip()))
     return found
+
+
+def read_listening(text: str) -> tuple[list[Socket], list[str]]:
+    """The listening sockets of `ss -H -tulpn`, else of `netstat -tulpn`, and the socket lines
+    neither could read."""
+    found = parse_ss(text) or parse_netstat(text)
+    read = {s.text for s in found}
+    return found, [
+        line.strip() for line in text.splitlines() if _is_listener(line) and line.strip() not in read
+    ]
+
+
+def _is_listener(line: str) -> bool:
+    fields = line.split()
+    if not fields or not fields[0].startswith(("tcp", "udp")):
+        return False  # a header, a blank line
+    return not fields[0].startswith("tcp") or "LISTEN" in fields  # netstat lists udp without a state
+
+
+def parse_listening(text: str) -> list[Socket]:
+    """Like read_listening, but ValueError if a socket line could not be read: a socket left out
+    would vanish from the exposure audit, a pass it did not earn."""
+    found, unread = read_listening(text)
+    if unread:
+        raise ValueError(f"{len(unread)} socket line(s) in a form this tool cannot read, e.g. {unread[0]!r}")
+    return found
