@@ -33,6 +33,8 @@ class Registry:
     runs: list[DeviceRun]
     site: Site | None = None  # the inventory's site and its node-to-node pairs
     selected: set[str] = field(default_factory=set)
+    collected: int = 0  # the plugin's items as collected, before -k, -m, --deselect
+    deselected: int = 0  # of those, the ones this run does not run: the report says it is partial
     worker: bool = False  # an xdist worker: it takes the snapshots of its own groups of devices only
     outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> (outcome, device label)
     report: Callable[[str, bool], None] | None = None  # writes a progress line (text, is it bad)
@@ -57,11 +59,13 @@ class Registry:
                 session, name=group, nodeid=group, pairs=pairs, site=self.site, ensure=self.ensure
             )
             items += site.collect()
+        self.collected = len(items)
         return items
 
     def select(self, items: list[pytest.Item]) -> None:
         """The devices of the selected items, and which of their checks need probes."""
         self.selected = {run.label for item in items for run in getattr(item, "runs", ())}
+        self.deselected = self.collected - sum(isinstance(item, CheckItem | PairItem) for item in items)
         probing: dict[str, set[str]] = {}
         for item in items:
             if isinstance(item, CheckItem):

@@ -9,6 +9,7 @@ workers says what a run in one process says.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +22,7 @@ from pytest_portspec.items import CheckItem, PairItem
 from pytest_portspec.pairs import Pair
 from pytest_portspec.policy import Expectation
 from pytest_portspec.registry import Registry
-from pytest_portspec.report.data import ReportData, build
+from pytest_portspec.report.data import ReportData, build, partial_run
 from pytest_portspec.spec.model import ports_label
 
 FORMAT = 1
@@ -82,6 +83,8 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
         "operator": reg.settings.operator,
         "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "tool_version": __version__,
+        "deselected": reg.deselected,
+        "selection": _selection(session.config),
     }
     return {"format": FORMAT, "run": meta, "devices": devices, "results": rows}
 
@@ -110,6 +113,17 @@ def _site(reg: Registry, group: str, pairs: list[Pair]) -> dict[str, Any]:
         ],
         "rows": [_pair_row(p) for p in pairs],
     }
+
+
+def _selection(config: pytest.Config) -> str:
+    """How the user narrowed the run, as they typed it."""
+    keyword, marks = config.getoption("keyword", ""), config.getoption("markexpr", "")
+    deselect = config.getoption("deselect", None) or []
+    return " ".join(
+        [f"-k {shlex.quote(keyword)}"] * bool(keyword)
+        + [f"-m {shlex.quote(marks)}"] * bool(marks)
+        + [f"--deselect {shlex.quote(d)}" for d in deselect]
+    )
 
 
 def _pair_row(pair: Pair) -> dict[str, Any]:
@@ -186,7 +200,12 @@ def merge(base: dict[str, Any], parts: list[dict[str, Any]]) -> dict[str, Any]:
             known = results.get(entry["nodeid"])
             if known is None or known["outcome"] == NOT_RUN:
                 results[entry["nodeid"]] = entry
-    return base | {"devices": list(devices.values()), "results": list(results.values())}
+    run = base["run"] | {  # every worker collects and deselects the same items; the controller none
+        "deselected": max(
+            [base["run"].get("deselected", 0)] + [p["run"].get("deselected", 0) for p in parts]
+        ),
+    }
+    return base | {"run": run, "devices": list(devices.values()), "results": list(results.values())}
 
 
 def _combine(entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -247,6 +266,9 @@ def summary(data: dict[str, Any]) -> list[tuple[str, bool]]:
                     True,
                 )
             )
+    partial = partial_run(data["run"])
+    if partial:
+        lines.append((f"portspec: partial run, not a sign-off: {partial}", True))
     for label in changed(data):
         lines.append(
             (

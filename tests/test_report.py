@@ -128,6 +128,16 @@ def test_a_clean_run_is_accepted_with_the_matrix_and_conditions() -> None:
     assert "ssh-ed25519 SHA256:abc" in html
 
 
+def test_a_partial_run_is_never_a_sign_off() -> None:
+    """-k, -m or --deselect left checks out: the report says so instead of ACCEPTED."""
+    data = results()
+    data["run"] |= {"deselected": 32, "selection": "-m 'not inbound'"}
+    html = page(build(data, title="t", operator="o", created="c", tool_version="v"))
+    assert "NOT ACCEPTED" in html
+    banner = html.split("NOT ACCEPTED", 1)[1].split("</div>", 1)[0]
+    assert "partial run: 32 check(s) not selected (-m &#x27;not inbound&#x27;)" in banner
+
+
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [

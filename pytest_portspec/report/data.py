@@ -80,6 +80,7 @@ class ReportData:
     created: str
     tool_version: str
     devices: list[DeviceReport]
+    partial: str | None = None  # checks the run left out (-k, -m, --deselect): no sign-off then
 
     @property
     def counts(self) -> Counter[str]:
@@ -90,9 +91,11 @@ class ReportData:
 
     @property
     def accepted(self) -> bool:
-        """ACCEPTED only when no check failed or errored, every device was checked and left unchanged."""
+        """ACCEPTED only when no check failed or errored, none was left out, every device was checked
+        and left unchanged."""
         return (
             not any(self.counts[o] for o in BLOCKING)
+            and self.partial is None
             and bool(self.devices)
             and all(d.error is None and (d.read_only is True or d.kind == "site") for d in self.devices)
         )
@@ -181,4 +184,13 @@ def build(
         created=created,
         tool_version=tool_version,
         devices=[device_report(d, items) for d in results.get("devices", [])],
+        partial=partial_run(results.get("run", {})),
     )
+
+
+def partial_run(run: dict[str, Any]) -> str | None:
+    """What a run left out of the document's checks, or None for a whole run."""
+    deselected, selection = run.get("deselected", 0), run.get("selection", "")
+    if not deselected:
+        return None
+    return f"{deselected} check(s) not selected" + (f" ({selection})" if selection else "")

@@ -57,6 +57,7 @@ def cover(data: ReportData) -> str:
         banner = f'<div class="verdict accepted">ACCEPTED — {_e(shown)}</div>'
     else:
         reasons = [shown] + [f"{d.label}: {d.error}" for d in data.devices if d.error]
+        reasons += [f"partial run: {data.partial}"] if data.partial else []
         reasons += [
             f"{d.label}: read-only proof {'failed' if d.read_only is False else 'missing'}"
             for d in data.devices

@@ -146,11 +146,19 @@ def test_failures_read_like_an_auditors_sentence(lab: LabSession, pytester: pyte
 
 def test_items_are_selectable_by_marker_and_keyword(lab: LabSession, pytester: pytest.Pytester) -> None:
     lab.up("coppercube", name="select")
+    whole = check(pytester, "coppercube", "select")
+    assert whole["run"]["deselected"] == 0 and "partial run" not in whole["stdout"]
     data = check(pytester, "coppercube", "select", "-m", "outbound")
     assert {r["check"] for r in data["results"] if r["outcome"] != "not run"} == {"outbound"}
+    left_out = len(whole["results"]) - len(data["results"])
+    assert left_out > 0 and (data["run"]["deselected"], data["run"]["selection"]) == (left_out, "-m outbound")
+    line = f"portspec: partial run, not a sign-off: {left_out} check(s) not selected (-m outbound)"
+    assert line in data["stdout"]
     data = check(pytester, "coppercube", "select", "-k", "5671")
     ran = [r for r in data["results"] if r["outcome"] != "not run"]
     assert ran and all("5671" in r["nodeid"] for r in ran)
+    assert data["run"]["selection"] == "-k 5671"
+    assert data["run"]["deselected"] == len(whole["results"]) - len(ran)
 
 
 def test_a_conftest_can_alter_a_verdict_through_the_hook(lab: LabSession, pytester: pytest.Pytester) -> None:

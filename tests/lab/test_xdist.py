@@ -57,6 +57,7 @@ def test_two_workers_give_the_results_of_one_process_with_one_snapshot_per_appli
         before = [commands(drifted), commands(clean)]
         spread, spread_data = run(pytester, "spread", "-n", "2", "--html", "report.html")
         after = [commands(drifted), commands(clean)]
+        partial, partial_data = run(pytester, "partial", "-n", "2", "-m", "not inbound")
     finally:
         lab.down(drifted, clean)
 
@@ -89,6 +90,12 @@ def test_two_workers_give_the_results_of_one_process_with_one_snapshot_per_appli
     assert "NOT ACCEPTED" in page
     for device in spread_data["devices"]:
         assert device["device"] in page
+
+    # a partial run says so on the controller: the workers' deselection is not lost
+    inbound = sum(r["check"] == "inbound" for r in plain_data["results"])
+    assert inbound and partial_data["run"]["deselected"] == inbound
+    line = f"portspec: partial run, not a sign-off: {inbound} check(s) not selected (-m*"
+    partial.stdout.fnmatch_lines([line])
 
 
 CHANGE_DURING_THE_RUN = """
