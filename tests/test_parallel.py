@@ -52,7 +52,13 @@ def plain_run() -> dict[str, Any]:
     """What one process writes for A and B checked, C not contacted (nothing of it selected)."""
     return {
         "format": 1,
-        "run": {"operator": "J. Engineer", "created": "2026-11-24 21:00:00 UTC", "tool_version": "0.1.0"},
+        "run": {
+            "operator": "J. Engineer",
+            "created": "2026-11-24 21:00:00 UTC",
+            "tool_version": "0.1.0",
+            "deselected": 0,
+            "selection": "",
+        },
         "devices": [device(A), device(B), device(C, read=False)],
         "results": [result(label, key, o) for label, keys in KEYS.items() for key, o in keys.items()],
     }
@@ -78,6 +84,15 @@ def test_the_workers_parts_merge_into_what_one_process_writes() -> None:
     assert merge(controller(), [worker(B), worker(A)]) == plain_run()
     assert merge(controller(), [worker(A), worker(B)]) == plain_run()
     assert merge(controller(), [worker(A, B), worker()]) == plain_run()  # an idle worker sends nothing read
+
+
+def test_the_workers_deselection_reaches_the_controller_which_collects_nothing() -> None:
+    parts = [worker(A), worker(B)]
+    for part in parts:
+        part["run"] |= {"deselected": 7, "selection": "-m 'not inbound'"}
+    base = controller()
+    base["run"] |= {"selection": "-m 'not inbound'"}
+    assert merge(base, parts)["run"]["deselected"] == 7
 
 
 def test_without_workers_the_data_is_unchanged() -> None:
