@@ -128,6 +128,27 @@ def test_a_clean_run_is_accepted_with_the_matrix_and_conditions() -> None:
     assert "ssh-ed25519 SHA256:abc" in html
 
 
+def test_a_skipped_check_of_an_applying_row_is_listed_with_its_reason() -> None:
+    """A skip is never a silent gap in the sign-off: the row applies, so the reader learns why."""
+    data = results()
+    assert "Every check of every applying row was made." in render(data)  # the bacnet row does not apply
+    data["results"].append(
+        {
+            "nodeid": f"{DEVICE}::in-502-tcp::inbound",
+            "device": DEVICE,
+            "key": "in-502-tcp",
+            "check": "inbound",
+            "outcome": "skipped",
+            "observed": "cannot verify that udp is blocked: no protocol <known>",
+            "notes": [],
+        }
+    )
+    html = render(data)
+    section = html.split("Checks not made, and why", 1)[1].split("</table>", 1)[0]
+    assert f"{DEVICE}::in-502-tcp::inbound" in section and "no protocol &lt;known&gt;" in section
+    assert "in-47808-udp" not in section  # a row that does not apply says why in the matrix already
+
+
 def test_a_partial_run_is_never_a_sign_off() -> None:
     """-k, -m or --deselect left checks out: the report says so instead of ACCEPTED."""
     data = results()

@@ -63,6 +63,7 @@ class DeviceReport:
     snapshot: dict[str, str] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     accepted: list[tuple[str, str]] = field(default_factory=list)
+    not_checked: list[tuple[str, str]] = field(default_factory=list)  # skipped checks of applying rows: why
     revision: int | None = None
     fingerprint: dict[str, str | None] = field(default_factory=dict)  # the read-only proof: start and end
     kind: str = "device"  # or "site": a site's node-to-node flows (its nodes are devices of their own)
@@ -149,7 +150,10 @@ def device_report(device: dict[str, Any], results: list[dict[str, Any]]) -> Devi
                 checks=by_key.get(row["key"], {}),
             )
         )
+    applying = {row["key"] for row in device.get("rows", []) if row.get("applies") and not row.get("manual")}
     for r in mine:
+        if r["outcome"] == "skipped" and (r["key"] in applying or r["check"] in ("default", "exposure")):
+            report.not_checked.append((r["nodeid"], r.get("observed") or ""))
         if r["check"] == "exposure":
             report.exposure = r.get("observed")
             report.management = [n for n in r.get("notes", []) if "management access" in n]

@@ -163,6 +163,14 @@ def _failures(device: DeviceReport) -> str:
     return "".join(parts)
 
 
+def _not_checked(device: DeviceReport) -> str:
+    """The checks of applying rows that were skipped, each with its reason: never a silent gap."""
+    if not device.not_checked:
+        return "<h3>Checks not made</h3><p>Every check of every applying row was made.</p>"
+    rows = [[_td(nodeid), _td(reason)] for nodeid, reason in device.not_checked]
+    return "<h3>Checks not made, and why</h3>" + _table(["item", "reason"], rows)
+
+
 def site_section(site: DeviceReport) -> str:
     nodes = _table(
         ["node", "role", "address (as its peers reach it)", "its own checks"],
@@ -172,7 +180,7 @@ def site_section(site: DeviceReport) -> str:
         f'<section class="portspec"><h2>Node-to-node flows: {_e(site.label)}</h2>{nodes}'
         "<p>Each flow: the source's probe of the peer connected, the peer's ufw permits the port from "
         "the source's address, and a service listens where the document requires one.</p>"
-        f"{_matrix(site)}<h3>Evidence of failures</h3>{_failures(site)}</section>"
+        f"{_matrix(site)}<h3>Evidence of failures</h3>{_failures(site)}{_not_checked(site)}</section>"
     )
 
 
@@ -192,6 +200,7 @@ def device_section(device: DeviceReport) -> str:
     parts += [
         "<h3>Evidence of failures</h3>",
         _failures(device),
+        _not_checked(device),
         "<h3>ufw rules, explained</h3>",
         _table(
             ["rule", "kind", "explanation"],
