@@ -27,71 +27,36 @@ def check_listening(e: Expectation, facts: Facts, declared: Declarations) -> Ver
     if e.listener == "loopback-only":
         return _check_internal(e, facts, declared)
     on_port = [s for s in facts.sockets if _on_row_ports(s, e, declared)]
-    wanted = "/".join(e.row.process) or "a service"
     where = f"{ports_label(e.row.ports)}/{e.side.proto}"
+    wanted = "/".join(e.row.process) or "a service"
     if e.listener == "forbidden":
         expected = f"nothing may listen on {where}"
+    else:
+        expected = f"{wanted} must listen on {where} on a non-loopback address ({e.row.service})"
+
+    def failed(observed: str, sockets: list[Socket], klass: str) -> Verdict:
+        evidence = [s.text for s in sockets]
+        return for_row(e, "listening", "failed", expected, observed, evidence=evidence, failure_class=klass)
+
+    if e.listener == "forbidden":
         if on_port:
-            return for_row(
-                e,
-                "listening",
-                "failed",
-                expected,
-                f"{on_port[0].describe()} listens",
-                evidence=[s.text for s in on_port],
-                failure_class="forbidden-listener",
-            )
+            return failed(f"{on_port[0].describe()} listens", on_port, "forbidden-listener")
         return for_row(e, "listening", "passed", expected, f"nothing listens on {where}")
-    expected = f"{wanted} must listen on {where} on a non-loopback address ({e.row.service})"
     if not on_port:
-        return for_row(
-            e, "listening", "failed", expected, f"nothing listens on {where}", failure_class="not-listening"
-        )
+        return failed(f"nothing listens on {where}", [], "not-listening")
     reachable = [s for s in on_port if not s.loopback]
     if not reachable:
-        return for_row(
-            e,
-            "listening",
-            "failed",
-            expected,
-            f"only on loopback: {on_port[0].describe()}",
-            evidence=[s.text for s in on_port],
-            failure_class="loopback-only",
-        )
+        return failed(f"only on loopback: {on_port[0].describe()}", on_port, "loopback-only")
     right = [s for s in reachable if _process_matches(s, e)]
     if not right:
-        return for_row(
-            e,
-            "listening",
-            "failed",
-            expected,
-            f"{reachable[0].describe()} holds the port, not {wanted}",
-            evidence=[s.text for s in reachable],
-            failure_class="wrong-process",
-        )
-    missing = (
-        []
-        if e.row.configurable
-        else [r for r in e.row.ports if not any(r.lo <= s.port <= r.hi for s in right)]
-    )
-    if missing:  # each port (or range) the row lists is a service of its own
-        return for_row(
-            e,
-            "listening",
-            "failed",
-            expected,
-            f"nothing listens on {ports_label(tuple(missing))}/{e.side.proto}; {right[0].describe()} does",
-            evidence=[s.text for s in right],
-            failure_class="not-listening",
-        )
-    return for_row(
-        e,
-        "listening",
-        "passed",
-        expected,
-        "; ".join(dict.fromkeys(f"{s.describe()} listens" for s in right)),
-        evidence=[s.text for s in right],
-    )
+        return failed(f"{reachable[0].describe()} holds the port, not {wanted}", reachable, "wrong-process")
+    # each port (or range) the row lists is a service of its own; a configurable row uses one
+    missing = [r for r in e.row.ports if not any(r.lo <= s.port <= r.hi for s in right)]
+    if missing and not e.row.configurable:
+        found = f"nothing listens on {ports_label(tuple(missing))}/{e.side.proto}; {right[0].describe()} does"
+        return failed(found, right, "not-listening")
+    listens = "; ".join(dict.fromkeys(f"{s.describe()} listens" for s in right))
+    return for_row(e, "listening", "passed", expected, listens, evidence=[s.text for s in right])
 
 
 def _check_internal(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
