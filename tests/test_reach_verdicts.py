@@ -3,10 +3,13 @@ probe it needs was verified; a probe that could not be verified never counts as 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.checks.ports import inbound_ports
 from pytest_portspec.checks.reach import check_inbound, check_outbound, inbound_probes, outbound_probes
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.parse.ufw_rules import UfwState
@@ -85,3 +88,22 @@ def test_inbound_allow_passes_only_when_every_port_answered(outcomes: tuple[str,
     assert checked.outcome == verdict
     if verdict == "skipped":
         assert "1 of 2 probe(s) answered; cannot verify 198.18.251.2:8883/tcp" in checked.observed
+
+
+def test_inbound_probes_a_documented_range_where_its_service_listens() -> None:
+    """A range is a pool (as the listening check reads it): the tester probes where the row's
+    service listens in it, or its first port when nothing does (which then fails honestly)."""
+    policy = effective_policy(find_spec("smartserver"), enable=["all"])
+    bacnet = row(policy, "in-47808-47823,49152-65535-udp")
+    fixed_row = dataclasses.replace(bacnet.row, configurable=False)  # a range that is not configurable
+    fixed = dataclasses.replace(bacnet, side=dataclasses.replace(bacnet.side, row=fixed_row))
+    declared = Declarations()
+    assert inbound_ports(fixed, None, declared) == []  # a range needs the snapshot
+
+    def udp(port: int, process: str) -> Socket:
+        return Socket("udp", "0.0.0.0", port, ((process, 7),), None, f"udp UNCONN 0.0.0.0:{port} {process}")
+
+    held = (udp(47810, "echbacnet"), udp(47811, "echbacnet"), udp(50000, "other"))
+    facts = Facts(ufw=INACTIVE, sockets=held)
+    assert inbound_ports(fixed, facts, declared) == [47810, 47811, 49152]  # 50000 is not the row's service
+    assert inbound_ports(fixed, Facts(ufw=INACTIVE, sockets=()), declared) == [47808, 49152]

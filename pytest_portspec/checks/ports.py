@@ -7,6 +7,7 @@ from pytest_portspec.policy import Expectation
 from pytest_portspec.spec.model import PortRange
 
 WIDE_RANGE = 16  # a wider fixed range is probed on its first port only
+MAX_RANGE_PROBES = 4  # inbound: the service's ports probed within one documented range
 
 
 def configured_port(e: Expectation, facts: Facts | None, declared: Declarations) -> tuple[int | None, str]:
@@ -47,3 +48,33 @@ def fixed_ports(ranges: tuple[PortRange, ...]) -> list[int]:
     for r in ranges:
         ports += [r.lo] if r.hi - r.lo >= WIDE_RANGE else list(range(r.lo, r.hi + 1))
     return ports
+
+
+def inbound_ports(e: Expectation, facts: Facts | None, declared: Declarations) -> list[int]:
+    """The ports the tester probes for an inbound allow row: a configurable row's real port; each
+    port the row lists; within a range (a pool: one service listens somewhere in it, as the
+    listening check reads it), the ports the row's service listens on, else the range's first
+    port, which then fails honestly. Before the snapshot (`facts` None) only the listed ports."""
+    if e.row.configurable:
+        return used_ports(e, facts, declared)
+    ports: list[int] = []
+    for r in e.row.ports:
+        if r.lo == r.hi:
+            ports.append(r.lo)
+        elif facts is not None:
+            ports += _held_in(e, facts, r)[:MAX_RANGE_PROBES] or [r.lo]
+    return ports
+
+
+def _held_in(e: Expectation, facts: Facts, r: PortRange) -> list[int]:
+    names = set(e.row.process)
+    return sorted(
+        {
+            s.port
+            for s in facts.sockets
+            if s.proto == e.side.proto
+            and r.lo <= s.port <= r.hi
+            and not s.loopback
+            and (not names or names & set(s.names))
+        }
+    )

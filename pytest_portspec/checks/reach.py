@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pytest_portspec.checks.context import Declarations, Facts
-from pytest_portspec.checks.ports import unknown_port_reason, used_ports
+from pytest_portspec.checks.ports import inbound_ports, unknown_port_reason, used_ports
 from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.probe.inbound import InboundProbe
 from pytest_portspec.probe.outbound import OutboundProbe, ProbeResult
@@ -102,7 +102,7 @@ def outbound_probes(policy: EffectivePolicy, facts: Facts, declared: Declaration
 def _inbound_ports(e: Expectation, facts: Facts | None, declared: Declarations) -> list[int]:
     """The ports the tester probes for a row: not the management port, not declared site additions."""
     if e.action == "allow":
-        ports = used_ports(e, facts, declared)
+        ports = inbound_ports(e, facts, declared)
     else:
         ports = [r.lo for r in (e.blocked_ports or e.row.ports)][:MAX_BLOCKED_PROBES]
         ports = [p for p in ports if p != declared.management_port or e.side.proto != "tcp"]
