@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_portspec.errors import SpecNotFoundError
-from pytest_portspec.spec import Spec, load_spec
-from pytest_portspec.spec.yamlsrc import suggest
+
+if TYPE_CHECKING:  # the spec machinery (YAML, netaddr) loads when a spec does: pytest start-up stays light
+    from pytest_portspec.spec import Spec
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -43,6 +45,8 @@ def find_spec_file(name_or_path: str, spec_dirs: Sequence[Path] = ()) -> Path:
             candidate = directory / f"{name_or_path}{suffix}"
             if candidate.is_file():
                 return candidate
+    from pytest_portspec.spec.yamlsrc import suggest
+
     names = sorted({p.stem for d in dirs if d.is_dir() for p in spec_files([d])})
     raise SpecNotFoundError(
         f"no spec named {name_or_path!r}{suggest(name_or_path, names)}; "
@@ -51,4 +55,6 @@ def find_spec_file(name_or_path: str, spec_dirs: Sequence[Path] = ()) -> Path:
 
 
 def find_spec(name_or_path: str, spec_dirs: Sequence[Path] = ()) -> Spec:
+    from pytest_portspec.spec import load_spec
+
     return load_spec(find_spec_file(name_or_path, spec_dirs))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from pytest_portspec.addresses import is_hostname, is_ip
+
+HostKeyPolicy = Literal["strict", "accept-new", "ignore"]  # what to do with an unknown host key
 
 _ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")  # an ~/.ssh/config Host alias
 _SPEC = re.compile(r"[A-Za-z0-9_./-]+")

@@ -10,16 +10,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
 from pytest_portspec.addresses import is_hostname, is_ip
-from pytest_portspec.device import DeviceRequest, parse_device
+from pytest_portspec.device import DeviceRequest, HostKeyPolicy, parse_device
 from pytest_portspec.errors import SpecError
-from pytest_portspec.inventory import Inventory, load_inventory
-from pytest_portspec.transport import HostKeyPolicy
-from pytest_portspec.waivers import Waiver, load_waivers
+
+if TYPE_CHECKING:  # loaded only when given: a plain pytest run stays light
+    from pytest_portspec.inventory import Inventory
+    from pytest_portspec.waivers import Waiver
 
 GROUP = "portspec"
 
@@ -299,6 +300,8 @@ def _inventory(path: str, spec_dirs: tuple[Path, ...]) -> Inventory | None:
         return None
     if not Path(path).is_file():
         raise pytest.UsageError(f"--inventory {path}: no such file")
+    from pytest_portspec.inventory import load_inventory
+
     try:
         return load_inventory(Path(path), spec_dirs)
     except SpecError as exc:
@@ -310,6 +313,8 @@ def _waivers(path: str) -> tuple[Waiver, ...]:
         return ()
     if not Path(path).is_file():
         raise pytest.UsageError(f"--accept {path}: no such file")
+    from pytest_portspec.waivers import load_waivers
+
     try:
         return tuple(load_waivers(Path(path)))
     except SpecError as exc:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_portspec import options, parallel
 from pytest_portspec.catalog import packaged_spec_dir, spec_files
-from pytest_portspec.lab.fixture import portspec_lab
-from pytest_portspec.verdict import Verdict
-from pytest_portspec.waivers import Waiver, apply_waivers
 
 if TYPE_CHECKING:
+    from pytest_portspec.lab.fixture import LabSession
     from pytest_portspec.registry import Registry  # noqa: F401 (named in the stash key's string annotation)
-
-__all__ = ["portspec_lab"]
+    from pytest_portspec.verdict import Verdict
+    from pytest_portspec.waivers import Waiver
 
 # the checks' machinery is imported only when devices are given: plain pytest runs stay light
 CHECKS = ("ufw", "listening", "outbound", "inbound", "exposure", "default", "pair")
@@ -34,6 +32,8 @@ class Waivers:
 
     @pytest.hookimpl
     def pytest_portspec_verdict(self, device: str, verdict: Verdict) -> Verdict | None:
+        from pytest_portspec.waivers import apply_waivers
+
         return apply_waivers(self.waivers, device, verdict, datetime.date.today())
 
 
@@ -48,6 +48,14 @@ class WorkerParts:
         part = parallel.received_part(node)
         if part is not None:
             self.parts.append(part)
+
+
+@pytest.fixture(scope="session")
+def portspec_lab() -> Iterator[LabSession]:
+    """Bring emulated appliances up with `portspec_lab.up("smartserver", drifts=[...])` (needs root)."""
+    from pytest_portspec.lab.fixture import lab_session  # the lab (and paramiko) load when used
+
+    yield from lab_session()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -15,13 +15,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import paramiko
 
+from pytest_portspec.device import HostKeyPolicy
 from pytest_portspec.errors import DeviceError
-
-HostKeyPolicy = Literal["strict", "accept-new", "ignore"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The `portspec_lab` pytest fixture: bring emulated appliances up for tests, and down after."""
+"""The `portspec_lab` pytest fixture's session: bring emulated appliances up for tests, and down after."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import paramiko
-import pytest
 
 from pytest_portspec.lab.controller import Lab, UpRequest
 
@@ -107,9 +106,8 @@ class LabSession:
             self.lab.down(leftover)
 
 
-@pytest.fixture(scope="session")
-def portspec_lab() -> Iterator[LabSession]:
-    """Bring emulated appliances up with `portspec_lab.up("smartserver", drifts=[...])` (needs root)."""
+def lab_session() -> Iterator[LabSession]:
+    """The `portspec_lab` fixture's session (plugin.py): appliances up on demand, all down after."""
     session = LabSession(Lab())
     try:
         yield session
