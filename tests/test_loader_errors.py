@@ -339,3 +339,24 @@ def test_missing_top_level_keys_are_listed(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, "format: 1\nname: demo\n")
     missing = {p.path for p in problems if p.message == "missing required key"}
     assert missing == {"product", "vendor", "source", "profiles", "default", "rows"}
+
+
+def test_libyaml_and_the_python_parser_give_the_same_nodes_and_lines() -> None:
+    """Specs are composed with libyaml where PyYAML has it; every line a problem names must match."""
+    import yaml
+
+    from pytest_portspec.catalog import packaged_spec_dir, spec_files
+
+    def flat(node: yaml.Node) -> list[tuple[str, int, int]]:
+        here = [(node.tag, node.start_mark.line, node.start_mark.column)]
+        if isinstance(node, yaml.MappingNode):
+            return here + [n for k, v in node.value for n in flat(k) + flat(v)]
+        if isinstance(node, yaml.SequenceNode):
+            return here + [n for item in node.value for n in flat(item)]
+        return [*here, (str(node.value), 0, 0)]
+
+    assert yaml.__with_libyaml__  # the wheels ship it; without it the fast path is the Python one
+    for path in spec_files([packaged_spec_dir()]):
+        text = path.read_text(encoding="utf-8")
+        fast, slow = yaml.compose(text, Loader=yaml.CSafeLoader), yaml.compose(text, Loader=yaml.SafeLoader)
+        assert fast is not None and slow is not None and flat(fast) == flat(slow), path.name
