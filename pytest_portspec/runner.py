@@ -155,6 +155,9 @@ class DeviceRun:
             sockets=tuple(found),
             resolvers=tuple(snap.resolvers(sections["resolv"].text)),
             time_servers=tuple(snap.time_servers(sections["time-servers"].text)),
+            own_addresses=tuple(snap.own_addresses(sections["addresses"].text))
+            if sections["addresses"].status == 0
+            else (),
             address=self.address or "",
         )
 

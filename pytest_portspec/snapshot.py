@@ -11,6 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from pytest_portspec.addresses import check_ip, is_ip
 from pytest_portspec.probe.outbound import tools_command
 
 MARK = "==portspec=="
@@ -80,6 +81,18 @@ def parse_sections(stdout: str) -> dict[str, Section]:
         elif name is not None:
             lines.append(line)
     return sections
+
+
+def own_addresses(ip_addr: str) -> list[str]:
+    """The device's own addresses from `ip -o addr show` ('2: eth0    inet 198.18.1.2/24 brd ...')."""
+    found: list[str] = []
+    for line in ip_addr.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[2] in ("inet", "inet6"):
+            address = fields[3].split("/", 1)[0]
+            if is_ip(address):
+                found.append(check_ip(address))
+    return found
 
 
 def resolvers(resolv_conf: str) -> list[str]:

@@ -15,6 +15,7 @@ from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.parse.ufw_rules import UfwState
 from pytest_portspec.policy import EffectivePolicy, Expectation, effective_policy
 from pytest_portspec.probe.outbound import ProbeResult
+from pytest_portspec.snapshot import own_addresses
 
 INACTIVE = UfwState(False, "deny", "allow", "deny", (), False, "user.rules")
 
@@ -107,3 +108,43 @@ def test_inbound_probes_a_documented_range_where_its_service_listens() -> None:
     facts = Facts(ufw=INACTIVE, sockets=held)
     assert inbound_ports(fixed, facts, declared) == [47810, 47811, 49152]  # 50000 is not the row's service
     assert inbound_ports(fixed, Facts(ufw=INACTIVE, sockets=()), declared) == [47808, 49152]
+
+
+IP_ADDR = """1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever
+1: lo    inet6 ::1/128 scope host \\       valid_lft forever preferred_lft forever
+2: eth0    inet 198.18.1.2/24 brd 198.18.1.255 scope global eth0\\       valid_lft forever
+2: eth0    inet6 fe80::1/64 scope link \\       valid_lft forever preferred_lft forever
+"""
+
+
+def test_the_device_s_own_addresses_come_from_ip_addr() -> None:
+    assert own_addresses(IP_ADDR) == ["127.0.0.1", "::1", "198.18.1.2", "fe80::1"]
+    assert own_addresses("") == []
+
+
+@pytest.mark.parametrize(
+    ("probed", "own", "outcome"),
+    [
+        ("198.18.1.2", ("127.0.0.1", "198.18.1.2"), "passed"),  # the device's own address
+        ("198.18.9.9", ("127.0.0.1", "198.18.1.2"), "skipped"),  # a NAT or port forward in between
+        ("198.18.9.9", (), "passed"),  # `ip` gave nothing: nothing to compare with
+    ],
+)
+def test_inbound_probes_of_an_address_that_is_not_the_device_s_prove_nothing(
+    probed: str, own: tuple[str, ...], outcome: str
+) -> None:
+    policy = effective_policy(find_spec("syncsign-sops"), profile="internet", role="sops")
+    e = row(policy, "in-8443,8883-tcp")
+    sockets = tuple(
+        Socket("tcp", "0.0.0.0", port, (("sops", 1),), None, f"tcp LISTEN 0.0.0.0:{port}")
+        for port in (8443, 8883)
+    )
+    probes = [p for p in inbound_probes(policy, None, Declarations()) if f"|{e.key}|" in p.id]
+    inbound = {p.id: result(p.id, probed, "tcp", p.port, "ok") for p in probes}
+    facts = Facts(ufw=INACTIVE, sockets=sockets, inbound=inbound, address=probed, own_addresses=own)
+    verdict = check_inbound(e, facts, Declarations())
+    assert verdict.outcome == outcome
+    if outcome == "skipped":
+        assert (
+            "not one of its own addresses (127.0.0.1, 198.18.1.2): NAT or port forwarding" in verdict.observed
+        )

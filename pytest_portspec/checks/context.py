@@ -34,3 +34,4 @@ class Facts:
     inbound: Mapping[str, ProbeResult] = field(default_factory=dict)
     outbound_error: str | None = None  # why no outbound probe could run on the device
     address: str = ""  # the device address the tester probes
+    own_addresses: tuple[str, ...] = ()  # the device's own addresses (`ip addr`); () if unknown

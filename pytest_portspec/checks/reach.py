@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pytest_portspec.addresses import check_ip, is_ip
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.ports import inbound_ports, unknown_port_reason, used_ports
 from pytest_portspec.policy import EffectivePolicy, Expectation
@@ -123,6 +124,21 @@ def inbound_probes(
     return list(probes.values())
 
 
+def _not_the_device(facts: Facts) -> str:
+    """Why the tester's probes would not test the device itself, or "": the address SSH reached is
+    not one of the device's own (NAT, a port forward, a jump host), so a blocked port's silence
+    there would say nothing about the device."""
+    if not facts.own_addresses or not is_ip(facts.address):
+        return ""
+    if check_ip(facts.address) in facts.own_addresses:
+        return ""
+    own = ", ".join(facts.own_addresses[:6])
+    return (
+        f"the tester reaches this device at {facts.address}, which is not one of its own addresses "
+        f"({own}): NAT or port forwarding is in between, so probing it would test that, not the device"
+    )
+
+
 def _partly_unverifiable(
     e: Expectation, check: Check, expected: str, done: list[ProbeResult], evidence: list[str]
 ) -> Verdict:
@@ -209,6 +225,9 @@ def check_inbound(e: Expectation, facts: Facts, declared: Declarations) -> Verdi
         return row_skip(
             e, "inbound", "; ".join(why) or "its ports are declared site additions (--site-allow)"
         )
+    elsewhere = _not_the_device(facts)
+    if elsewhere:
+        return row_skip(e, "inbound", elsewhere)
     results = [facts.inbound.get(_probe_id(e, "tester", p)) for p in ports]
     if None in results:
         return for_row(e, "inbound", "error", "inbound probe", "a probe of this row has no result")
