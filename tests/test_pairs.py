@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pytest_portspec.catalog import find_spec
@@ -150,6 +152,22 @@ def test_a_reset_without_a_listener_proves_no_flow_even_where_a_listener_is_mere
     assert "cannot prove the flow" in verdict.observed and "a firewall between the nodes" in verdict.observed
     with_listener = facts(rule(27017), listening=(27017,))
     assert check_pair(pair(DB), facts(probe=("database-1", 27017, "ok")), with_listener).outcome == "passed"
+
+
+def test_a_node_address_that_is_not_its_own_makes_the_flow_unattributable() -> None:
+    """NAT between the nodes: the probe would reach, and ufw's `from` match, some other address."""
+    source = facts(probe=("database-1", 8443, "ok"))
+    peer = facts(rule(8443), listening=(8443,))
+    natted = dataclasses.replace(peer, own_addresses=("127.0.0.1", "198.18.9.3"))
+    verdict = check_pair(pair(CLUSTER), source, natted)
+    assert verdict.outcome == "skipped"
+    assert (
+        "database-1's address 198.18.251.3 is not one of its own (127.0.0.1, 198.18.9.3)" in verdict.observed
+    )
+    own = dataclasses.replace(peer, own_addresses=("127.0.0.1", "198.18.251.3"))
+    assert check_pair(pair(CLUSTER), source, own).outcome == "passed"
+    elsewhere = dataclasses.replace(source, own_addresses=("198.18.9.2",))
+    assert "application-1's address 198.18.251.2" in check_pair(pair(CLUSTER), elsewhere, own).observed
 
 
 def test_no_answer_through_an_open_peer_is_blocked_in_the_path() -> None:

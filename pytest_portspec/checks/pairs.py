@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_portspec.addresses import is_ip
+from pytest_portspec.addresses import check_ip, is_ip
 from pytest_portspec.checks.context import Facts
 from pytest_portspec.pairs import Pair
 from pytest_portspec.parse.sockets import Socket
@@ -71,6 +71,11 @@ def check_pair(
     if source is None or peer is None:
         which = pair.source.name if source is None else pair.peer.name
         return _verdict(pair, "error", f"{which} could not be checked (see its device error)")
+    foreign = _foreign_address(pair.peer.name, pair.peer.address, peer) or _foreign_address(
+        pair.source.name, pair.source.address, source
+    )
+    if foreign:
+        return _verdict(pair, "skipped", f"cannot attribute the flow: {foreign}")
     if source.outbound_error:
         return _verdict(pair, "error", f"{pair.source.name}: {source.outbound_error}")
     probe = source.outbound.get(pair.probe_id)
@@ -79,6 +84,14 @@ def check_pair(
     seen = _observe(pair, probe, source, peer)
     evidence = _evidence(pair, seen)
     return _judge(pair, seen, evidence, dynamic)
+
+
+def _foreign_address(name: str, address: str, facts: Facts) -> str:
+    """Why a node's inventory address is not its own (`ip addr` on it), or "": NAT between the
+    nodes would make the probe reach, and ufw's `from` match, some other address."""
+    if not facts.own_addresses or not is_ip(address) or check_ip(address) in facts.own_addresses:
+        return ""
+    return f"{name}'s address {address} is not one of its own ({', '.join(facts.own_addresses[:6])})"
 
 
 def _observe(pair: Pair, probe: ProbeResult, source: Facts, peer: Facts) -> Observed:
