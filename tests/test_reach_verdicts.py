@@ -63,6 +63,20 @@ def test_a_partly_unverifiable_row_says_what_answered_and_what_could_not_be_veri
     assert len(verdict.evidence) == 2
 
 
+def sops_mqtt_inbound(probed: str, outcomes: tuple[str, str]) -> tuple[Expectation, Facts]:
+    """SOPS's MQTT row (8443 and 8883/tcp, listeners up) and the tester's probes of `probed`."""
+    policy = effective_policy(find_spec("syncsign-sops"), profile="internet", role="sops")
+    e = row(policy, "in-8443,8883-tcp")
+    sockets = tuple(
+        Socket("tcp", "0.0.0.0", port, (("sops", 1),), None, f"tcp LISTEN 0.0.0.0:{port}")
+        for port in (8443, 8883)
+    )
+    probes = [p for p in inbound_probes(policy, None, Declarations()) if f"|{e.key}|" in p.id]
+    assert [p.port for p in probes] == [8443, 8883]
+    inbound = {p.id: result(p.id, probed, "tcp", p.port, o) for p, o in zip(probes, outcomes, strict=True)}
+    return e, Facts(ufw=INACTIVE, sockets=sockets, inbound=inbound, address=probed)
+
+
 @pytest.mark.parametrize(
     ("outcomes", "verdict"),
     [
@@ -73,18 +87,7 @@ def test_a_partly_unverifiable_row_says_what_answered_and_what_could_not_be_veri
 )
 def test_inbound_allow_passes_only_when_every_port_answered(outcomes: tuple[str, str], verdict: str) -> None:
     """SOPS's MQTT row: 8443 and 8883/tcp, each with its listener required."""
-    policy = effective_policy(find_spec("syncsign-sops"), profile="internet", role="sops")
-    e = row(policy, "in-8443,8883-tcp")
-    sockets = tuple(
-        Socket("tcp", "0.0.0.0", port, (("sops", 1),), None, f"tcp LISTEN 0.0.0.0:{port}")
-        for port in (8443, 8883)
-    )
-    probes = [p for p in inbound_probes(policy, None, Declarations()) if f"|{e.key}|" in p.id]
-    assert [p.port for p in probes] == [8443, 8883]
-    inbound = {
-        p.id: result(p.id, "198.18.251.2", "tcp", p.port, o) for p, o in zip(probes, outcomes, strict=True)
-    }
-    facts = Facts(ufw=INACTIVE, sockets=sockets, inbound=inbound, address="198.18.251.2")
+    e, facts = sops_mqtt_inbound("198.18.251.2", outcomes)
     checked = check_inbound(e, facts, Declarations())
     assert checked.outcome == verdict
     if verdict == "skipped":
@@ -133,16 +136,8 @@ def test_the_device_s_own_addresses_come_from_ip_addr() -> None:
 def test_inbound_probes_of_an_address_that_is_not_the_device_s_prove_nothing(
     probed: str, own: tuple[str, ...], outcome: str
 ) -> None:
-    policy = effective_policy(find_spec("syncsign-sops"), profile="internet", role="sops")
-    e = row(policy, "in-8443,8883-tcp")
-    sockets = tuple(
-        Socket("tcp", "0.0.0.0", port, (("sops", 1),), None, f"tcp LISTEN 0.0.0.0:{port}")
-        for port in (8443, 8883)
-    )
-    probes = [p for p in inbound_probes(policy, None, Declarations()) if f"|{e.key}|" in p.id]
-    inbound = {p.id: result(p.id, probed, "tcp", p.port, "ok") for p in probes}
-    facts = Facts(ufw=INACTIVE, sockets=sockets, inbound=inbound, address=probed, own_addresses=own)
-    verdict = check_inbound(e, facts, Declarations())
+    e, facts = sops_mqtt_inbound(probed, ("ok", "ok"))
+    verdict = check_inbound(e, dataclasses.replace(facts, own_addresses=own), Declarations())
     assert verdict.outcome == outcome
     if outcome == "skipped":
         assert (
