@@ -16,5 +16,7 @@ def pytest_portspec_verdict(device: str, verdict: Verdict) -> Verdict | None:
 
     Return a replacement Verdict (e.g. a site's accepted deviation, with a note saying so) to
     alter what is reported, or None to keep it. The first non-None result wins. `device` is
-    the device label, as in the node id: `SPEC[PROFILE]@HOST`.
+    the device label, as in the node id: `SPEC[PROFILE]@HOST`. A hook cannot make a pass the
+    checks did not make (such a verdict becomes an error saying so), and any other change of
+    outcome is noted on the verdict, for the report's reader.
     """

@@ -14,7 +14,7 @@ from pytest_portspec.pairs import Pair
 from pytest_portspec.policy import Expectation
 from pytest_portspec.runner import DeviceRun
 from pytest_portspec.sites import Site
-from pytest_portspec.verdict import Check, Verdict
+from pytest_portspec.verdict import Check, Verdict, altered_by_hook
 
 Ensure = Callable[[Sequence[DeviceRun]], None]  # takes the snapshots of these devices (each once)
 
@@ -90,7 +90,7 @@ def group_marker(config: pytest.Config, run: DeviceRun) -> pytest.MarkDecorator 
 def conclude(item: VerdictItem, verdict: Verdict) -> None:
     """Pass the verdict through the hook (waivers), record it, and end the item accordingly."""
     altered = item.config.hook.pytest_portspec_verdict(device=item.device, verdict=verdict)
-    verdict = altered if altered is not None else verdict
+    verdict = altered_by_hook(verdict, altered)
     item.verdict = verdict
     record(item, verdict)
     if verdict.outcome == "accepted":  # a site's accepted deviation: reported apart, never as a pass

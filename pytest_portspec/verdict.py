@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pytest_portspec.policy import Expectation
@@ -87,3 +87,27 @@ def row_skip(e: Expectation, check: Check, reason: str) -> Verdict:
 def _requirement(e: Expectation) -> str:
     what = "permitted" if e.action == "allow" else "blocked"
     return f"{e.side.direction}bound {ports_label(e.row.ports)}/{e.side.proto} ({e.row.service}) {what}"
+
+
+def altered_by_hook(original: Verdict, altered: Verdict | None) -> Verdict:
+    """What a `pytest_portspec_verdict` hook returned, kept honest: a hook may record a deviation
+    (accepted, skipped with its reason) but never make a pass the checks did not make, and every
+    change of outcome is written on the verdict for the reader of the report."""
+    if altered is None or altered.outcome == original.outcome:
+        return original if altered is None else altered
+    if altered.outcome == "passed":
+        return replace(
+            original,
+            outcome="error",
+            observed=(
+                f"a pytest_portspec_verdict hook turned this {original.outcome} verdict into a pass, "
+                f"which only the checks can give (return outcome 'accepted' with a note to record a "
+                f"deviation); the check observed: {original.observed}"
+            ),
+            failure_class=None,
+        )
+    if any(n.startswith("accepted deviation") for n in altered.notes):
+        return altered  # the waiver file's own note says what happened
+    return replace(
+        altered, notes=(*altered.notes, f"{original.outcome} changed to {altered.outcome} by a hook")
+    )

@@ -153,7 +153,8 @@ def device_report(device: dict[str, Any], results: list[dict[str, Any]]) -> Devi
     applying = {row["key"] for row in device.get("rows", []) if row.get("applies") and not row.get("manual")}
     for r in mine:
         if r["outcome"] == "skipped" and (r["key"] in applying or r["check"] in ("default", "exposure")):
-            report.not_checked.append((r["nodeid"], r.get("observed") or ""))
+            notes = "".join(f" ({n})" for n in r.get("notes", []))
+            report.not_checked.append((r["nodeid"], (r.get("observed") or "") + notes))
         if r["check"] == "exposure":
             report.exposure = r.get("observed")
             report.management = [n for n in r.get("notes", []) if "management access" in n]

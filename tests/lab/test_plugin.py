@@ -177,6 +177,8 @@ def test_a_conftest_can_alter_a_verdict_through_the_hook(lab: LabSession, pytest
     assert by_outcome(data, "failed") == {}
     assert "in-502-tcp::ufw" in by_outcome(data, "skipped")
     assert "accepted deviation: the BMS polls us (ticket 42)" in data["stdout"]
+    entry = next(r for r in data["results"] if r["nodeid"].endswith("::in-502-tcp::ufw"))
+    assert "failed changed to skipped by a hook" in entry["notes"]  # the report's reader learns it
 
 
 def test_junit_xml_carries_the_traceability_properties(lab: LabSession, pytester: pytest.Pytester) -> None:
