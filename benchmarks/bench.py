@@ -98,11 +98,13 @@ def median(runs: Callable[[], Run], repeat: int) -> Run:
     )
 
 
-def startup(env: dict[str, str], work: Path) -> Run:
-    """pytest's own start-up with every plugin installed, collecting nothing: the floor of any run."""
+def startup(env: dict[str, str], work: Path, *extra: str) -> Run:
+    """pytest's own start-up with every plugin installed, collecting nothing: the floor of any run
+    (with `-p no:portspec`: what the plugin adds to every pytest run of its environment)."""
     work = work / "empty"
     work.mkdir(exist_ok=True)
-    return measured([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--co"], work, env)
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--co", *extra]
+    return measured(argv, work, env)
 
 
 BASELINE_HEAD = """
@@ -257,6 +259,7 @@ def measure(
             states = [lab.up(UpRequest(SPEC, name=f"bench-{i}")) for i in range(1, max(fleet) + 1)]
             first = states[0]
             floor = median(lambda: startup(env, work), repeat)
+            without = median(lambda: startup(env, work, "-p", "no:portspec"), repeat)
             before = sessions(first)
             plugin = median(lambda: run_plugin([first["name"]], env, args.probe_timeout, work), repeat)
             plugin_commands = (sessions(first) - before) / (repeat + 1)
@@ -277,6 +280,7 @@ def measure(
     one = fleets[min(fleet)].seconds
     results = {
         "startup": figures(floor),
+        "startup_without_plugin": figures(without),
         "plugin": {**figures(plugin), "remote_commands": plugin_commands},
         "baseline": {**figures(base), "remote_commands": base_commands, "rows": len(rows)},
         "speedup": round(base.seconds / plugin.seconds, 1),
@@ -288,6 +292,10 @@ def measure(
     }
     print(f"medians of {repeat} run(s) after a warm-up, {os.cpu_count()} cores")
     print(f"pytest start-up alone:   {floor.seconds:6.2f} s (collecting nothing: the floor of every run)")
+    print(
+        f"  of which the plugin:   {floor.seconds - without.seconds:6.2f} s (what it adds to any pytest run "
+        f"of its environment: {without.seconds:.2f} s with -p no:portspec)"
+    )
     print(
         f"plugin, one appliance:   {plugin.seconds:6.2f} s, {plugin_commands:g} remote commands, "
         f"{plugin.rss_mib:.0f} MiB peak, {plugin.cpu_s:.2f} s CPU"
