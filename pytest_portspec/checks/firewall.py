@@ -235,4 +235,36 @@ def check_default(policy: EffectivePolicy, facts: Facts, direction: str) -> Verd
     actual = state.default_in if direction == "in" else state.default_out
     ok = actual in ("deny", "reject") if required == "block" else actual == "allow"
     observed = f"ufw's default {word} policy is {actual}"
-    return verdict("passed", observed) if ok else verdict("failed", observed, "default-policy")
+    if not ok:
+        return verdict("failed", observed, "default-policy")
+    opened = _undocumented_permitted(policy, state, direction) if required == "block" else []
+    if opened:  # an allow-all rule undoes the default: "all other ports" are not blocked
+        return verdict(
+            "failed",
+            f"{observed}, but ports no row documents are open ({opened[0].reason})",
+            "rule-opens-all",
+        )
+    return verdict("passed", observed)
+
+
+UNDOCUMENTED_CANDIDATES = (9, 31337, 40999, 61999)  # ports no vendor row of ours uses, nor before.rules
+
+
+def _undocumented_permitted(policy: EffectivePolicy, state: UfwState, direction: str) -> list[UfwVerdict]:
+    """ufw's decisions that let a port no applicable row documents through by a user rule (for
+    instance `ufw allow from any` or `allow 1:65535/tcp`): the default policy then decides nothing."""
+    found: list[UfwVerdict] = []
+    for proto in ("tcp", "udp"):
+        documented = [
+            r
+            for e in policy.rows
+            if e.applies and e.side.direction == direction and e.side.proto == proto
+            for r in e.row.ports
+        ]
+        for port in UNDOCUMENTED_CANDIDATES:
+            if any(r.lo <= port <= r.hi for r in documented):
+                continue
+            decided = decide(state, Packet(direction, proto, port))  # type: ignore[arg-type]
+            if decided.permitted and decided.decided_by == "rule":
+                found.append(decided)
+    return found
