@@ -27,7 +27,7 @@ from pytest_portspec.spec.model import ports_label
 
 FORMAT = 1
 TITLE = "Port and firewall acceptance report"
-SNAPSHOT_SECTIONS = ("ufw-status", "sockets", "resolv", "time-servers")  # raw evidence for the report
+SNAPSHOT_SECTIONS = ("ufw-status", "sockets", "nat", "resolv", "time-servers")  # raw evidence for the report
 NOT_RUN = "not run"
 
 

@@ -26,6 +26,7 @@ from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import inbound_probes, outbound_probes
 from pytest_portspec.checks.rules import RuleExplanation, explain_rules
 from pytest_portspec.errors import DeviceError
+from pytest_portspec.parse.nat import parse_forwards
 from pytest_portspec.parse.sockets import parse_listening
 from pytest_portspec.parse.ufw import ufw_state
 from pytest_portspec.policy import EffectivePolicy
@@ -155,6 +156,7 @@ class DeviceRun:
             sockets=tuple(found),
             resolvers=tuple(snap.resolvers(sections["resolv"].text)),
             time_servers=tuple(snap.time_servers(sections["time-servers"].text)),
+            forwards=tuple(parse_forwards(sections["nat"].text)),
             own_addresses=tuple(snap.own_addresses(sections["addresses"].text))
             if sections["addresses"].status == 0
             else (),

@@ -2,7 +2,8 @@
 
     state_command(sudo) -> the command; parse_sections(stdout) -> {section: (exit status, text)}
 
-Every program run on the device only reads: `ufw status`, `cat`, `ss`, `*tables-save`, `sha256sum`.
+Every program run on the device only reads: `ufw status`, `cat`, `ss`, `*tables-save`, `sed`,
+`sha256sum`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ SECTIONS: dict[str, str] = {
     "user6-rules": "cat /etc/ufw/user6.rules",
     "default-ufw": "cat /etc/default/ufw",
     "sockets": "ss -H -tulpn || netstat -tulpn",
+    # the nat table's port forwards (Docker's published ports): reachable whatever ufw's rules say.
+    # Plain iptables-save lists only the tables that exist: naming `-t nat` could load a module
+    "nat": "iptables-save 2>/dev/null | sed -n '/^\\*nat/,/^COMMIT/p'",
     "addresses": "ip -o addr show",
     "resolv": "cat /etc/resolv.conf",
     "time-servers": "cat /etc/systemd/timesyncd.conf /etc/systemd/timesyncd.conf.d/*.conf /etc/ntp.conf "

@@ -163,12 +163,20 @@ def test_every_drift_is_documented() -> None:
         "ufw-default-out",
         "site-block",
         "path-block",
+        "forward",
         "dns-fail",
         "expose",
         "sudo-password",
         "ufw-missing",
     }
     assert all(kind.description for kind in KINDS.values())
+
+
+def test_a_forward_drift_is_a_nat_redirect_and_bad_arguments_are_refused() -> None:
+    assert apply_drifts(plan("smartserver"), ["forward:8080/tcp:443"]).forwards == (("tcp", 8080, 443),)
+    for bad in ("forward:8080/tcp", "forward:8080/tcp:0", "forward:8080:443"):
+        with pytest.raises(LabError, match="expected PORT/PROTO"):
+            apply_drifts(plan("smartserver"), [bad])
 
 
 def test_drifts_compose_and_each_changes_only_what_it_says() -> None:

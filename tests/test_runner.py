@@ -30,6 +30,7 @@ def sections(**override: str | tuple[int, str]) -> str:
         "user6-rules": (DATA / "ufw" / "smartserver-all.user6.rules").read_text(),
         "default-ufw": "IPV6=yes\n",
         "sockets": (DATA / "ss-smartserver.txt").read_text(),
+        "nat": "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT",
         "addresses": "",
         "resolv": "nameserver 198.19.1.1\n",
         "time-servers": "[Time]\nNTP=ntp.portspec.lab\n",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pytest_portspec.parse.nat import PortForward
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.parse.ufw import UfwState
 from pytest_portspec.probe.outbound import ProbeResult
@@ -35,3 +36,4 @@ class Facts:
     outbound_error: str | None = None  # why no outbound probe could run on the device
     address: str = ""  # the device address the tester probes
     own_addresses: tuple[str, ...] = ()  # the device's own addresses (`ip addr`); () if unknown
+    forwards: tuple[PortForward, ...] = ()  # the nat table's port forwards (DNAT, REDIRECT)

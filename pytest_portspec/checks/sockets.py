@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.parse.nat import PortForward
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.spec.model import ports_label
@@ -12,11 +13,14 @@ from pytest_portspec.verdict import Verdict, for_row
 
 
 def _on_row_ports(s: Socket, e: Expectation, declared: Declarations) -> bool:
-    if s.proto != e.side.proto:
-        return False
+    return s.proto == e.side.proto and _documents(e, s.port, declared)
+
+
+def _documents(e: Expectation, port: int, declared: Declarations) -> bool:
+    """Whether a row names the port: a configurable row, the port declared for it (else its range)."""
     if e.row.configurable and e.row.id in declared.ports:
-        return s.port == declared.ports[e.row.id]
-    return any(r.lo <= s.port <= r.hi for r in e.row.ports)
+        return port == declared.ports[e.row.id]
+    return any(r.lo <= port <= r.hi for r in e.row.ports)
 
 
 def _process_matches(s: Socket, e: Expectation) -> bool:
@@ -103,6 +107,24 @@ def _permitted_in(facts: Facts, s: Socket) -> bool:
     return verdict.permitted or bool(verdict.partial)
 
 
+def _undocumented_forwards(
+    facts: Facts, documented: list[Expectation], declared: Declarations
+) -> list[PortForward]:
+    """The nat table's port forwards (a container's published port) onto ports no applicable
+    inbound allow row documents: reachable from outside whatever ufw's rules say."""
+    found = []
+    for forward in facts.forwards:
+        ports = range(forward.ports.lo, min(forward.ports.hi, forward.ports.lo + 64) + 1)
+        covered = all(
+            (forward.proto, port) in declared.site_allow
+            or any(e.side.proto == forward.proto and _documents(e, port, declared) for e in documented)
+            for port in ports
+        )
+        if not covered:
+            found.append(forward)
+    return found
+
+
 def check_exposure(policy: EffectivePolicy, facts: Facts, declared: Declarations) -> Verdict:
     """Every socket reachable from outside and permitted by ufw must be documented by an applicable row."""
     documented = [
@@ -126,6 +148,9 @@ def check_exposure(policy: EffectivePolicy, facts: Facts, declared: Declarations
             continue
         findings.append(f"undocumented exposed service {s.describe()}")
         evidence.append(s.text)
+    for forward in _undocumented_forwards(facts, documented, declared):
+        findings.append(f"undocumented port forward {forward.describe()}, which ufw's rules do not see")
+        evidence.append(forward.text)
     expected = "no service reachable from outside beyond the document's rows (all other ports blocked)"
     cite = policy.spec.default.citation
     if findings:

@@ -236,6 +236,9 @@ def configure_ufw(pid: int, run_dir: Path, plan: AppliancePlan) -> None:
     run([*enter(pid), *interpreter, str(driver)], input=json.dumps([list(c) for c in plan.ufw_commands]))
     if plan.ufw_enabled:
         run([*enter(pid), "ufw", "--force", "enable"])
+    for proto, port, to in plan.forwards:  # in the appliance's own network namespace, after ufw
+        nat = ["iptables", "-t", "nat", "-A", "PREROUTING", "-p", proto, "--dport", str(port)]
+        run([*enter(pid), *nat, "-j", "REDIRECT", "--to-ports", str(to)])
 
 
 def start_listeners(pid: int, plan: AppliancePlan) -> list[dict[str, Any]]:

@@ -149,6 +149,14 @@ def _site_block(plan: AppliancePlan, argument: str) -> AppliancePlan:
     return replace(plan, site_blocks=(*plan.site_blocks, (proto, port)))
 
 
+def _forward(plan: AppliancePlan, argument: str) -> AppliancePlan:
+    where, _, to = argument.rpartition(":")
+    port, proto = _port_proto(where)
+    if not to.isdigit() or not 1 <= int(to) <= 65535:
+        raise LabError(f"expected PORT/PROTO:TO-PORT such as 8080/tcp:443, found {argument!r}")
+    return replace(plan, forwards=(*plan.forwards, (proto, port, int(to))))
+
+
 def _dns_fail(plan: AppliancePlan, host: str) -> AppliancePlan:
     host = host.lower()
     if not is_hostname(host) or host not in plan.hosts:
@@ -215,6 +223,12 @@ KINDS = {
             "the site firewall between the nodes drops this node's traffic to PEER's port "
             "(clusters: portspec lab up --inventory)",
             _path_block,
+        ),
+        DriftKind(
+            "forward",
+            "PORT/PROTO:TO-PORT",
+            "a nat rule redirects the port to another (as a container's published port): ufw never shows it",
+            _forward,
         ),
         DriftKind("dns-fail", "HOST", "the site's DNS does not resolve the host name", _dns_fail),
         DriftKind(

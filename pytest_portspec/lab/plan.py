@@ -88,6 +88,7 @@ class AppliancePlan:
     ufw_missing: bool = False  # ufw is not on the appliance's PATH
     dynamic_firewall: bool = False  # the vendor's firewall closes a stopped service's ports
     path_blocks: tuple[tuple[str, Proto, int], ...] = ()  # (peer node, proto, port) the site drops
+    forwards: tuple[tuple[Proto, int, int], ...] = ()  # (proto, port, to port): nat REDIRECTs ufw never shows
     drifts: tuple[str, ...] = field(default=())
 
 

@@ -89,6 +89,10 @@ DRIFT_CASES = [
         },
     ),
     (
+        ["forward:8080/tcp:443"],  # a published port: ufw's rules never show it
+        {"exposure::exposure": "exposed"},
+    ),
+    (
         ["ufw-default-in:allow"],
         {
             "default-in::default": "default-policy",
