@@ -67,13 +67,16 @@ class Registry:
         self.selected = {run.label for item in items for run in getattr(item, "runs", ())}
         self.deselected = self.collected - sum(isinstance(item, CheckItem | PairItem) for item in items)
         probing: dict[str, set[str]] = {}
+        chosen: dict[str, set[tuple[str, str]]] = {}
         for item in items:
             if isinstance(item, CheckItem):
                 probing.setdefault(item.run.label, set()).add(item.check)
+                chosen.setdefault(item.run.label, set()).add((item.key, item.check))
             elif isinstance(item, PairItem):
                 probing.setdefault(item.runs[0].label, set()).add("pair")
         for run in self.runs:
             run.probing = frozenset(probing.get(run.label, ()))
+            run.selected = frozenset(chosen.get(run.label, ()))
 
     def ensure(self, runs: Sequence[DeviceRun]) -> None:
         """Wait for the snapshots an item needs (those of `runs`), each device's taken once per process.

@@ -75,6 +75,7 @@ class DeviceRun:
     peer_probes: list[outbound.OutboundProbe] = field(default_factory=list)  # node-to-node, as the source
     group: str | None = None  # devices whose items need each other's snapshots (a site's nodes)
     probing: frozenset[str] = frozenset({"inbound", "outbound", "pair"})  # checks whose probes are run
+    selected: frozenset[tuple[str, str]] | None = None  # (key, check) of the items run; None: all
 
     @property
     def remote_commands(self) -> int:
@@ -275,6 +276,7 @@ def progress_line(run: DeviceRun) -> str:
     if run.error is not None:
         return f"{head}: ERROR {run.error.reason}"
     counts: dict[str, int] = {}
-    for verdict in run.verdicts.values():
-        counts[verdict.outcome] = counts.get(verdict.outcome, 0) + 1
+    for found, verdict in run.verdicts.items():
+        if run.selected is None or found in run.selected:  # a deselected check's missing probe is no error
+            counts[verdict.outcome] = counts.get(verdict.outcome, 0) + 1
     return f"{head}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))

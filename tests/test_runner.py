@@ -13,7 +13,7 @@ from pytest_portspec.checks.context import Declarations
 from pytest_portspec.checks.reach import inbound_probes
 from pytest_portspec.policy import effective_policy
 from pytest_portspec.probe import InboundProbe, ProbeResult
-from pytest_portspec.runner import DeviceRun
+from pytest_portspec.runner import DeviceRun, progress_line
 from pytest_portspec.snapshot import MARK
 from pytest_portspec.transport import CommandResult, FakeTransport
 
@@ -187,3 +187,13 @@ def test_deselected_checks_send_no_probes() -> None:
     assert run.error is None and run.remote_commands == 1
     assert run.facts is not None and not run.facts.outbound and not run.facts.inbound
     assert run.verdicts[("in-443-tcp-https-nginx", "ufw")].outcome == "passed"
+
+
+def test_the_progress_line_counts_only_the_checks_the_run_selected() -> None:
+    """-m ufw sends no probe: the probe checks' missing results are no errors of this run."""
+    run = device({"ufw status verbose": ok(sections())}, probing=frozenset({"ufw"}))
+    run.selected = frozenset({("in-443-tcp-https-nginx", "ufw"), ("in-22-tcp", "ufw")})
+    run.run()
+    assert progress_line(run).endswith(": 2 passed")
+    run.selected = None  # everything selected: every verdict counts
+    assert "error" in progress_line(run)
