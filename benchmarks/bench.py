@@ -98,13 +98,17 @@ def median(runs: Callable[[], Run], repeat: int) -> Run:
     )
 
 
+def pytest_argv(*args: str) -> list[str]:
+    """pytest in this interpreter, quiet, without the cache plugin (every run starts alike)."""
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args]
+
+
 def startup(env: dict[str, str], work: Path, *extra: str) -> Run:
     """pytest's own start-up with every plugin installed, collecting nothing: the floor of any run
     (with `-p no:portspec`: what the plugin adds to every pytest run of its environment)."""
     work = work / "empty"
     work.mkdir(exist_ok=True)
-    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--co", *extra]
-    return measured(argv, work, env)
+    return measured(pytest_argv("--co", *extra), work, env)
 
 
 BASELINE_HEAD = """
@@ -170,22 +174,7 @@ def run_plugin(names: list[str], env: dict[str, str], timeout: float, work: Path
     devices = [arg for name in names for arg in ("--device", f"{SPEC}@lab:{name}")]
     work = work / "plugin"  # an empty directory: the plugin's items come from --device alone
     work.mkdir(exist_ok=True)
-    return measured(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--probe-timeout",
-            str(timeout),
-            *devices,
-            *extra,
-        ],
-        work,
-        env,
-    )
+    return measured(pytest_argv("--probe-timeout", str(timeout), *devices, *extra), work, env)
 
 
 def run_baseline(
@@ -202,21 +191,8 @@ def run_baseline(
         f"  IdentityFile {state['private_key']}\n  User portspec\n",
         encoding="utf-8",
     )
-    return measured(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "test_naive.py",
-            f"--hosts=paramiko://portspec@{state['management_address']}",
-            f"--ssh-config={ssh_config}",
-        ],
-        work,
-        env,
-    )
+    host = f"--hosts=paramiko://portspec@{state['management_address']}"
+    return measured(pytest_argv("test_naive.py", host, f"--ssh-config={ssh_config}"), work, env)
 
 
 def figures(run: Run) -> dict[str, float]:

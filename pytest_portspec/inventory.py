@@ -6,8 +6,8 @@
       - name: database-1
         spec: voss
         role: database
-        host: 10.20.0.12             # how to reach it over SSH (`lab`: the emulated appliance of that name)
-        address: 10.30.0.12          # optional: where its peers reach it, if not at host
+        host: 192.0.2.12             # how to reach it over SSH (`lab`: the emulated appliance of that name)
+        address: 198.51.100.12       # optional: where its peers reach it, if not at host
         profile: cluster             # optional, the spec's default otherwise
         enable: [ldap]               # optional conditions, like --enable / --disable
         firmware: "21.1"             # optional

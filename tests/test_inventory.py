@@ -57,7 +57,7 @@ clusters:
         ),
         ("host: 192.0.2.12", "host: 192.0.2.999", 3, "'192.0.2.999' is not a valid host name or address"),
         ("port: 2222", "port: 70000", 4, "expected an SSH port 1-65535"),
-        ("host: 192.0.2.12", "host: 192.0.2.12, address: 10.0.0.999", 3, "'10.0.0.999' is not a valid"),
+        ("host: 192.0.2.12", "host: 192.0.2.12, address: 192.0.2.999", 3, "'192.0.2.999' is not a valid"),
         ("name: cube", "name: db-1", 4, "duplicate device name 'db-1' (first on line 3)"),
         ("devices: [db-1]", "devices: [db-2]", 6, "unknown device 'db-2' (did you mean 'db-1'?)"),
         ("host: cube.example.net", "host: cube.example.net, enable: [nttp]", 4, "has no condition 'nttp'"),
