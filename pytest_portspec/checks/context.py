@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pytest_portspec.addresses import check_ip, is_ip
 from pytest_portspec.parse.nat import PortForward
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.parse.ufw import UfwState
@@ -37,3 +38,8 @@ class Facts:
     address: str = ""  # the device address the tester probes
     own_addresses: tuple[str, ...] = ()  # the device's own addresses (`ip addr`); () if unknown
     forwards: tuple[PortForward, ...] = ()  # the nat table's port forwards (DNAT, REDIRECT)
+
+    def not_own(self, address: str) -> bool:
+        """Whether `address` is known not to be the device's (NAT, a port forward or a jump host in
+        between): its own addresses were read and `address`, an IP, is not among them."""
+        return bool(self.own_addresses) and is_ip(address) and check_ip(address) not in self.own_addresses

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_portspec.addresses import check_ip, is_ip
+from pytest_portspec.addresses import is_ip
 from pytest_portspec.checks.context import Facts
 from pytest_portspec.pairs import Pair
 from pytest_portspec.parse.sockets import Socket
@@ -89,7 +89,7 @@ def check_pair(
 def _foreign_address(name: str, address: str, facts: Facts) -> str:
     """Why a node's inventory address is not its own (`ip addr` on it), or "": NAT between the
     nodes would make the probe reach, and ufw's `from` match, some other address."""
-    if not facts.own_addresses or not is_ip(address) or check_ip(address) in facts.own_addresses:
+    if not facts.not_own(address):
         return ""
     return f"{name}'s address {address} is not one of its own ({', '.join(facts.own_addresses[:6])})"
 

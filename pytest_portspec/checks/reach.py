@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_portspec.addresses import check_ip, is_ip
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.ports import inbound_ports, unknown_port_reason, used_ports
 from pytest_portspec.policy import EffectivePolicy, Expectation
@@ -128,9 +127,7 @@ def _not_the_device(facts: Facts) -> str:
     """Why the tester's probes would not test the device itself, or "": the address SSH reached is
     not one of the device's own (NAT, a port forward, a jump host), so a blocked port's silence
     there would say nothing about the device."""
-    if not facts.own_addresses or not is_ip(facts.address):
-        return ""
-    if check_ip(facts.address) in facts.own_addresses:
+    if not facts.not_own(facts.address):
         return ""
     own = ", ".join(facts.own_addresses[:6])
     return (
