@@ -22,6 +22,8 @@ import paramiko
 from pytest_portspec.device import HostKeyPolicy
 from pytest_portspec.errors import DeviceError
 
+CHANNEL_OPEN_TIMEOUT = 15.0  # seconds for the server to confirm a new session channel
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -138,11 +140,14 @@ class SSHTransport:
         return client
 
     def run(self, command: str, stdin: str | None = None, timeout: float = 60.0) -> CommandResult:
-        client = self.connect()
         started = time.monotonic()
+        channel = self._session()
         self.commands_run += 1
         try:
-            channel_in, stdout, stderr = client.exec_command(command, timeout=timeout)
+            channel.settimeout(timeout)
+            channel.exec_command(command)
+            channel_in = channel.makefile_stdin("wb")
+            stdout, stderr = channel.makefile("r"), channel.makefile_stderr("r")
             if stdin is not None:
                 channel_in.write(stdin)
             channel_in.channel.shutdown_write()
@@ -159,6 +164,23 @@ class SSHTransport:
                 self.label, f"the SSH connection was lost: {exc or type(exc).__name__}"
             ) from None
         return CommandResult(status, out, err, time.monotonic() - started)
+
+    def _session(self) -> paramiko.Channel:
+        """A new session channel; once more on a new connection when the server does not confirm
+        one in time (seen now and then under load): every command is read-only, so that is safe."""
+        failure: BaseException | None = None
+        for _ in range(2):
+            transport = self.connect().get_transport()
+            try:
+                if transport is not None:
+                    return transport.open_session(timeout=CHANNEL_OPEN_TIMEOUT)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                failure = exc
+            self.close()
+        reason = (
+            (str(failure) or type(failure).__name__) if failure is not None else "the connection is closed"
+        )
+        raise DeviceError(self.label, f"the SSH connection was lost: {reason}")
 
     def host_key_fingerprint(self) -> str | None:
         if self._client is None or self._client.get_transport() is None:
