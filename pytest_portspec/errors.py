@@ -10,9 +10,12 @@
     │   │                         tool missing, a name already up, a bad drift)
     │   └── LabCommandError       a system command of the emulator failed (carries the
     │                             command and its output)
-    └── DeviceError               a device cannot be checked: unreachable, SSH refused,
-                                  authentication, host key, sudo, a missing tool, a lost
-                                  connection (carries the device; every item of it errors)
+    ├── DeviceError               a device cannot be checked: unreachable, SSH refused,
+    │                             authentication, host key, sudo, a missing tool, a lost
+    │                             connection (carries the device; every item of it errors)
+    └── RulesetError              a firewall ruleset (iptables-save, nft JSON, ipset) has a
+                                  line the model cannot read (carries the source, table,
+                                  chain and line)
 
 Every message is meant for the person running the tool: one sentence (or one line
 per problem) that says where and what, never a traceback.
@@ -81,3 +84,12 @@ class DeviceError(PortspecError):
         self.device = device
         self.reason = message
         super().__init__(f"{device}: {message}")
+
+
+class RulesetError(PortspecError):
+    """A ruleset text cannot be read; the message names the source, table, chain and line."""
+
+    def __init__(self, source: str, where: str, message: str) -> None:
+        self.source = source
+        self.where = where
+        super().__init__(f"{source}: {where}: {message}" if where else f"{source}: {message}")

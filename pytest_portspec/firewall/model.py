@@ -1,0 +1,169 @@
+"""What the kernel enforces on one device, from the rulesets the snapshot captured (pure).
+
+    model = KernelModel.build(KernelSources(iptables=..., ip6tables=..., nft=..., ...))
+    model.decided(4, "in", "tcp")    -> [Decided]   every new inbound TCP flow over IPv4, decided
+
+Sources: `iptables-save` and `ip6tables-save` (every table the kernel has), `nft -j list
+ruleset` where nft exists (tables iptables-nft made are read once, from iptables-save), and
+`ipset save` for the members of sets rules match against. The device's interfaces, own
+addresses and routes (from `ip`) make the space of flows the questions are about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pytest_portspec.firewall.evaluate import Decided, TooComplex, evaluate
+from pytest_portspec.firewall.intervals import Intervals
+from pytest_portspec.firewall.iptables import is_nf_tables, parse_save
+from pytest_portspec.firewall.ruleset import Family, Ruleset
+from pytest_portspec.firewall.space import L4, Direction, Space, make_space
+from pytest_portspec.firewall.values import address_span
+
+XTABLES = ("filter", "nat", "mangle", "raw", "security")
+
+
+@dataclass(frozen=True)
+class Route:
+    network: str  # "0.0.0.0/0", "198.18.1.0/24", "fe80::/64"
+    device: str | None  # None: unreachable/blackhole/prohibit (no reply leaves)
+
+
+@dataclass(frozen=True)
+class KernelSources:
+    """The raw texts, as captured; None where a source was not captured or not available."""
+
+    iptables: str | None = None
+    ip6tables: str | None = None
+    nft: str | None = None
+    ipset: str | None = None
+    interfaces: tuple[str, ...] | None = None
+    addresses: tuple[str, ...] | None = None
+    routes: tuple[Route, ...] | None = None
+    missing: tuple[str, ...] = ()  # why a source is absent: "ip6tables-save: command not found"
+
+
+@dataclass
+class KernelModel:
+    rulesets: dict[Family, Ruleset]
+    sources: KernelSources
+    unavailable: dict[Family, str] = field(default_factory=dict)  # family -> why it cannot be judged
+    notes: list[str] = field(default_factory=list)
+    _cache: dict[tuple[Family, str, str, bool], list[Decided] | str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, sources: KernelSources) -> KernelModel:
+        """Raises RulesetError for a ruleset text with a line the readers cannot read."""
+        rulesets: dict[Family, Ruleset] = {}
+        unavailable: dict[Family, str] = {}
+        notes: list[str] = []
+        for family, text, tool in ((4, sources.iptables, "iptables-save"), (6, sources.ip6tables, "ip6tables-save")):
+            if text is None:
+                why = next((m for m in sources.missing if m.startswith(tool)), f"{tool} was not captured")
+                unavailable[family] = why  # type: ignore[index]
+                continue
+            rulesets[family] = parse_save(text, family, tool)  # type: ignore[arg-type,index]
+        if sources.nft is not None:
+            _add_nft(rulesets, sources)
+        elif any(t is not None and is_nf_tables(t) for t in (sources.iptables, sources.ip6tables)):
+            notes.append(
+                "nft is not installed on the device: tables made natively in nftables (not through "
+                "iptables) could not be listed"
+            )
+        if sources.ipset is not None:
+            _add_ipsets(rulesets, sources.ipset)
+        return cls(rulesets, sources, unavailable, notes)
+
+    def has_family(self, family: Family) -> bool:
+        """Whether the device has the family at all (an address of it, loopback included)."""
+        if self.sources.addresses is None:
+            return True
+        return any((":" in a) == (family == 6) for a in self.sources.addresses)
+
+    def space(self, family: Family, direction: Direction, proto: L4, loopback: bool = False) -> Space:
+        return make_space(
+            family,
+            direction,
+            proto,
+            self.sources.interfaces or (),
+            self.sources.addresses,
+            loopback=loopback,
+        )
+
+    def decided(
+        self, family: Family, direction: Direction, proto: L4, loopback: bool = False
+    ) -> list[Decided] | str:
+        """Every flow of the space decided, or why the family cannot be judged (a sentence)."""
+        key = (family, direction, proto, loopback)
+        if key not in self._cache:
+            self._cache[key] = self._evaluate(family, direction, proto, loopback)
+        return self._cache[key]
+
+    def _evaluate(self, family: Family, direction: Direction, proto: L4, loopback: bool) -> list[Decided] | str:
+        if family in self.unavailable:
+            return self.unavailable[family]
+        try:
+            return evaluate(self.rulesets[family], self.space(family, direction, proto, loopback))
+        except TooComplex as exc:
+            return f"the IPv{family} ruleset cannot be evaluated: {exc}"
+
+    def route_region(self, family: Family, addresses: Intervals) -> list[tuple[Intervals, str | None]]:
+        """`addresses` split by the interface the device routes them through (most specific
+        route first); None: no route, or the interfaces are not known (every interface then)."""
+        if self.sources.routes is None:
+            return [(addresses, None)]
+        left, found = addresses, []
+        routes = [r for r in self.sources.routes if (":" in r.network) == (family == 6)]
+        for route in sorted(routes, key=lambda r: -int(r.network.rpartition("/")[2] or 0)):
+            covered = left & Intervals.of(address_span(route.network, family))
+            if covered:
+                found.append((covered, route.device))
+                left = left - covered
+        return [(values, device) for values, device in found if device is not None]
+
+
+def parse_routes(text: str, family: Family) -> tuple[Route, ...]:
+    """`ip -o route show` (or `ip -6 -o route show`) lines -> the main table's routes."""
+    found: list[Route] = []
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        kind = words[0] if words[0] in _NO_DEVICE else None
+        target = words[1] if kind and len(words) > 1 else words[0]
+        if target == "default":
+            target = "0.0.0.0/0" if family == 4 else "::/0"
+        elif "/" not in target:
+            target += "/32" if family == 4 else "/128"
+        try:
+            address_span(target, family)
+        except ValueError:
+            continue  # a route type this reader does not know ('local', 'broadcast' lines of other tables)
+        device = words[words.index("dev") + 1] if "dev" in words[:-1] and kind is None else None
+        found.append(Route(target, device))
+    return tuple(found)
+
+
+_NO_DEVICE = ("unreachable", "blackhole", "prohibit", "throw")
+
+
+def _add_nft(rulesets: dict[Family, Ruleset], sources: KernelSources) -> None:
+    from pytest_portspec.firewall.nftables import parse_json
+
+    assert sources.nft is not None
+    skip: set[tuple[str, str]] = set()
+    for family, text, nft_family in ((4, sources.iptables, "ip"), (6, sources.ip6tables, "ip6")):
+        if text is not None and is_nf_tables(text):
+            own = rulesets[family]  # type: ignore[index]
+            skip |= {(nft_family, table) for table, _ in own.chains if table in XTABLES}
+    for family, ruleset in parse_json(sources.nft, skip).items():
+        rulesets[family] = rulesets[family].merged(ruleset) if family in rulesets else ruleset
+
+
+def _add_ipsets(rulesets: dict[Family, Ruleset], text: str) -> None:
+    from pytest_portspec.firewall.ipset import parse_ipset_save
+
+    for family, sets in parse_ipset_save(text).items():
+        if family in rulesets:
+            old = rulesets[family]
+            rulesets[family] = Ruleset(old.family, old.chains, {**sets, **old.sets}, old.sources, old.problems)
