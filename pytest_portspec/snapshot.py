@@ -2,8 +2,8 @@
 
     state_command(sudo) -> the command; parse_sections(stdout) -> {section: (exit status, text)}
 
-Every program run on the device only reads: `ufw status`, `cat`, `ss`, `*tables-save`, `sed`,
-`sha256sum`.
+Every program run on the device only reads: `ufw status`, `cat`, `ss`, `*tables-save`, `nft list`,
+`ipset save`, `ip`, `grep`, `sed`, `sha256sum`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ from pytest_portspec.addresses import check_ip, is_ip
 from pytest_portspec.probe.outbound import tools_command
 
 MARK = "==portspec=="
+_LEGACY = (
+    "command -v {tool} >/dev/null || exit 127; iptables -V 2>/dev/null | grep -q nf_tables || exit 3; "
+    "grep -q . /proc/net/ip{v}_tables_names 2>/dev/null || exit 3; {tool}"
+)
+NOT_LOADED = 3  # the exit status of a section whose kernel part is not loaded (nothing to read)
 SECTIONS: dict[str, str] = {
     "probe-tools": tools_command(),
     "tools": "for t in python3 bash nc timeout ufw ss netstat iptables-save; do command -v $t || true; done",
@@ -24,9 +29,20 @@ SECTIONS: dict[str, str] = {
     "user6-rules": "cat /etc/ufw/user6.rules",
     "default-ufw": "cat /etc/default/ufw",
     "sockets": "ss -H -tulpn || netstat -tulpn",
-    # the nat table's port forwards (Docker's published ports): reachable whatever ufw's rules say.
-    # Plain iptables-save lists only the tables that exist: naming `-t nat` could load a module
-    "nat": "iptables-save 2>/dev/null | sed -n '/^\\*nat/,/^COMMIT/p'",
+    # The kernel's rulesets, every table (what the verdicts are judged on). Plain *tables-save lists
+    # only the tables that exist: naming one (`-t nat`) could load a module, which changes the device.
+    "iptables": "iptables-save",
+    "ip6tables": "ip6tables-save",
+    # With iptables-nft, rules loaded by iptables-legacy still filter: read them only when the legacy
+    # tables are already there (reading /proc/net/ip_tables_names loads nothing).
+    "iptables-legacy": _LEGACY.format(v="", tool="iptables-legacy-save"),
+    "ip6tables-legacy": _LEGACY.format(v="6", tool="ip6tables-legacy-save"),
+    # nft and ipset talk netlink, which can load their kernel modules: only when already loaded
+    "nft": "command -v nft >/dev/null || exit 127; [ -d /sys/module/nf_tables ] || exit 3; nft -j list ruleset",
+    "ipset": "command -v ipset >/dev/null || exit 127; [ -d /sys/module/ip_set ] || exit 3; ipset save",
+    "links": "ip -o link show",
+    "routes": "ip -o route show",
+    "routes6": "ip -6 -o route show",
     "addresses": "ip -o addr show",
     "resolv": "cat /etc/resolv.conf",
     "time-servers": "cat /etc/systemd/timesyncd.conf /etc/systemd/timesyncd.conf.d/*.conf /etc/ntp.conf "
@@ -119,3 +135,37 @@ def time_servers(config: str) -> list[str]:
             if len(words) >= 2 and words[0] in ("server", "pool", "peer"):
                 found.append(words[1])
     return list(dict.fromkeys(found or fallback))
+
+
+KERNEL_SECTIONS = (
+    "iptables",
+    "ip6tables",
+    "iptables-legacy",
+    "ip6tables-legacy",
+    "nft",
+    "ipset",
+    "links",
+    "routes",
+    "routes6",
+    "addresses",
+)
+
+
+def kernel_texts(sections: dict[str, Section]) -> dict[str, str | None]:
+    """The kernel sections as text, None for a section that could not be read (its reason is kept
+    under 'NAME!': the tool missing, not root), '' for one with nothing to read (module not loaded)."""
+    found: dict[str, str | None] = {}
+    for name in KERNEL_SECTIONS:
+        section = sections.get(name)
+        if section is None:
+            found[name] = None
+            found[f"{name}!"] = "not captured"
+        elif section.status == NOT_LOADED:
+            found[name] = ""
+        elif section.status != 0:
+            found[name] = None
+            detail = section.text.strip().splitlines()
+            found[f"{name}!"] = detail[-1][:200] if detail else f"exit status {section.status}"
+        else:
+            found[name] = section.text
+    return found

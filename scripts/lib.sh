@@ -43,7 +43,7 @@ ensure_docs() {
 
 ensure_lab_deps() {
     local tool missing=""
-    for tool in ip nsenter unshare sshd ssh-keygen ufw iptables ebtables dnsmasq sudo ss; do
+    for tool in ip nsenter unshare sshd ssh-keygen ufw iptables ebtables dnsmasq sudo ss nft ipset; do
         command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing="$missing $tool"
     done
     if [ -n "$missing" ]; then

@@ -136,7 +136,9 @@ def _ports(cond: Ports, boxes: list[Box], space: Space) -> list[Box]:
         return _restrict(boxes, dim, outside if cond.negate else cond.values)
     if cond.negate:  # neither port in the list
         return _restrict(_restrict(boxes, SPORT, outside), DPORT, outside)
-    return _restrict(boxes, SPORT, cond.values) + _restrict(_restrict(boxes, SPORT, outside), DPORT, cond.values)
+    return _restrict(boxes, SPORT, cond.values) + _restrict(
+        _restrict(boxes, SPORT, outside), DPORT, cond.values
+    )
 
 
 def _pattern_matches(pattern: str, name: str) -> bool:
@@ -150,7 +152,9 @@ def _iface(cond: Iface, boxes: list[Box], space: Space, unknown: list[str]) -> l
     if cond.side != crossing:  # `-o` on an incoming flow: it has no output interface yet ("")
         return _whole(boxes, any(_pattern_matches(p, "") for p in cond.patterns) != cond.negate)
     if not space.interfaces_known and any(p.endswith(("+", "*")) for p in cond.patterns):
-        unknown.append(f"interface pattern {', '.join(cond.patterns)} (the device's interfaces are not known)")
+        unknown.append(
+            f"interface pattern {', '.join(cond.patterns)} (the device's interfaces are not known)"
+        )
         return boxes
     names = [n for n in space.interfaces if any(_pattern_matches(p, n) for p in cond.patterns)]
     chosen = space.iface_indexes(names)

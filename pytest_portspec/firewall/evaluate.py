@@ -29,6 +29,13 @@ HOOKS: dict[str, tuple[Hook, ...]] = {
     "in": ("ingress", "prerouting", "input"),
     "out": ("output", "postrouting", "egress"),
 }
+_VERDICTS: dict[str, Outcome] = {
+    "accept": "accept",
+    "drop": "drop",
+    "reject": "reject",
+    "forward": "forward",
+    "undecided": "undecided",
+}
 MAX_DEPTH = 40  # iptables allows no loops; a deeper nesting than this is not a real ruleset
 MAX_PIECES = 200_000  # a ruleset that splits the space finer than this is reported, not evaluated
 
@@ -121,8 +128,8 @@ class _Evaluator:
         for hook in HOOKS[self.space.direction]:
             for chain in self.ruleset.base_chains(hook):
                 decided, returned = self.walk(chain, flows, (), 0)
-                decided += [self.decide(f, "drop" if chain.policy == "drop" else "accept", (PolicyStep(chain),))
-                            for f in returned]  # fmt: skip
+                policy: Outcome = "drop" if chain.policy == "drop" else "accept"
+                decided += [self.decide(f, policy, (PolicyStep(chain),)) for f in returned]
                 flows = [_Flow(d.box, d.assumptions, d.path) for d in decided if d.outcome == "accept"]
                 final += [d for d in decided if d.outcome != "accept"]
         last: tuple[Step, ...] = ()
@@ -171,7 +178,10 @@ class _Evaluator:
             hit_nominal = bool(value) if kind == "rate" else True
             why = str(value) if kind == "unknown" else rule.target.kind
             for box in inside:
-                for matched, nominal, into in ((True, hit_nominal, hits), (False, kind != "rate" or not hit_nominal, rest)):
+                for matched, nominal, into in (
+                    (True, hit_nominal, hits),
+                    (False, kind != "rate" or not hit_nominal, rest),
+                ):
                     assumed = Assumption(rule, kind, matched, nominal, why)  # type: ignore[arg-type]
                     into.append(_Flow(box, (*flow.assumptions, assumed), flow.path))
         self.count += len(rest) + len(hits)
@@ -185,8 +195,9 @@ class _Evaluator:
         """(decided, going on in this chain, returning from it) for the flows a rule matched."""
         target = rule.target
         path = (*stack, rule)
-        if target.kind in ("accept", "drop", "reject", "forward", "undecided"):
-            return [Decided(h.box, target.kind, (*h.path, *path), h.assumptions) for h in hits], [], []  # type: ignore[arg-type]
+        verdict = _VERDICTS.get(target.kind)
+        if verdict is not None:
+            return [Decided(h.box, verdict, (*h.path, *path), h.assumptions) for h in hits], [], []
         if target.kind == "return":
             return [], [], hits
         assert target.chain is not None

@@ -50,9 +50,10 @@ _FORWARDING = {"DNAT", "REDIRECT", "NETMAP"}
 _SOURCE_NAT = {"SNAT", "MASQUERADE"}  # end the nat table's chain for the packet, which goes on
 
 
-def parse_save(text: str, family: Family, source: str = "iptables-save") -> Ruleset:
-    """All tables of one iptables-save output (one family)."""
-    reader = _SaveReader(family, source)
+def parse_save(text: str, family: Family, source: str = "iptables-save", prefix: str = "") -> Ruleset:
+    """All tables of one iptables-save output (one family). `prefix` names its tables apart from
+    another source's tables of the same name ("legacy filter" beside iptables-nft's "filter")."""
+    reader = _SaveReader(family, source, prefix)
     for number, line in enumerate(text.splitlines(), start=1):
         reader.line(number, line)
     if reader.table is not None:
@@ -68,8 +69,8 @@ def is_nf_tables(text: str) -> bool:
 
 
 class _SaveReader:
-    def __init__(self, family: Family, source: str) -> None:
-        self.family, self.source = family, source
+    def __init__(self, family: Family, source: str, prefix: str) -> None:
+        self.family, self.source, self.prefix = family, source, prefix
         self.table: str | None = None
         self.declared: dict[str, tuple[str, int]] = {}  # chain -> (policy, line)
         self.rules: dict[str, list[Rule]] = {}
@@ -125,7 +126,15 @@ class _SaveReader:
             raise self.fail(number, f"jumps to {target.chain}, which the table does not declare", chain)
         rules = self.rules[chain]
         rules.append(
-            Rule(self.table, chain, len(rules) + 1, conds, target, line, f"{self.source} line {number}")
+            Rule(
+                self.prefix + self.table,
+                chain,
+                len(rules) + 1,
+                conds,
+                target,
+                line,
+                f"{self.source} line {number}",
+            )
         )
 
     def _commit(self) -> None:
@@ -133,8 +142,8 @@ class _SaveReader:
         builtin = BUILTIN.get(self.table, {})
         for name, (policy, number) in self.declared.items():
             hook, priority = builtin.get(name, (None, 0))
-            self.chains[(self.table, name)] = Chain(
-                self.table,
+            self.chains[(self.prefix + self.table, name)] = Chain(
+                self.prefix + self.table,
                 name,
                 tuple(self.rules[name]),
                 hook,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.ruleset import (
     Addr,
+    AddrSide,
     AddrType,
     Cond,
     CtState,
@@ -23,14 +24,21 @@ from pytest_portspec.firewall.ruleset import (
     Iface,
     Mark,
     OnlyProto,
-    PortSide,
     Ports,
+    PortSide,
     Proto,
     Rate,
     SetRef,
     Unknown,
 )
-from pytest_portspec.firewall.values import ValueProblem, address_range, addresses, port_list, port_span, protocol
+from pytest_portspec.firewall.values import (
+    ValueProblem,
+    address_range,
+    addresses,
+    port_list,
+    port_span,
+    protocol,
+)
 
 
 class MatchReader:
@@ -106,7 +114,9 @@ def _proto(reader: MatchReader, negate: bool) -> Cond:
 
 def _fragment(reader: MatchReader, negate: bool) -> Cond:
     # a new flow's first packet is never a second or later fragment
-    return OnlyProto(frozenset({"*"}) if negate else frozenset(), "! -f" if negate else "-f (a later fragment)")
+    return OnlyProto(
+        frozenset({"*"}) if negate else frozenset(), "! -f" if negate else "-f (a later fragment)"
+    )
 
 
 BASIC: dict[str, Callable[[MatchReader, bool], Cond]] = {
@@ -274,7 +284,7 @@ def _addrtype(options: list[Option], family: Family, text: str) -> list[Cond]:
     found: list[Cond] = []
     for negate, option, values in options:
         if option in ("--src-type", "--dst-type"):
-            side = "src" if option == "--src-type" else "dst"
+            side: AddrSide = "src" if option == "--src-type" else "dst"
             found.append(AddrType(side, frozenset(values[0].upper().split(",")), negate))
     return found
 

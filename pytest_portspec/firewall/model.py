@@ -21,6 +21,8 @@ from pytest_portspec.firewall.space import L4, Direction, Space, make_space
 from pytest_portspec.firewall.values import address_span
 
 XTABLES = ("filter", "nat", "mangle", "raw", "security")
+_V4: Family = 4
+_V6: Family = 6
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class KernelSources:
 
     iptables: str | None = None
     ip6tables: str | None = None
+    iptables_legacy: str | None = None  # iptables-legacy's tables beside iptables-nft's
+    ip6tables_legacy: str | None = None
     nft: str | None = None
     ipset: str | None = None
     interfaces: tuple[str, ...] | None = None
@@ -57,12 +61,21 @@ class KernelModel:
         rulesets: dict[Family, Ruleset] = {}
         unavailable: dict[Family, str] = {}
         notes: list[str] = []
-        for family, text, tool in ((4, sources.iptables, "iptables-save"), (6, sources.ip6tables, "ip6tables-save")):
+        saves: tuple[tuple[Family, str | None, str | None, str], ...] = (
+            (_V4, sources.iptables, sources.iptables_legacy, "iptables"),
+            (_V6, sources.ip6tables, sources.ip6tables_legacy, "ip6tables"),
+        )
+        for family, text, legacy, tool in saves:
             if text is None:
-                why = next((m for m in sources.missing if m.startswith(tool)), f"{tool} was not captured")
-                unavailable[family] = why  # type: ignore[index]
+                why = next(
+                    (m for m in sources.missing if m.startswith(tool)), f"{tool}-save was not captured"
+                )
+                unavailable[family] = why
                 continue
-            rulesets[family] = parse_save(text, family, tool)  # type: ignore[arg-type,index]
+            rulesets[family] = parse_save(text, family, f"{tool}-save")
+            if legacy:
+                extra = parse_save(legacy, family, f"{tool}-legacy-save", prefix="legacy ")
+                rulesets[family] = rulesets[family].merged(extra)
         if sources.nft is not None:
             _add_nft(rulesets, sources)
         elif any(t is not None and is_nf_tables(t) for t in (sources.iptables, sources.ip6tables)):
@@ -99,7 +112,9 @@ class KernelModel:
             self._cache[key] = self._evaluate(family, direction, proto, loopback)
         return self._cache[key]
 
-    def _evaluate(self, family: Family, direction: Direction, proto: L4, loopback: bool) -> list[Decided] | str:
+    def _evaluate(
+        self, family: Family, direction: Direction, proto: L4, loopback: bool
+    ) -> list[Decided] | str:
         if family in self.unavailable:
             return self.unavailable[family]
         try:
@@ -166,4 +181,54 @@ def _add_ipsets(rulesets: dict[Family, Ruleset], text: str) -> None:
     for family, sets in parse_ipset_save(text).items():
         if family in rulesets:
             old = rulesets[family]
-            rulesets[family] = Ruleset(old.family, old.chains, {**sets, **old.sets}, old.sources, old.problems)
+            rulesets[family] = Ruleset(
+                old.family, old.chains, {**sets, **old.sets}, old.sources, old.problems
+            )
+
+
+def sources_from_texts(texts: dict[str, str | None]) -> KernelSources:
+    """KernelSources from the snapshot's kernel sections (`snapshot.kernel_texts`); a section that
+    could not be read is None, with its reason under 'NAME!'."""
+    missing = tuple(
+        f"{k[:-1]}-save: {v}" if "tables" in k else f"{k[:-1]}: {v}"
+        for k, v in texts.items()
+        if k.endswith("!") and v
+    )
+    links, addresses = texts.get("links"), texts.get("addresses")
+    routes = [
+        parse_routes(text, family)
+        for text, family in ((texts.get("routes"), _V4), (texts.get("routes6"), _V6))
+        if text is not None
+    ]
+    return KernelSources(
+        iptables=texts.get("iptables"),
+        ip6tables=texts.get("ip6tables"),
+        iptables_legacy=texts.get("iptables-legacy") or None,
+        ip6tables_legacy=texts.get("ip6tables-legacy") or None,
+        nft=texts.get("nft") or None,
+        ipset=texts.get("ipset") or None,
+        interfaces=parse_links(links) if links else None,
+        addresses=parse_addresses(addresses) if addresses else None,
+        routes=tuple(r for found in routes for r in found) if routes else None,
+        missing=missing,
+    )
+
+
+def parse_links(text: str) -> tuple[str, ...]:
+    """`ip -o link show` -> interface names ('2: eth0@if5: <...>' -> 'eth0')."""
+    names = []
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) >= 2 and parts[0].strip().isdigit():
+            names.append(parts[1].strip().split("@", 1)[0])
+    return tuple(names)
+
+
+def parse_addresses(text: str) -> tuple[str, ...]:
+    """`ip -o addr show` -> the device's own addresses (loopback included)."""
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[2] in ("inet", "inet6"):
+            found.append(fields[3].split("/", 1)[0])
+    return tuple(found)

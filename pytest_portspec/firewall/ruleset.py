@@ -121,7 +121,9 @@ class Unknown:
     what: str
 
 
-Cond = Addr | Ports | Iface | Proto | CtState | AddrType | SetRef | Rate | Mark | OnlyProto | NfProto | Unknown
+Cond = (
+    Addr | Ports | Iface | Proto | CtState | AddrType | SetRef | Rate | Mark | OnlyProto | NfProto | Unknown
+)
 
 TargetKind = Literal[
     "accept",  # ends this chain's hook for the packet; the next table or base chain still sees it

@@ -86,7 +86,9 @@ def make_space(
     never = Intervals.merged(address_span(a, family) for a in NOT_REMOTE[family])
     unicast = everything - never
     remote = unicast - own if own is not None else unicast
-    local = (own or EMPTY) - Intervals.of(address_span(LOOPBACK[family], family)) if own is not None else unicast
+    local = (
+        (own or EMPTY) - Intervals.of(address_span(LOOPBACK[family], family)) if own is not None else unicast
+    )
     return Space(family, direction, proto, names, remote, local, own is not None)
 
 

@@ -23,6 +23,8 @@ TOOLS = {
     "dnsmasq": "dnsmasq-base",
     "sudo": "sudo",
     "ss": "iproute2",
+    "nft": "nftables",  # the kernel model's native nftables rules, and the lab's nft drifts
+    "ipset": "ipset",  # sets that iptables rules match against
 }
 # netcat-openbsd: the probes' nc fallback is tested against a real nc
 # openssl: password hashes for the sudo-password drift
