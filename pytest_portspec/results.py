@@ -27,7 +27,15 @@ from pytest_portspec.spec.model import ports_label
 
 FORMAT = 1
 TITLE = "Port and firewall acceptance report"
-SNAPSHOT_SECTIONS = ("ufw-status", "sockets", "nat", "resolv", "time-servers")  # raw evidence for the report
+SNAPSHOT_SECTIONS = (
+    "ufw-status",
+    "sockets",
+    "iptables",
+    "ip6tables",
+    "nft",
+    "resolv",
+    "time-servers",
+)  # raw evidence for the report
 NOT_RUN = "not run"
 
 
@@ -55,6 +63,7 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
                 "error": run.error.reason if run.error else None,
                 "ufw_rules": [r.as_dict() for r in run.rules],
                 "snapshot": {k: run.raw[k] for k in SNAPSHOT_SECTIONS if k in run.raw},
+                "kernel": run.kernel_texts,  # what `portspec packet --snapshot` and `matrix` read
                 "rows": [_row(e) for e in policy.rows],
                 "fingerprint": {"start": run.fingerprint, "end": run.fingerprint_after},
             }

@@ -25,7 +25,8 @@ from pytest_portspec.checks import evaluate
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import inbound_probes, outbound_probes
 from pytest_portspec.checks.rules import RuleExplanation, explain_rules
-from pytest_portspec.errors import DeviceError
+from pytest_portspec.errors import DeviceError, RulesetError
+from pytest_portspec.firewall.model import KernelModel, sources_from_texts
 from pytest_portspec.parse.nat import parse_forwards
 from pytest_portspec.parse.sockets import parse_listening
 from pytest_portspec.parse.ufw import ufw_state
@@ -66,6 +67,7 @@ class DeviceRun:
     verdicts: dict[tuple[str, Check], Verdict] = field(default_factory=dict)
     error: DeviceError | None = None
     raw: dict[str, str] = field(default_factory=dict)
+    kernel_texts: dict[str, str | None] = field(default_factory=dict)  # snapshot.kernel_texts
     fingerprint: str | None = None
     fingerprint_after: str | None = None
     read_only: bool | None = None
@@ -120,6 +122,7 @@ class DeviceRun:
                 f"the state command gave no {missing[0]} section{': ' + detail[-1] if detail else ''}",
             )
         self.raw = {name: section.text for name, section in sections.items()}
+        self.kernel_texts = snap.kernel_texts(sections)
         self.fingerprint = sections["fingerprint"].text
         facts = self._facts(sections)
         self._remember_connection()
@@ -152,12 +155,17 @@ class DeviceRun:
             found = parse_listening(sockets_section.text)
         except ValueError as exc:
             raise DeviceError(self.label, f"cannot read the listening sockets: {exc}") from None
+        kernel, kernel_error = _kernel(sections)
         return Facts(
             ufw=state,
+            kernel=kernel,
+            kernel_error=kernel_error,
             sockets=tuple(found),
             resolvers=tuple(snap.resolvers(sections["resolv"].text)),
             time_servers=tuple(snap.time_servers(sections["time-servers"].text)),
-            forwards=tuple(parse_forwards(sections["nat"].text)),
+            forwards=tuple(parse_forwards(sections["iptables"].text))
+            if sections["iptables"].status == 0
+            else (),
             own_addresses=tuple(snap.own_addresses(sections["addresses"].text))
             if sections["addresses"].status == 0
             else (),
@@ -254,6 +262,17 @@ class DeviceRun:
             self.read_only = None
         finally:
             self.transport.close()
+
+
+def _kernel(sections: dict[str, snap.Section]) -> tuple[KernelModel | None, str | None]:
+    """What the kernel enforces, or why it cannot be known (one sentence naming source and line)."""
+    texts = snap.kernel_texts(sections)
+    if texts.get("iptables") is None:
+        return None, f"iptables-save gave no ruleset ({texts.get('iptables!') or 'not captured'})"
+    try:
+        return KernelModel.build(sources_from_texts(texts)), None
+    except RulesetError as exc:
+        return None, str(exc)
 
 
 def _canonical(address: str) -> str | None:

@@ -20,6 +20,7 @@ _LEGACY = (
     "command -v {tool} >/dev/null || exit 127; iptables -V 2>/dev/null | grep -q nf_tables || exit 3; "
     "grep -q . /proc/net/ip{v}_tables_names 2>/dev/null || exit 3; {tool}"
 )
+_LOADED = "command -v {tool} >/dev/null || exit 127; [ -d /sys/module/{module} ] || exit 3; {command}"
 NOT_LOADED = 3  # the exit status of a section whose kernel part is not loaded (nothing to read)
 SECTIONS: dict[str, str] = {
     "probe-tools": tools_command(),
@@ -38,8 +39,8 @@ SECTIONS: dict[str, str] = {
     "iptables-legacy": _LEGACY.format(v="", tool="iptables-legacy-save"),
     "ip6tables-legacy": _LEGACY.format(v="6", tool="ip6tables-legacy-save"),
     # nft and ipset talk netlink, which can load their kernel modules: only when already loaded
-    "nft": "command -v nft >/dev/null || exit 127; [ -d /sys/module/nf_tables ] || exit 3; nft -j list ruleset",
-    "ipset": "command -v ipset >/dev/null || exit 127; [ -d /sys/module/ip_set ] || exit 3; ipset save",
+    "nft": _LOADED.format(tool="nft", module="nf_tables", command="nft -j list ruleset"),
+    "ipset": _LOADED.format(tool="ipset", module="ip_set", command="ipset save"),
     "links": "ip -o link show",
     "routes": "ip -o route show",
     "routes6": "ip -6 -o route show",

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from kernelfixture import ufw_save
 
 from pytest_portspec import runner
 from pytest_portspec.catalog import find_spec
@@ -30,7 +31,15 @@ def sections(**override: str | tuple[int, str]) -> str:
         "user6-rules": (DATA / "ufw" / "smartserver-all.user6.rules").read_text(),
         "default-ufw": "IPV6=yes\n",
         "sockets": (DATA / "ss-smartserver.txt").read_text(),
-        "nat": "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT",
+        "iptables": ufw_save((DATA / "ufw" / "smartserver-all.user.rules").read_text()),
+        "ip6tables": ufw_save((DATA / "ufw" / "smartserver-all.user6.rules").read_text(), v6=True),
+        "iptables-legacy": (3, ""),
+        "ip6tables-legacy": (3, ""),
+        "nft": (127, "sh: 1: nft: not found"),
+        "ipset": (127, "sh: 1: ipset: not found"),
+        "links": "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536\n2: eth0@if5: <BROADCAST,MULTICAST,UP> mtu 1500",
+        "routes": "default via 198.18.1.1 dev eth0\n198.18.1.0/24 dev eth0 proto kernel src 198.18.1.2",
+        "routes6": "fe80::/64 dev eth0 proto kernel metric 256 pref medium",
         "addresses": "",
         "resolv": "nameserver 198.19.1.1\n",
         "time-servers": "[Time]\nNTP=ntp.portspec.lab\n",

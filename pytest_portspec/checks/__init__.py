@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pytest_portspec.checks import firewall, reach, sockets
+from pytest_portspec.checks import defaults, firewall, reach, sockets
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.verdict import Check, Verdict, for_row, row_skip
@@ -87,4 +87,4 @@ def _row_check(e: Expectation, check: Check, facts: Facts, declared: Declaration
 def _device_check(policy: EffectivePolicy, facts: Facts, declared: Declarations, key: str) -> Verdict:
     if key == "exposure":
         return sockets.check_exposure(policy, facts, declared)
-    return firewall.check_default(policy, facts, key.removeprefix("default-"))
+    return defaults.check_default(policy, facts, declared, "in" if key == "default-in" else "out")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pytest_portspec.addresses import check_ip, is_ip
+from pytest_portspec.firewall.model import KernelModel
 from pytest_portspec.parse.nat import PortForward
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.parse.ufw import UfwState
@@ -38,6 +39,8 @@ class Facts:
     address: str = ""  # the device address the tester probes
     own_addresses: tuple[str, ...] = ()  # the device's own addresses (`ip addr`); () if unknown
     forwards: tuple[PortForward, ...] = ()  # the nat table's port forwards (DNAT, REDIRECT)
+    kernel: KernelModel | None = None  # what the kernel enforces; None when its ruleset could not be read
+    kernel_error: str | None = None  # why not (one sentence naming the source and line)
 
     def not_own(self, address: str) -> bool:
         """Whether `address` is known not to be the device's (NAT, a port forward or a jump host in

@@ -1,156 +1,210 @@
-"""The ufw check of a row, and the default-policy check: does the device's own ufw do what the
-document requires, port by port, for IPv4 and (where ufw manages it) IPv6 (pure)."""
+"""The firewall check of a row: does what the kernel enforces do what the document requires (pure).
+
+The verdict comes from the kernel's ruleset (`facts.kernel`), over every remote, source port,
+interface and both families (`firewall.questions`); ufw's own view of the same traffic is shown
+beside it as evidence, in the words the operator and the vendor document use. A question the
+model cannot decide is an error quoting the rule, never a pass.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.ports import configured_port, unknown_port_reason
-from pytest_portspec.parse.ufw import UfwState
-from pytest_portspec.policy import EffectivePolicy, Expectation
+from pytest_portspec.firewall.intervals import Intervals
+from pytest_portspec.firewall.model import KernelModel
+from pytest_portspec.firewall.questions import Answer, closed, open_to
+from pytest_portspec.firewall.ruleset import Family
+from pytest_portspec.firewall.values import address_span
+from pytest_portspec.policy import Expectation
 from pytest_portspec.spec.model import PortRange, ports_label
-from pytest_portspec.ufwmodel import Packet, UfwVerdict, decide
-from pytest_portspec.verdict import Outcome, Verdict, for_row, row_skip
-
-MAX_LISTED = 6
+from pytest_portspec.ufwmodel import Packet, decide
+from pytest_portspec.verdict import Verdict, for_row, row_skip
 
 
-@dataclass(frozen=True)
-class PortDecision:
-    port: int
-    v6: bool
-    verdict: UfwVerdict
-
-    def line(self, proto: str) -> str:
-        family = " (v6)" if self.v6 else ""
-        return f"{self.port}/{proto}{family}: {self.verdict.reason}"
+def port_set(ranges: tuple[PortRange, ...]) -> Intervals:
+    return Intervals.merged((r.lo, r.hi) for r in ranges)
 
 
-def sample_ports(ports: tuple[PortRange, ...], state: UfwState) -> list[int]:
-    """Ports at which ufw's decision can change inside the ranges: every range edge and every rule
-    boundary inside them. Checking these decides the whole range exactly, without 16k lookups."""
-    found: set[int] = set()
-    for r in ports:
-        found |= {r.lo, r.hi}
-        for rule in state.rules:
-            for d in rule.dports:
-                for edge in (d.lo - 1, d.lo, d.hi, d.hi + 1):
-                    if r.lo <= edge <= r.hi:
-                        found.add(edge)
-    return sorted(found)
+def kernel_unread(facts: Facts) -> str:
+    return (
+        f"the kernel's ruleset could not be read: {facts.kernel_error or 'no iptables-save in the snapshot'}"
+    )
 
 
-def decisions(state: UfwState, e: Expectation, ports: list[int]) -> list[PortDecision]:
-    families = [False, True] if state.ipv6 else [False]
-    return [
-        PortDecision(port, v6, decide(state, Packet(e.side.direction, e.side.proto, port, v6=v6)))
-        for port in ports
-        for v6 in families
-    ]
+def ufw_view(facts: Facts, direction: str, proto: str, port: int) -> str:
+    """ufw's own view of one port, as the operator reads it (evidence beside the kernel's verdict)."""
+    if facts.ufw is None:
+        return "ufw's view: not read"
+    if not facts.ufw.active:
+        return "ufw's view: ufw is inactive"
+    try:
+        found = decide(facts.ufw, Packet(direction, proto, port))  # type: ignore[arg-type]
+    except ValueError as exc:
+        return f"ufw's view: {exc}"
+    return f"ufw's view: {found.reason}"
 
 
 def check_row(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
-    state = facts.ufw
-    if not state.active:
-        return for_row(
-            e,
-            "ufw",
-            "failed",
-            _expected(e),
-            "ufw is inactive: the device filters nothing",
-            failure_class="ufw-inactive",
-        )
+    if facts.kernel is None:
+        return for_row(e, "ufw", "error", _expected(e), kernel_unread(facts))
     if e.action == "allow":
-        return _check_allow(e, facts, declared)
-    return _check_block(e, facts, declared)
+        return _check_allow(e, facts, facts.kernel, declared)
+    return _check_block(e, facts, facts.kernel, declared)
 
 
 def _expected(e: Expectation, ports: str | None = None) -> str:
     what = "permit" if e.action == "allow" else "block"
     where = ports or ports_label(e.row.ports)
-    return f"ufw must {what} {e.side.direction}bound {where}/{e.side.proto} ({e.row.service})"
+    return f"the firewall must {what} {e.side.direction}bound {where}/{e.side.proto} ({e.row.service})"
 
 
-def _check_allow(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
-    state, notes = facts.ufw, []
-    ranges = e.row.ports
+def _not_judged(e: Expectation, expected: str, answer: Answer) -> Verdict:
+    return for_row(e, "ufw", "error", expected, answer.why, evidence=answer.evidence, notes=answer.notes)
+
+
+def _klass(answer: Answer, word: str) -> str:
+    ufw_only = all(
+        any(getattr(step, "chain", "").startswith("ufw") for step in part.path) for _, part in answer.parts
+    )
+    return f"{word}-by-ufw" if ufw_only else f"{word}-by-kernel"
+
+
+def _check_allow(e: Expectation, facts: Facts, model: KernelModel, declared: Declarations) -> Verdict:
+    ranges, notes = e.row.ports, []
     if e.row.configurable:
         port, how = configured_port(e, facts, declared)
         if port is None:
             return row_skip(e, "ufw", unknown_port_reason(e))
         ranges, notes = (PortRange(port, port),), [f"port {port} from {how}"]
-    found = decisions(state, e, sample_ports(ranges, state))
-    refused = [d for d in found if not d.verdict.permitted]
+    ports = port_set(ranges)
+    direction, proto = e.side.direction, e.side.proto
     expected = _expected(e, ports_label(ranges))
-    if refused and e.side.sources and all(d.verdict.partial for d in refused):
-        some = ", ".join(dict.fromkeys(r.describe() for d in refused for r in d.verdict.partial))
-        sources = ", ".join(str(s) for s in e.side.sources)
-        return row_skip(
-            e,
-            "ufw",
-            f"ufw allows this only from some sources ({some}); the document limits it to "
-            f"{sources}: whether those match needs the site's addresses (an inventory)",
-        )
-    if refused:
-        partial = [r.describe() for d in refused for r in d.verdict.partial]
-        klass = "restricted" if partial else "blocked-by-ufw"
-        observed = f"ufw does not permit {_list(refused, e)}"
-        if partial:
-            observed += f"; only partly allowed by: {', '.join(dict.fromkeys(partial))}"
+    view = ufw_view(facts, direction, proto, ranges[0].lo)
+    answer = open_to(model, direction, proto, ports, _named_sources(e))
+    if answer.status in ("undecided", "unavailable"):
+        return _not_judged(e, expected, answer)
+    if answer.status == "no":
+        narrower = _narrower(e, facts, model, ports, answer)
+        if narrower is not None:
+            return narrower
+        some = closed(model, direction, proto, ports).status == "no"
         return for_row(
             e,
             "ufw",
             "failed",
             expected,
-            observed,
-            failure_class=klass,
-            evidence=[d.line(e.side.proto) for d in refused[:MAX_LISTED]],
-            notes=notes,
+            answer.why + ("; it lets some others in" if some and direction == "in" else ""),
+            evidence=[*answer.evidence, view],
+            failure_class="restricted" if some else _klass(answer, "blocked"),
+            notes=[*notes, *answer.notes],
         )
     if e.row.configurable:
-        extra = _unused_range_ports(e, facts, ranges[0].lo)
+        extra = _unused_range_ports(e, facts, model, ranges[0].lo)
         if extra:
             return for_row(
                 e,
                 "ufw",
                 "failed",
                 expected,
-                f"ufw also permits inbound {extra} of the configurable range, where nothing listens",
+                f"the kernel also lets in {extra} of the configurable range, where nothing listens",
                 failure_class="unused-range-open",
                 notes=notes,
             )
-    limited = [d for d in found if d.verdict.limited]
-    if limited:
-        notes.append("rate-limited by a ufw LIMIT rule")
     return for_row(
         e,
         "ufw",
         "passed",
         expected,
-        f"ufw permits {_list(found, e)}",
-        evidence=_unique(d.line(e.side.proto) for d in found),
-        notes=notes,
+        answer.why,
+        evidence=[*answer.evidence, view],
+        notes=[*notes, *answer.notes],
     )
 
 
-def _unused_range_ports(e: Expectation, facts: Facts, used: int) -> str:
-    """Inbound ports of a configurable range that a ufw rule opens while nothing listens there."""
+def _named_sources(e: Expectation) -> Mapping[Family, Intervals] | None:
+    """The remotes a row names as addresses (its sources in, its destinations out); None: anyone
+    (or names the model cannot turn into addresses: roles, configured hosts)."""
+    named = e.side.sources if e.side.direction == "in" else ()
+    addresses: list[str] = []
+    for d in named:
+        if d.kind in ("ip", "cidr"):
+            addresses.append(d.value)
+        elif d.kind == "host" and d.ips:
+            addresses += list(d.ips)
+        else:
+            return None
+    return _by_family(addresses) if addresses else None
+
+
+def _by_family(addresses: list[str]) -> dict[Family, Intervals]:
+    found: dict[Family, Intervals] = {}
+    for text in addresses:
+        family: Family = 6 if ":" in text else 4
+        found[family] = found.get(family, Intervals()) | Intervals.of(address_span(text, family))
+    return found
+
+
+def _narrower(
+    e: Expectation, facts: Facts, model: KernelModel, ports: Intervals, answer: Answer
+) -> Verdict | None:
+    """A row open only to some remotes that is right anyway: an outbound row open to its own
+    destinations; a row whose sources are cluster roles (who they are needs an inventory)."""
+    direction, proto = e.side.direction, e.side.proto
+    if direction == "out":
+        addresses = _destination_addresses(e, facts)
+        if addresses is None:
+            return None
+        to_them = open_to(model, direction, proto, ports, _by_family(addresses))
+        if to_them.status == "yes":
+            row_own = ", ".join(addresses)
+            note = f"the kernel allows this only to some destinations, among them the row's ({row_own})"
+            return for_row(
+                e, "ufw", "passed", _expected(e), to_them.why, evidence=to_them.evidence, notes=[note]
+            )
+        return None
+    some = closed(model, direction, proto, ports)
+    if e.side.sources and _named_sources(e) is None and some.status == "no":
+        sources = ", ".join(str(s) for s in e.side.sources)
+        return row_skip(
+            e,
+            "ufw",
+            f"the kernel lets this in only from some sources ({some.evidence[0]});"
+            f" the document limits it to {sources}: whether those match needs the site's addresses"
+            " (an inventory)",
+        )
+    return None
+
+
+def _destination_addresses(e: Expectation, facts: Facts) -> list[str] | None:
+    """The addresses of an outbound row's destinations: documented, or resolved by its probes."""
+    found: list[str] = []
+    for d in e.side.destinations:
+        if d.kind in ("ip", "cidr"):
+            found.append(d.value)
+        elif d.kind == "host" and d.ips:
+            found += list(d.ips)
+        else:
+            return None
+    prefix = f"{e.side.role or ''}|{e.key}|"  # reach._probe_id
+    resolved = [a for r in facts.outbound.values() if r.id.startswith(prefix) for a in r.addresses]
+    return found + resolved or None
+
+
+def _unused_range_ports(e: Expectation, facts: Facts, model: KernelModel, used: int) -> str:
+    """Inbound ports of a configurable range that the kernel opens while nothing listens there."""
     if e.side.direction != "in":
         return ""
     listening = {s.port for s in facts.sockets if s.proto == e.side.proto}
-    open_ports = [
-        d.port
-        for d in decisions(facts.ufw, e, sample_ports(e.row.ports, facts.ufw))
-        if d.verdict.permitted
-        and d.verdict.decided_by == "rule"
-        and d.port != used
-        and d.port not in listening
-    ]
-    return ", ".join(str(p) for p in sorted(set(open_ports))[:MAX_LISTED])
+    others = port_set(e.row.ports) - Intervals.merged([(used, used)] + [(p, p) for p in listening])
+    if not others:
+        return ""
+    answer = closed(model, "in", e.side.proto, others)
+    return answer.evidence[0] if answer.status == "no" else ""
 
 
-def _check_block(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
+def _check_block(e: Expectation, facts: Facts, model: KernelModel, declared: Declarations) -> Verdict:
     if e.overridden:
         return row_skip(
             e,
@@ -161,110 +215,28 @@ def _check_block(e: Expectation, facts: Facts, declared: Declarations) -> Verdic
     blocked = e.blocked_ports or e.row.ports
     expected = _expected(e, ports_label(blocked))
     site = declared.site_allow if e.side.direction == "in" else frozenset()  # --site-allow: inbound ports
-    declared_here = [p for p in _ports_in(blocked) if (e.side.proto, p) in site]
-    found = [
-        d
-        for d in decisions(facts.ufw, e, sample_ports(blocked, facts.ufw))
-        if (e.side.proto, d.port) not in site
+    declared_here = Intervals.merged((p, p) for proto, p in site if proto == e.side.proto)
+    ports = port_set(blocked) - declared_here
+    notes = [
+        f"{p}/{e.side.proto} declared as a site addition (--site-allow)"
+        for _, p in sorted(site)
+        if e.side.proto == _ and any(r.lo <= p <= r.hi for r in blocked)
     ]
-    permitted = [d for d in found if d.verdict.permitted]
-    notes = [f"{p}/{e.side.proto} declared as a site addition (--site-allow)" for p in declared_here]
-    partial = _unique(r.describe() for d in found for r in d.verdict.partial)
-    if partial:
-        notes.append(f"allowed only for some sources or interfaces: {', '.join(partial)}")
-    if permitted:
+    if not ports:
+        return row_skip(e, "ufw", "; ".join(notes) or "every port of this row is a declared site addition")
+    answer = closed(model, e.side.direction, e.side.proto, ports)
+    view = ufw_view(facts, e.side.direction, e.side.proto, blocked[0].lo)
+    if answer.status in ("undecided", "unavailable"):
+        return _not_judged(e, expected, answer)
+    if answer.status == "no":
         return for_row(
             e,
             "ufw",
             "failed",
             expected,
-            f"ufw permits {_list(permitted, e)}",
-            failure_class="permitted-by-ufw",
-            evidence=[d.line(e.side.proto) for d in permitted[:MAX_LISTED]],
+            answer.why,
+            evidence=[*answer.evidence, view],
+            failure_class=_klass(answer, "permitted"),
             notes=notes,
         )
-    return for_row(
-        e,
-        "ufw",
-        "passed",
-        expected,
-        f"ufw blocks {_list(found, e)}",
-        evidence=_unique(d.line(e.side.proto) for d in found)[:MAX_LISTED],
-        notes=notes,
-    )
-
-
-def _ports_in(ranges: tuple[PortRange, ...]) -> list[int]:
-    return [p for r in ranges if r.hi - r.lo < 64 for p in range(r.lo, r.hi + 1)]
-
-
-def _list(found: list[PortDecision], e: Expectation) -> str:
-    ports = sorted({d.port for d in found})
-    shown = ", ".join(str(p) for p in ports[:MAX_LISTED]) + (" …" if len(ports) > MAX_LISTED else "")
-    families = " (IPv4 and IPv6)" if any(d.v6 for d in found) and any(not d.v6 for d in found) else ""
-    return f"{e.side.direction}bound {shown}/{e.side.proto}{families}"
-
-
-def _unique(lines: object) -> list[str]:
-    return list(dict.fromkeys(lines))  # type: ignore[call-overload]
-
-
-def check_default(policy: EffectivePolicy, facts: Facts, direction: str) -> Verdict:
-    required = policy.default_in if direction == "in" else policy.default_out
-    state = facts.ufw
-    word = {"in": "incoming", "out": "outgoing"}[direction]
-    expected = f"all other {direction}bound traffic {'blocked' if required == 'block' else required}"
-
-    def verdict(outcome: Outcome, observed: str, failure: str | None = None) -> Verdict:
-        return Verdict(
-            key=f"default-{direction}",
-            check="default",
-            outcome=outcome,
-            expected=expected,
-            observed=observed,
-            evidence=(observed,) if outcome != "skipped" else (),
-            failure_class=failure,
-            direction=direction,
-            citation=policy.spec.default.citation,
-        )
-
-    if required == "unspecified":
-        return verdict("skipped", "the document says nothing about other ports in this direction")
-    if not state.active:
-        return verdict("failed", "ufw is inactive: nothing is blocked", "ufw-inactive")
-    actual = state.default_in if direction == "in" else state.default_out
-    ok = actual in ("deny", "reject") if required == "block" else actual == "allow"
-    observed = f"ufw's default {word} policy is {actual}"
-    if not ok:
-        return verdict("failed", observed, "default-policy")
-    opened = _undocumented_permitted(policy, state, direction) if required == "block" else []
-    if opened:  # an allow-all rule undoes the default: "all other ports" are not blocked
-        return verdict(
-            "failed",
-            f"{observed}, but ports no row documents are open ({opened[0].reason})",
-            "rule-opens-all",
-        )
-    return verdict("passed", observed)
-
-
-UNDOCUMENTED_CANDIDATES = (9, 31337, 40999, 61999)  # ports no vendor row of ours uses, nor before.rules
-
-
-def _undocumented_permitted(policy: EffectivePolicy, state: UfwState, direction: str) -> list[UfwVerdict]:
-    """ufw's decisions that let a port no applicable row documents through by a user rule (for
-    instance `ufw allow from any` or `allow 1:65535/tcp`): the default policy then decides nothing."""
-    found: list[UfwVerdict] = []
-    for proto in ("tcp", "udp"):
-        documented = [
-            r
-            for e in policy.rows
-            if e.applies and e.side.direction == direction and e.side.proto == proto
-            for r in e.row.ports
-        ]
-        for port in UNDOCUMENTED_CANDIDATES:
-            if any(r.lo <= port <= r.hi for r in documented):
-                continue
-            decided = decide(state, Packet(direction, proto, port))  # type: ignore[arg-type]
-            if decided.permitted and decided.decided_by == "rule":
-                found.append(decided)
-    return found
+    return for_row(e, "ufw", "passed", expected, answer.why, evidence=[view], notes=notes)

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.checks.firewall import kernel_unread
+from pytest_portspec.firewall.intervals import Intervals
+from pytest_portspec.firewall.questions import Answer, closed
 from pytest_portspec.parse.nat import PortForward
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.spec.model import ports_label
-from pytest_portspec.ufwmodel import Packet, decide
 from pytest_portspec.verdict import Verdict, for_row
 
 
@@ -77,34 +79,53 @@ def _check_internal(e: Expectation, facts: Facts, declared: Declarations) -> Ver
     if not exposed:
         observed = f"{sockets[0].describe()} on loopback" if sockets else f"nothing listens on {where}"
         return for_row(e, "listening", "passed", expected, observed, evidence=[s.text for s in sockets])
-    open_ones = [s for s in exposed if _permitted_in(facts, s)]
+    answers = [(s, _reach(facts, s)) for s in exposed]
+    open_ones = [(s, a) for s, a in answers if a.status == "no"]
     if open_ones:
+        first, answer = open_ones[0]
         return for_row(
             e,
             "listening",
             "failed",
             expected,
-            f"{open_ones[0].describe()} listens beyond loopback and ufw permits it",
-            evidence=[s.text for s in open_ones],
+            f"{first.describe()} listens beyond loopback and {answer.why}",
+            evidence=[s.text for s, _ in open_ones] + list(answer.evidence),
             failure_class="exposed-internal",
         )
+    unsure = [(s, a) for s, a in answers if a.status != "yes"]
+    if unsure:
+        first, answer = unsure[0]
+        observed = f"{first.describe()} listens beyond loopback; whether it is reachable: {answer.why}"
+        return for_row(e, "listening", "error", expected, observed, evidence=answer.evidence)
     return for_row(
         e,
         "listening",
         "passed",
         expected,
-        f"{exposed[0].describe()} listens beyond loopback, but ufw blocks it",
-        evidence=[s.text for s in exposed],
-        notes=["blocked by ufw, not bound to loopback"],
+        f"{exposed[0].describe()} listens beyond loopback, but the firewall blocks it",
+        evidence=[s.text for s in exposed] + list(answers[0][1].evidence),
+        notes=["blocked by the firewall, not bound to loopback"],
     )
 
 
-def _permitted_in(facts: Facts, s: Socket) -> bool:
-    if not facts.ufw.active:
-        return True
+def _reach(facts: Facts, s: Socket) -> Answer:
+    """Whether the kernel lets a new flow from outside reach the socket ("no": it does)."""
+    if facts.kernel is None:
+        return Answer("unavailable", kernel_unread(facts))
     local = None if s.wildcard else s.address  # a socket bound to one address only gets traffic to it
-    verdict = decide(facts.ufw, Packet("in", s.proto, s.port, v6=s.v6, interface=s.interface, local=local))
-    return verdict.permitted or bool(verdict.partial)
+    try:
+        return closed(
+            facts.kernel,
+            "in",
+            s.proto,
+            Intervals.of((s.port, s.port)),
+            local=local,
+            family_only=6 if s.v6 else 4,
+        )
+    except ValueError:  # an address the model cannot place (a scope id, a mapped address): be safe
+        return closed(
+            facts.kernel, "in", s.proto, Intervals.of((s.port, s.port)), family_only=6 if s.v6 else 4
+        )
 
 
 def _undocumented_forwards(
@@ -126,16 +147,24 @@ def _undocumented_forwards(
 
 
 def check_exposure(policy: EffectivePolicy, facts: Facts, declared: Declarations) -> Verdict:
-    """Every socket reachable from outside and permitted by ufw must be documented by an applicable row."""
+    """Every socket the kernel lets the outside reach must be documented by an applicable row; one whose
+    reach the model cannot decide is an error, unless the audit fails anyway."""
     documented = [
         e
         for e in policy.rows
         if e.applies and e.action == "allow" and e.side.direction == "in" and e.row.scope == "external"
     ]
-    findings, notes, evidence = [], [], []
+    findings, notes, evidence, unsure = [], [], [], []
     seen: set[tuple[str, int]] = set()
     for s in facts.sockets:
-        if s.loopback or (s.proto, s.port) in seen or not _permitted_in(facts, s):
+        if s.loopback or (s.proto, s.port) in seen:
+            continue
+        answer = _reach(facts, s)
+        if answer.status == "yes":
+            continue
+        if answer.status != "no":
+            if not any(_on_row_ports(s, e, declared) for e in documented):
+                unsure.append(f"{s.describe()}: {answer.why}")
             continue
         seen.add((s.proto, s.port))
         if (s.proto, s.port) == ("tcp", declared.management_port):
@@ -147,7 +176,7 @@ def check_exposure(policy: EffectivePolicy, facts: Facts, declared: Declarations
         if any(_on_row_ports(s, e, declared) for e in documented):
             continue
         findings.append(f"undocumented exposed service {s.describe()}")
-        evidence.append(s.text)
+        evidence += [s.text, *answer.evidence[:2]]
     for forward in _undocumented_forwards(facts, documented, declared):
         findings.append(f"undocumented port forward {forward.describe()}, which ufw's rules do not see")
         evidence.append(forward.text)
@@ -162,6 +191,17 @@ def check_exposure(policy: EffectivePolicy, facts: Facts, declared: Declarations
             "; ".join(findings),
             tuple(evidence),
             "exposed",
+            citation=cite,
+            notes=tuple(notes + unsure),
+        )
+    if unsure:
+        return Verdict(
+            "exposure",
+            "exposure",
+            "error",
+            expected,
+            f"cannot decide: {unsure[0]}",
+            tuple(unsure),
             citation=cite,
             notes=tuple(notes),
         )

@@ -39,6 +39,8 @@ BUILTIN: dict[str, dict[str, tuple[Hook, int]]] = {
     "security": {"INPUT": ("input", 50), "FORWARD": ("forward", 50), "OUTPUT": ("output", 50)},
 }
 
+_IMPLICIT = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
+             "icmpv6": "icmp6", "ipv6-icmp": "icmp6", "58": "icmp6"}  # fmt: skip
 _COUNTERS = re.compile(r"^\[\d+:\d+\]\s+")
 _TERMINAL = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject", "RETURN": "return"}
 _CONTINUE = {
@@ -161,10 +163,14 @@ def read_options(words: list[str], family: Family, chains: set[str]) -> tuple[tu
     reader = MatchReader(words, family)
     conds: list[Cond] = []
     target = Target("continue", detail="no target (counts only)")
+    implicit: str | None = None  # `-p tcp` loads the tcp match: `--dport` may follow without `-m tcp`
     while reader.more():
+        start = reader.pos
         negate, option = reader.option()
         if option in BASIC:
             conds.append(BASIC[option](reader, negate))
+            if option in ("-p", "--protocol"):
+                implicit = _IMPLICIT.get(words[reader.pos - 1].lower())
         elif option in ("-m", "--match"):
             conds += read_module(reader, reader.value(option))
         elif option in ("-j", "--jump"):
@@ -173,6 +179,11 @@ def read_options(words: list[str], family: Family, chains: set[str]) -> tuple[tu
             target = Target("goto", reader.value(option))
         elif option in ("-c", "--set-counters"):
             reader.value(option), reader.value(option)
+        elif implicit is not None and option.startswith("--"):
+            reader.pos = start
+            conds += read_module(reader, implicit)
+            if reader.pos == start:
+                raise ValueProblem(f"unknown option {option!r}")
         else:
             raise ValueProblem(f"unknown option {option!r}")
     return tuple(conds), target

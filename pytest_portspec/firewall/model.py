@@ -88,10 +88,14 @@ class KernelModel:
         return cls(rulesets, sources, unavailable, notes)
 
     def has_family(self, family: Family) -> bool:
-        """Whether the device has the family at all (an address of it, loopback included)."""
+        """Whether a remote can reach the device in this family: it has an address of it beyond
+        loopback (link-local counts: a neighbour reaches it). Unknown addresses: yes."""
         if self.sources.addresses is None:
             return True
-        return any((":" in a) == (family == 6) for a in self.sources.addresses)
+        return any(
+            (":" in a) == (family == 6) and a not in ("::1",) and not a.startswith("127.")
+            for a in self.sources.addresses
+        )
 
     def space(self, family: Family, direction: Direction, proto: L4, loopback: bool = False) -> Space:
         return make_space(
