@@ -15,7 +15,7 @@ from pytest_portspec.checks.ports import configured_port, unknown_port_reason
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.model import KernelModel
 from pytest_portspec.firewall.questions import Answer, closed, open_to
-from pytest_portspec.firewall.ruleset import Family
+from pytest_portspec.firewall.ruleset import Family, Rule
 from pytest_portspec.firewall.values import address_span
 from pytest_portspec.policy import Expectation
 from pytest_portspec.spec.model import PortRange, ports_label
@@ -65,8 +65,9 @@ def _not_judged(e: Expectation, expected: str, answer: Answer) -> Verdict:
 
 
 def _klass(answer: Answer, word: str) -> str:
+    """'permitted-by-ufw' when ufw's chains decided every flow, else '-by-kernel' (raw rules, policies)."""
     ufw_only = all(
-        any(getattr(step, "chain", "").startswith("ufw") for step in part.path) for _, part in answer.parts
+        isinstance(part.step, Rule) and part.step.chain.startswith("ufw") for _, part in answer.parts
     )
     return f"{word}-by-ufw" if ufw_only else f"{word}-by-kernel"
 

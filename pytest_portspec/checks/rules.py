@@ -17,6 +17,7 @@ from typing import Literal
 
 from pytest_portspec.checks.context import Declarations
 from pytest_portspec.parse.ufw import UfwRule, UfwState
+from pytest_portspec.parse.ufw_rules import PORTLESS
 from pytest_portspec.policy import EffectivePolicy, Expectation
 
 Kind = Literal[
@@ -28,6 +29,7 @@ Kind = Literal[
     "inconsistent",
     "partly",
     "restrictive",
+    "protocol",
     "undocumented",
 ]
 
@@ -74,6 +76,13 @@ def _explain(policy: EffectivePolicy, rule: UfwRule, declared: Declarations) -> 
 
 
 def _explain_kind(policy: EffectivePolicy, rule: UfwRule, declared: Declarations) -> RuleExplanation:
+    if rule.proto in PORTLESS:
+        return RuleExplanation(
+            rule,
+            "protocol",
+            f"{rule.proto} carries no TCP or UDP ports: no row of the document concerns it, and it never "
+            f"matches a TCP or UDP flow",
+        )
     if rule.interface == "lo" or (rule.action == "deny" and rule.src.startswith("127.")):
         return RuleExplanation(rule, "loopback", "loopback housekeeping, as in the vendor's own example")
     if (

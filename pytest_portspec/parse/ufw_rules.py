@@ -16,14 +16,19 @@ from pytest_portspec.spec.model import PortRange
 UfwAction = Literal["allow", "deny", "reject", "limit"]
 UfwDirection = Literal["in", "out", "fwd"]
 UfwPolicy = Literal["allow", "deny", "reject", "disabled"]
-UfwProto = Literal["tcp", "udp", "any"]
+UfwProto = Literal["tcp", "udp", "any", "ipv6", "esp", "ah", "igmp", "gre", "vrrp"]
 UfwLog = Literal["log", "log-all"]
 
 ANY_V4 = "0.0.0.0/0"
 ANY_V6 = "::/0"
 
 ACTIONS: dict[str, UfwAction] = {"allow": "allow", "deny": "deny", "reject": "reject", "limit": "limit"}
-PROTOS: dict[str, UfwProto] = {"tcp": "tcp", "udp": "udp", "any": "any"}
+# ufw's util.supported_protocols; those besides tcp/udp carry no ports and never match a TCP/UDP flow
+PROTOS: dict[str, UfwProto] = {
+    p: p
+    for p in ("tcp", "udp", "any", "ipv6", "esp", "ah", "igmp", "gre", "vrrp")
+}
+PORTLESS = ("ipv6", "esp", "ah", "igmp", "gre", "vrrp")
 LOGS: dict[str, UfwLog] = {"log": "log", "log-all": "log-all"}
 
 
@@ -41,7 +46,7 @@ class UfwRule:
     position: int  # 1-based order among the rules of its family (v4 or v6), as ufw evaluates them
     action: UfwAction
     direction: UfwDirection
-    proto: Literal["tcp", "udp", "any"]
+    proto: UfwProto
     dports: tuple[PortRange, ...]  # () = any port
     sports: tuple[PortRange, ...]  # () = any port
     src: str  # address or CIDR as ufw writes it; "0.0.0.0/0" or "::/0" = anywhere

@@ -178,7 +178,7 @@ def _parse_status_rule(line: str, position_hint: int) -> tuple[UfwRule, str | No
         raise ValueError(f"ufw rule line names two protocols: {line.strip()!r}")
     proto_text = protos.pop() if protos else "any"
     if proto_text not in PROTOS:
-        raise ValueError(f"ufw rule for protocol {proto_text!r}: this model handles tcp, udp and any only")
+        raise ValueError(f"ufw rule for protocol {proto_text!r}, which ufw does not support")
     families = {netaddr.IPNetwork(a).version for a in (dst.addr, src.addr) if a}
     if len(families) > 1:
         raise ValueError(f"ufw rule line mixes IPv4 and IPv6 addresses: {line.strip()!r}")

@@ -75,7 +75,7 @@ def _parse_tuple(raw: str, v6: bool, position: int) -> UfwRule:
         raise ValueError(f"unknown ufw log type {log_text!r}")
     proto_text = fields[1]
     if proto_text not in PROTOS:
-        raise ValueError(f"ufw rule for protocol {proto_text!r}: this model handles tcp, udp and any only")
+        raise ValueError(f"ufw rule for protocol {proto_text!r}, which ufw does not support")
     ufw_direction = where.split("_")[0]
     if not forward and interface_in and interface_out:
         raise ValueError(f"non-route ufw rule with two interfaces {where!r}")
