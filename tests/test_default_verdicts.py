@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from kernelfixture import ufw_kernel
+
 from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.defaults import check_default

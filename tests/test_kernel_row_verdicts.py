@@ -7,8 +7,8 @@ capture, the user rules, and raw iptables rules where a case adds them.
 from __future__ import annotations
 
 import pytest
-
 from kernelfixture import ufw_kernel
+
 from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.firewall import check_row
@@ -79,7 +79,10 @@ def test_an_edited_before_rules_opens_a_blocked_port() -> None:
 
 
 def test_the_kernels_rule_decides_when_the_tuple_comment_says_deny() -> None:
-    user = "### tuple ### deny tcp 502 0.0.0.0/0 any 0.0.0.0/0 in\n-A ufw-user-input -p tcp --dport 502 -j ACCEPT\n"
+    user = rules(
+        "### tuple ### deny tcp 502 0.0.0.0/0 any 0.0.0.0/0 in",
+        "-A ufw-user-input -p tcp --dport 502 -j ACCEPT",
+    )
     assert row("smartserver", "in-502-tcp", ufw_kernel(user)).outcome == "failed"
 
 
@@ -130,7 +133,10 @@ def test_an_allow_on_one_of_two_interfaces_is_restricted() -> None:
 
 
 def test_an_ipsec_rule_is_explained_and_never_matches_a_tcp_check() -> None:
-    user = "### tuple ### allow esp any 0.0.0.0/0 any 192.0.2.0/24 in\n-A ufw-user-input -p esp -s 192.0.2.0/24 -j ACCEPT\n"
+    user = rules(
+        "### tuple ### allow esp any 0.0.0.0/0 any 192.0.2.0/24 in",
+        "-A ufw-user-input -p esp -s 192.0.2.0/24 -j ACCEPT",
+    )
     [rule] = parse_user_rules(user, False)
     assert rule.proto == "esp" and "esp" in rule.describe()
     assert row("smartserver", "in-502-tcp", ufw_kernel(user)).outcome == "passed"
@@ -138,7 +144,8 @@ def test_an_ipsec_rule_is_explained_and_never_matches_a_tcp_check() -> None:
 
 def test_a_rate_limited_allow_passes_with_a_note_and_a_rate_limited_block_fails() -> None:
     limit = rules(
-        "-A ufw-user-input -p tcp --dport 443 -m conntrack --ctstate NEW -m recent --set --name DEFAULT --rsource",
+        "-A ufw-user-input -p tcp --dport 443 -m conntrack --ctstate NEW -m recent --set --name DEFAULT "
+        "--rsource",
         "-A ufw-user-input -p tcp --dport 443 -m conntrack --ctstate NEW -m recent --update --seconds 30 "
         "--hitcount 6 --name DEFAULT --rsource -j ufw-user-limit",
         "-A ufw-user-input -p tcp --dport 443 -j ufw-user-limit-accept",
