@@ -62,6 +62,8 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
                 "host_key": run.host_key,
                 "error": run.error.reason if run.error else None,
                 "ufw_rules": [r.as_dict() for r in run.rules],
+                "firewall_findings": [f.as_dict() for f in run.findings],
+                "kernel_notes": run.facts.kernel.notes if run.facts and run.facts.kernel else [],
                 "snapshot": {k: run.raw[k] for k in SNAPSHOT_SECTIONS if k in run.raw},
                 "kernel": run.kernel_texts,  # what `portspec packet --snapshot` and `matrix` read
                 "rows": [_row(e) for e in policy.rows],

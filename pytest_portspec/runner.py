@@ -26,6 +26,7 @@ from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import inbound_probes, outbound_probes
 from pytest_portspec.checks.rules import RuleExplanation, explain_rules
 from pytest_portspec.errors import DeviceError, RulesetError
+from pytest_portspec.firewall.agreement import Finding, disagreements
 from pytest_portspec.firewall.model import KernelModel, sources_from_texts
 from pytest_portspec.parse.nat import parse_forwards
 from pytest_portspec.parse.sockets import parse_listening
@@ -74,6 +75,7 @@ class DeviceRun:
     seconds: float = 0.0
     host_key: str | None = None
     rules: list[RuleExplanation] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # where ufw's view and the kernel disagree
     peer_probes: list[outbound.OutboundProbe] = field(default_factory=list)  # node-to-node, as the source
     group: str | None = None  # devices whose items need each other's snapshots (a site's nodes)
     probing: frozenset[str] = frozenset({"inbound", "outbound", "pair"})  # checks whose probes are run
@@ -129,6 +131,9 @@ class DeviceRun:
         self.facts = self._probe(facts, pool, early)
         self.verdicts = evaluate(self.policy, self.facts, self.declared)
         self.rules = explain_rules(self.policy, self.facts.ufw, self.declared)
+        if self.facts.kernel is not None:
+            user = {False: self.raw.get("user-rules"), True: self.raw.get("user6-rules")}
+            self.findings = disagreements(self.facts.ufw, user, self.facts.kernel)
 
     def _facts(self, sections: dict[str, snap.Section]) -> Facts:
         tools = set(sections["tools"].text.split())

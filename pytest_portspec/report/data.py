@@ -60,6 +60,8 @@ class DeviceReport:
     exposure: str | None = None
     management: list[str] = field(default_factory=list)
     rules: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, str]] = field(default_factory=list)  # ufw's view vs the kernel
+    kernel_notes: list[str] = field(default_factory=list)
     snapshot: dict[str, str] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     accepted: list[tuple[str, str]] = field(default_factory=list)
@@ -126,6 +128,8 @@ def device_report(device: dict[str, Any], results: list[dict[str, Any]]) -> Devi
         read_only=device.get("read_only"),
         remote_commands=int(device.get("remote_commands", 0)),
         rules=device.get("ufw_rules", []),
+        findings=device.get("firewall_findings", []),
+        kernel_notes=device.get("kernel_notes", []),
         snapshot=device.get("snapshot", {}),
         counts=Counter(r["outcome"] for r in mine),
         revision=device.get("spec_revision"),

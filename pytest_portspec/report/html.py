@@ -171,6 +171,17 @@ def _not_checked(device: DeviceReport) -> str:
     return "<h3>Checks not made, and why</h3>" + _table(["item", "reason"], rows)
 
 
+def _findings(device: DeviceReport) -> str:
+    """Where ufw's view and the kernel disagree: the verdicts follow the kernel, and this says why."""
+    head = "<h3>ufw's view and the kernel</h3>"
+    notes = "".join(f"<p>{_e(n)}</p>" for n in device.kernel_notes)
+    if not device.findings:
+        return head + "<p>ufw's view and the kernel's ruleset agree.</p>" + notes
+    rows = [[_td(f["finding"]), _td(f["ufw"]), _td(f["kernel"])] for f in device.findings]
+    intro = "<p>The verdicts above follow what the kernel enforces; these differ from what ufw shows:</p>"
+    return head + intro + _table(["finding", "ufw's view", "the kernel"], rows) + notes
+
+
 def site_section(site: DeviceReport) -> str:
     nodes = _table(
         ["node", "role", "address (as its peers reach it)", "its own checks"],
@@ -206,6 +217,7 @@ def device_section(device: DeviceReport) -> str:
             ["rule", "kind", "explanation"],
             [[_td(r["rule"]), _td(r["kind"]), _td(r["explanation"])] for r in device.rules],
         ),
+        _findings(device),
     ]
     if device.fingerprint:
         proof = "\n".join(f"{when}:\n{text or 'not taken'}" for when, text in device.fingerprint.items())
