@@ -346,7 +346,7 @@ def test_the_defaults_need_the_verbose_status() -> None:
         "22/tcp                     ALLOW IN    2001:db8::/32 10.0.0.1",
         "Anywhere on lo             ALLOW OUT   Anywhere",
         "Anywhere                   ALLOW IN    Anywhere                   (out)",
-        "Anywhere                   ALLOW IN    Anywhere/esp",
+        "Anywhere                   ALLOW IN    Anywhere/ospf",
     ],
 )
 def test_unreadable_rule_lines(line: str) -> None:
@@ -424,7 +424,7 @@ def test_status_and_files_must_agree() -> None:
         ("### tuple ### allow tcp 22 0.0.0.0/0 any", False),  # too short
         ("### tuple ### accept tcp 22 0.0.0.0/0 any 0.0.0.0/0 in", False),
         ("### tuple ### allow_loud tcp 22 0.0.0.0/0 any 0.0.0.0/0 in", False),
-        ("### tuple ### allow esp any 0.0.0.0/0 any 0.0.0.0/0 in", False),
+        ("### tuple ### allow ospf any 0.0.0.0/0 any 0.0.0.0/0 in", False),  # ufw supports no ospf
         ("### tuple ### allow tcp 0 0.0.0.0/0 any 0.0.0.0/0 in", False),
         ("### tuple ### allow tcp 70000 0.0.0.0/0 any 0.0.0.0/0 in", False),
         ("### tuple ### allow tcp 10:5 0.0.0.0/0 any 0.0.0.0/0 in", False),

@@ -15,7 +15,7 @@ from pytest_portspec.checks.ports import configured_port, unknown_port_reason
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.model import KernelModel
 from pytest_portspec.firewall.questions import Answer, closed, open_to
-from pytest_portspec.firewall.ruleset import Family, Rule
+from pytest_portspec.firewall.ruleset import Family
 from pytest_portspec.firewall.values import address_span
 from pytest_portspec.policy import Expectation
 from pytest_portspec.spec.model import PortRange, ports_label
@@ -33,17 +33,25 @@ def kernel_unread(facts: Facts) -> str:
     )
 
 
-def ufw_view(facts: Facts, direction: str, proto: str, port: int) -> str:
-    """ufw's own view of one port, as the operator reads it (evidence beside the kernel's verdict)."""
+def ufw_view(facts: Facts, direction: str, proto: str, port: int) -> tuple[bool | None, str]:
+    """ufw's own view of one port, as the operator reads it (evidence beside the kernel's verdict):
+    whether ufw's rules let it in, even only for some sources (None: not read), and its words."""
     if facts.ufw is None:
-        return "ufw's view: not read"
+        return None, "ufw's view: not read"
     if not facts.ufw.active:
-        return "ufw's view: ufw is inactive"
+        return True, "ufw's view: ufw is inactive"
     try:
         found = decide(facts.ufw, Packet(direction, proto, port))  # type: ignore[arg-type]
     except ValueError as exc:
-        return f"ufw's view: {exc}"
-    return f"ufw's view: {found.reason}"
+        return None, f"ufw's view: {exc}"
+    some = any(r.action in ("allow", "limit") for r in found.partial)
+    return found.permitted or some, f"ufw's view: {found.reason}"
+
+
+def _klass(word: str, ufw_says: bool | None, kernel_permits: bool) -> str:
+    """'permitted-by-ufw' when ufw's own view says the same as the kernel, else '-by-kernel' (a raw
+    rule, a policy set by hand, another program's chain decided it)."""
+    return f"{word}-by-ufw" if ufw_says is kernel_permits else f"{word}-by-kernel"
 
 
 def check_row(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
@@ -64,14 +72,6 @@ def _not_judged(e: Expectation, expected: str, answer: Answer) -> Verdict:
     return for_row(e, "ufw", "error", expected, answer.why, evidence=answer.evidence, notes=answer.notes)
 
 
-def _klass(answer: Answer, word: str) -> str:
-    """'permitted-by-ufw' when ufw's chains decided every flow, else '-by-kernel' (raw rules, policies)."""
-    ufw_only = all(
-        isinstance(part.step, Rule) and part.step.chain.startswith("ufw") for _, part in answer.parts
-    )
-    return f"{word}-by-ufw" if ufw_only else f"{word}-by-kernel"
-
-
 def _check_allow(e: Expectation, facts: Facts, model: KernelModel, declared: Declarations) -> Verdict:
     ranges, notes = e.row.ports, []
     if e.row.configurable:
@@ -82,7 +82,7 @@ def _check_allow(e: Expectation, facts: Facts, model: KernelModel, declared: Dec
     ports = port_set(ranges)
     direction, proto = e.side.direction, e.side.proto
     expected = _expected(e, ports_label(ranges))
-    view = ufw_view(facts, direction, proto, ranges[0].lo)
+    says, view = ufw_view(facts, direction, proto, ranges[0].lo)
     answer = open_to(model, direction, proto, ports, _named_sources(e))
     if answer.status in ("undecided", "unavailable"):
         return _not_judged(e, expected, answer)
@@ -98,7 +98,7 @@ def _check_allow(e: Expectation, facts: Facts, model: KernelModel, declared: Dec
             expected,
             answer.why + ("; it lets some others in" if some and direction == "in" else ""),
             evidence=[*answer.evidence, view],
-            failure_class="restricted" if some else _klass(answer, "blocked"),
+            failure_class="restricted" if some else _klass("blocked", says, False),
             notes=[*notes, *answer.notes],
         )
     if e.row.configurable:
@@ -226,7 +226,7 @@ def _check_block(e: Expectation, facts: Facts, model: KernelModel, declared: Dec
     if not ports:
         return row_skip(e, "ufw", "; ".join(notes) or "every port of this row is a declared site addition")
     answer = closed(model, e.side.direction, e.side.proto, ports)
-    view = ufw_view(facts, e.side.direction, e.side.proto, blocked[0].lo)
+    says, view = ufw_view(facts, e.side.direction, e.side.proto, blocked[0].lo)
     if answer.status in ("undecided", "unavailable"):
         return _not_judged(e, expected, answer)
     if answer.status == "no":
@@ -237,7 +237,7 @@ def _check_block(e: Expectation, facts: Facts, model: KernelModel, declared: Dec
             expected,
             answer.why,
             evidence=[*answer.evidence, view],
-            failure_class=_klass(answer, "permitted"),
+            failure_class=_klass("permitted", says, True),
             notes=notes,
         )
     return for_row(e, "ufw", "passed", expected, answer.why, evidence=[view], notes=notes)
