@@ -26,9 +26,7 @@ _LINE = re.compile(r"\bline (\d+)\b")
 _POLICIES = ("ACCEPT", "DROP")
 
 
-def parse_listing(
-    text: str, family: Family, table: str = "filter", source: str = "iptables -S"
-) -> Ruleset:
+def parse_listing(text: str, family: Family, table: str = "filter", source: str = "iptables -S") -> Ruleset:
     """The chains of one table from its `iptables -S` listing. Raises RulesetError naming the
     listing's line for a line that is not `-P`, `-N` or `-A` (nor a comment), a policy of a
     chain that is not built in, a chain declared twice, and whatever `parse_save` refuses."""
@@ -120,5 +118,7 @@ def _relined(text: str, origin: list[int]) -> str:
 
 
 def _chain_relined(chain: Chain, origin: list[int]) -> Chain:
-    rules: tuple[Rule, ...] = tuple(dataclasses.replace(r, where=_relined(r.where, origin)) for r in chain.rules)
+    rules: tuple[Rule, ...] = tuple(
+        dataclasses.replace(r, where=_relined(r.where, origin)) for r in chain.rules
+    )
     return dataclasses.replace(chain, rules=rules, where=_relined(chain.where, origin))

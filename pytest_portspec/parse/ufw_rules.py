@@ -25,8 +25,7 @@ ANY_V6 = "::/0"
 ACTIONS: dict[str, UfwAction] = {"allow": "allow", "deny": "deny", "reject": "reject", "limit": "limit"}
 # ufw's util.supported_protocols; those besides tcp/udp carry no ports and never match a TCP/UDP flow
 PROTOS: dict[str, UfwProto] = {
-    p: p
-    for p in ("tcp", "udp", "any", "ipv6", "esp", "ah", "igmp", "gre", "vrrp")
+    p: p for p in ("tcp", "udp", "any", "ipv6", "esp", "ah", "igmp", "gre", "vrrp")
 }
 PORTLESS = ("ipv6", "esp", "ah", "igmp", "gre", "vrrp")
 LOGS: dict[str, UfwLog] = {"log": "log", "log-all": "log-all"}
