@@ -17,12 +17,16 @@ for a match the model cannot read both are possible and both are marked undecide
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from pytest_portspec.firewall.classes import port_classes
 from pytest_portspec.firewall.compile import Compiled, compile_rule
+from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.ruleset import Chain, Hook, Rule, Ruleset
-from pytest_portspec.firewall.space import Box, Space, intersect, subtract_all
+from pytest_portspec.firewall.space import DPORT, Box, Space, intersect, subtract_all, with_dim
 
 Outcome = Literal["accept", "drop", "reject", "forward", "undecided"]
 HOOKS: dict[str, tuple[Hook, ...]] = {
@@ -115,6 +119,8 @@ class _Evaluator:
         self.ruleset, self.space = ruleset, space
         self.cache: dict[int, Compiled] = {}
         self.count = 0
+        self.everywhere: dict[tuple[str, str], list[Rule]] = {}  # per chain: rules of every port class
+        self.current: dict[tuple[str, str], list[Rule]] = {}  # per chain: port-specific rules of this class
 
     def compiled(self, rule: Rule) -> Compiled:
         key = id(rule)
@@ -123,7 +129,31 @@ class _Evaluator:
         return self.cache[key]
 
     def run(self) -> list[Decided]:
-        flows = [_Flow(self.space.all())]
+        rules = [r for c in self.ruleset.chains.values() for r in c.rules if r.target.kind != "continue"]
+        classes, everywhere = port_classes(rules, self.footprint, self.space.dim_universe(DPORT))
+        by_id = {id(r): r for r in rules}
+        self.everywhere = _by_chain(by_id[key] for key in everywhere)
+        found: list[Decided] = []
+        for port_class in classes:
+            self.current = _by_chain(by_id[key] for key in port_class.rules)
+            found += self.run_class(with_dim(self.space.all(), DPORT, port_class.ports))
+        return _merged(found)
+
+    def rules_of(self, chain: Chain) -> Iterator[Rule]:
+        """The chain's rules that can match in the current port class, in order."""
+        key = (chain.table, chain.name)
+        mine = self.current.get(key)
+        always = self.everywhere.get(key, [])
+        return iter(always) if not mine else heapq.merge(always, mine, key=lambda r: r.number)
+
+    def footprint(self, rule: Rule) -> Intervals:
+        ports = Intervals()
+        for box in self.compiled(rule).boxes:
+            ports = ports | box[DPORT]
+        return ports
+
+    def run_class(self, start: Box) -> list[Decided]:
+        flows = [_Flow(start)]
         final: list[Decided] = []
         for hook in HOOKS[self.space.direction]:
             for chain in self.ruleset.base_chains(hook):
@@ -146,11 +176,9 @@ class _Evaluator:
             raise TooComplex(f"chains nest deeper than {MAX_DEPTH} at {chain.label}")
         final: list[Decided] = []
         returned: list[_Flow] = []
-        for rule in chain.rules:
+        for rule in self.rules_of(chain):  # LOG, MARK, counters (the packet goes on) are left out
             if not flows:
                 break
-            if rule.target.kind == "continue":
-                continue  # LOG, MARK, counters: the packet goes on unchanged
             compiled = self.compiled(rule)
             if not compiled.boxes:
                 continue
@@ -208,3 +236,35 @@ class _Evaluator:
         if target.kind == "goto":
             return decided, [], back
         return decided, back, []
+
+
+def _by_chain(rules: Iterable[Rule]) -> dict[tuple[str, str], list[Rule]]:
+    found: dict[tuple[str, str], list[Rule]] = {}
+    for rule in rules:
+        found.setdefault((rule.table, rule.chain), []).append(rule)
+    for chain_rules in found.values():
+        chain_rules.sort(key=lambda r: r.number)
+    return found
+
+
+def _merged(parts: list[Decided]) -> list[Decided]:
+    """Parts that differ only in their destination ports (one per port class), as one part."""
+    groups: dict[tuple[object, ...], list[Decided]] = {}
+    for part in parts:
+        box = part.box
+        key = (
+            part.outcome,
+            tuple(id(step) if isinstance(step, Rule) else id(step.chain) for step in part.path),
+            tuple((id(a.rule), a.matched, a.nominal) for a in part.assumptions),
+            box[0],
+            box[1],
+            box[2],
+            box[4],
+        )
+        groups.setdefault(key, []).append(part)
+    out = []
+    for same in groups.values():
+        first = same[0]
+        ports = Intervals.merged(span for part in same for span in part.box[DPORT])
+        out.append(Decided(with_dim(first.box, DPORT, ports), first.outcome, first.path, first.assumptions))
+    return out

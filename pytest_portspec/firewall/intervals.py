@@ -79,8 +79,15 @@ class Intervals:
         return first, last
 
     def __and__(self, other: Intervals) -> Intervals:
-        if not self.spans or not other.spans:
+        a, b = self.spans, other.spans
+        if not a or not b:
             return EMPTY
+        if a is b:
+            return self
+        if len(a) == 1 and a[0][0] <= b[0][0] and b[-1][1] <= a[0][1]:
+            return other  # other lies within self's one span: the common case of a universe
+        if len(b) == 1 and b[0][0] <= a[0][0] and a[-1][1] <= b[0][1]:
+            return self
         small, large = (self, other) if len(self.spans) <= len(other.spans) else (other, self)
         out: list[Span] = []
         for lo, hi in small.spans:
@@ -99,7 +106,12 @@ class Intervals:
         return Intervals.merged(self.spans + other.spans)
 
     def __sub__(self, other: Intervals) -> Intervals:
-        if not self.spans or not other.spans:
+        a, b = self.spans, other.spans
+        if not a or not b:
+            return self
+        if a is b or (len(b) == 1 and b[0][0] <= a[0][0] and a[-1][1] <= b[0][1]):
+            return EMPTY
+        if b[-1][1] < a[0][0] or b[0][0] > a[-1][1]:
             return self
         out: list[Span] = []
         for lo, hi in self.spans:

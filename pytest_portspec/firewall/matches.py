@@ -32,6 +32,7 @@ from pytest_portspec.firewall.ruleset import (
     Unknown,
 )
 from pytest_portspec.firewall.values import (
+    MaskTooSparse,
     ValueProblem,
     address_range,
     addresses,
@@ -86,14 +87,23 @@ class MatchReader:
         return word.startswith("-") and not word[1:2].isdigit()
 
     def rest_of_target(self) -> list[str]:
-        rest, self.pos = self.words[self.pos :], len(self.words)
+        """The target's options: up to a match written after it (iptables-restore input such as
+        ufw's user.rules may say `-j RETURN -m limit ...`; iptables-save prints the target last)."""
+        end = self.pos
+        while end < len(self.words) and self.words[end] not in ("-m", "--match"):
+            end += 1
+        rest, self.pos = self.words[self.pos : end], end
         return rest
 
 
 def _addr(side: str) -> Callable[[MatchReader, bool], Cond]:
     def read(reader: MatchReader, negate: bool) -> Cond:
-        texts = reader.value(side).split(",")
-        return Addr("src" if side == "-s" else "dst", addresses(texts, reader.family), negate)
+        text = reader.value(side)
+        try:
+            values = addresses(text.split(","), reader.family)
+        except MaskTooSparse as exc:
+            return Unknown(f"{side} {text} ({exc})")
+        return Addr("src" if side == "-s" else "dst", values, negate)
 
     return read
 

@@ -93,8 +93,13 @@ def make_space(
 
 
 def intersect(a: Box, b: Box) -> Box | None:
-    out = (a[0] & b[0], a[1] & b[1], a[2] & b[2], a[3] & b[3], a[4] & b[4])
-    return out if all(out) else None
+    out = []
+    for dim in (3, 0, 4, 2, 1):  # ports first: the dimension rules most often restrict
+        found = a[dim] & b[dim]
+        if not found:
+            return None
+        out.append(found)
+    return (out[1], out[4], out[3], out[0], out[2])
 
 
 def subtract(a: Box, b: Box) -> list[Box]:

@@ -41,6 +41,34 @@ def protocol(text: str) -> str:
     return PROTOCOL_ALIASES.get(name, name)
 
 
+class MaskTooSparse(ValueProblem):
+    """A non-contiguous netmask whose address set has too many pieces to hold exactly."""
+
+
+MAX_MASK_PIECES = 1 << 16  # beyond this the match is undecided
+
+
+def masked(text: str, family: Family) -> Intervals:
+    """'192.168.0.2/255.255.0.2' (a netmask with holes, as iptables-save prints it back): every
+    address a with a & mask == address & mask, as intervals."""
+    address, _, mask = text.partition("/")
+    try:
+        value, bits = int(netaddr.IPAddress(address, family)), int(netaddr.IPAddress(mask, family))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise ValueProblem(f"bad address {text!r}") from None
+    width = 32 if family == 4 else 128
+    low = (bits & -bits).bit_length() - 1 if bits else width  # the mask's free low bits form one run
+    holes = [b for b in range(low, width) if not bits >> b & 1]
+    if 2 ** len(holes) > MAX_MASK_PIECES:
+        raise MaskTooSparse(f"a netmask with {len(holes)} holes")
+    base = value & bits
+    spans = []
+    for n in range(2 ** len(holes)):
+        start = base | sum(1 << b for i, b in enumerate(holes) if n >> i & 1)
+        spans.append((start, start + (1 << low) - 1))
+    return Intervals.merged(spans)
+
+
 def address_span(text: str, family: Family) -> Span:
     """'10.0.0.0/8', '10.1.2.3', '10.0.0.0/255.0.0.0', 'fe80::/10' -> (first, last) as integers."""
     try:
@@ -64,7 +92,15 @@ def address_range(text: str, family: Family) -> Span:
 
 
 def addresses(texts: list[str], family: Family) -> Intervals:
-    return Intervals.merged(address_span(t, family) for t in texts)
+    found = Intervals()
+    for text in texts:
+        try:
+            found = found | Intervals.of(address_span(text, family))
+        except ValueProblem:
+            if "/" not in text or not ("." in text.partition("/")[2] or ":" in text.partition("/")[2]):
+                raise
+            found = found | masked(text, family)
+    return found
 
 
 def port_span(text: str, sep: str = ":") -> Span:
