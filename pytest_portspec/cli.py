@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_portspec import __version__
+from pytest_portspec import __version__, kernel_cli
 from pytest_portspec.catalog import find_spec, packaged_spec_dir, spec_files
 from pytest_portspec.diff import diff_results, diff_text, load_results
 from pytest_portspec.errors import PortspecError, SpecError
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_diff.add_argument("new", type=Path, metavar="NEW.json")
     p_diff.add_argument("--format", choices=("text", "json"), default="text")
     lab_cli.add_parser(commands)
+    kernel_cli.add_parsers(commands)
     return parser
 
 
@@ -181,6 +182,8 @@ COMMANDS = {
     "diff": cmd_diff,
     "report": cmd_report,
     "lab": lab_cli.run_lab,
+    "packet": kernel_cli.run_packet,
+    "matrix": kernel_cli.run_matrix,
 }
 
 

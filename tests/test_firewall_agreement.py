@@ -33,7 +33,8 @@ def test_a_raw_rule_in_front_of_ufw_is_a_finding_outside_ufw_and_on_its_port() -
 
 
 def test_a_tuple_that_says_deny_over_an_accept_line_is_a_finding() -> None:
-    user = "### tuple ### deny tcp 502 0.0.0.0/0 any 0.0.0.0/0 in\n-A ufw-user-input -p tcp --dport 502 -j ACCEPT\n"
+    user = "### tuple ### deny tcp 502 0.0.0.0/0 any 0.0.0.0/0 in\n"
+    user += "-A ufw-user-input -p tcp --dport 502 -j ACCEPT\n"
     found = disagreements(state(user), {False: user, True: None}, ufw_kernel(user))
     tuple_finding = next(f for f in found if "says deny in its tuple but ACCEPT" in f.what)
     assert tuple_finding.ufw.startswith("### tuple ### deny") and tuple_finding.kernel.endswith("-j ACCEPT")

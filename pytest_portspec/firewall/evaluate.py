@@ -40,6 +40,7 @@ _VERDICTS: dict[str, Outcome] = {
     "forward": "forward",
     "undecided": "undecided",
 }
+_PASSING_TABLES = ("nat", "mangle", "raw")  # tables whose ACCEPT only lets the packet go on
 MAX_DEPTH = 40  # iptables allows no loops; a deeper nesting than this is not a real ruleset
 MAX_PIECES = 200_000  # a ruleset that splits the space finer than this is reported, not evaluated
 
@@ -92,6 +93,13 @@ class Decided:
 
     @property
     def step(self) -> Step | None:
+        """The step that decided: the last one; for an accept, the last one of a filtering table
+        (an empty nat or mangle chain's ACCEPT policy later on decides nothing)."""
+        if self.outcome == "accept":
+            for step in reversed(self.path):
+                table = step.table if isinstance(step, Rule) else step.chain.table
+                if table.rpartition(" ")[2] not in _PASSING_TABLES:
+                    return step
         return self.path[-1] if self.path else None
 
     def decider(self) -> str:
@@ -159,7 +167,7 @@ class _Evaluator:
             for chain in self.ruleset.base_chains(hook):
                 decided, returned = self.walk(chain, flows, (), 0)
                 policy: Outcome = "drop" if chain.policy == "drop" else "accept"
-                decided += [self.decide(f, policy, (PolicyStep(chain),)) for f in returned]
+                decided += [self.decide(f, policy, (*f.path, PolicyStep(chain))) for f in returned]
                 flows = [_Flow(d.box, d.assumptions, d.path) for d in decided if d.outcome == "accept"]
                 final += [d for d in decided if d.outcome != "accept"]
         last: tuple[Step, ...] = ()
