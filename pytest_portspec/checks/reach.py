@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pytest_portspec.addresses import is_ip
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.ports import inbound_ports, unknown_port_reason, used_ports
+from pytest_portspec.firewall.intervals import Intervals
+from pytest_portspec.firewall.questions import Answer, open_to
+from pytest_portspec.firewall.ruleset import Family
+from pytest_portspec.firewall.values import address_span
 from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.probe.inbound import InboundProbe
 from pytest_portspec.probe.outbound import OutboundProbe, ProbeResult
 from pytest_portspec.spec.model import ports_label
-from pytest_portspec.ufwmodel import Packet, decide
 from pytest_portspec.verdict import Check, Verdict, for_row, row_skip
 
 MAX_BLOCKED_PROBES = 4
@@ -197,16 +201,26 @@ def check_outbound(e: Expectation, facts: Facts, declared: Declarations) -> Verd
         )
     first = bad[0]
     klass: str = first.outcome
-    local = decide(facts.ufw, Packet("out", e.side.proto, first.port)) if facts.ufw.active else None
+    local = _kernel_lets_out(facts, first)
     if (
         local is not None
-        and not local.permitted
+        and local.status == "no"
         and first.outcome in ("timeout", "refused", "error", "no-route")
     ):
         klass = "blocked-locally"
-        evidence.append(f"the device's own ufw: {local.reason}")
+        evidence.append(f"the device's own firewall: {local.why}")
     observed = f"{first.host}:{first.port}/{first.proto}: {first.outcome} ({first.detail})"
     return for_row(e, "outbound", "failed", expected, observed, evidence=evidence, failure_class=klass)
+
+
+def _kernel_lets_out(facts: Facts, result: ProbeResult) -> Answer | None:
+    """Whether the device's own kernel lets the probe's flow out (None: not known)."""
+    if facts.kernel is None or result.address is None or not is_ip(result.address):
+        return None
+    family: Family = 6 if ":" in result.address else 4
+    remote = Intervals.of(address_span(result.address, family))
+    ports = Intervals.of((result.port, result.port))
+    return open_to(facts.kernel, "out", result.proto, ports, {family: remote})
 
 
 def check_inbound(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:

@@ -79,14 +79,14 @@ class Intervals:
         return first, last
 
     def __and__(self, other: Intervals) -> Intervals:
-        a, b = self.spans, other.spans
-        if not a or not b:
+        mine, theirs = self.spans, other.spans
+        if not mine or not theirs:
             return EMPTY
-        if a is b:
+        if mine is theirs:
             return self
-        if len(a) == 1 and a[0][0] <= b[0][0] and b[-1][1] <= a[0][1]:
+        if len(mine) == 1 and mine[0][0] <= theirs[0][0] and theirs[-1][1] <= mine[0][1]:
             return other  # other lies within self's one span: the common case of a universe
-        if len(b) == 1 and b[0][0] <= a[0][0] and a[-1][1] <= b[0][1]:
+        if len(theirs) == 1 and theirs[0][0] <= mine[0][0] and mine[-1][1] <= theirs[0][1]:
             return self
         small, large = (self, other) if len(self.spans) <= len(other.spans) else (other, self)
         out: list[Span] = []
@@ -106,12 +106,14 @@ class Intervals:
         return Intervals.merged(self.spans + other.spans)
 
     def __sub__(self, other: Intervals) -> Intervals:
-        a, b = self.spans, other.spans
-        if not a or not b:
+        mine, theirs = self.spans, other.spans
+        if not mine or not theirs:
             return self
-        if a is b or (len(b) == 1 and b[0][0] <= a[0][0] and a[-1][1] <= b[0][1]):
+        if mine is theirs or (
+            len(theirs) == 1 and theirs[0][0] <= mine[0][0] and mine[-1][1] <= theirs[0][1]
+        ):
             return EMPTY
-        if b[-1][1] < a[0][0] or b[0][0] > a[-1][1]:
+        if theirs[-1][1] < mine[0][0] or theirs[0][0] > mine[-1][1]:
             return self
         out: list[Span] = []
         for lo, hi in self.spans:
