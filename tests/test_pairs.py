@@ -115,7 +115,10 @@ def test_a_flow_passes_when_the_peer_permits_the_source_and_the_probe_connects()
     )
     assert verdict.outcome == "passed", verdict
     assert verdict.check == "pair" and verdict.key == CLUSTER and verdict.row == "app-db-cluster"
-    assert any("database-1's ufw: inbound 8443/tcp from 198.18.251.2" in line for line in verdict.evidence)
+    assert any(
+        "database-1's firewall:" in line and "inbound 8443/tcp from 198.18.251.2" in line
+        for line in verdict.evidence
+    )
 
 
 def test_the_peer_ufw_is_decided_for_the_source_address_not_for_anyone() -> None:
@@ -212,3 +215,18 @@ def test_clusters_keep_their_flows_apart() -> None:
     assert not [k for k in keys if "prod" in k and "test" in k]
     assert not [k for k in keys if "spare-db" in k]  # in no cluster: with none of the clustered nodes
     assert {p.key for p in plan_pairs("site-a", nodes("voss", members))} > keys  # without clusters: all
+
+
+def test_the_peers_kernel_decides_over_its_ufw_view_when_it_was_read() -> None:
+    """A raw iptables DROP in front of ufw on the peer: ufw's view permits 8443, the kernel does not."""
+    from kernelfixture import ufw_kernel
+
+    kernel = ufw_kernel(
+        "-A ufw-user-input -p tcp --dport 8443 -j ACCEPT\n",
+        first4=("-A INPUT -s 198.18.251.2 -p tcp -m tcp --dport 8443 -j DROP",),
+        addresses=("198.18.251.3",),
+    )
+    peer = dataclasses.replace(facts(rule(8443), listening=(8443,)), kernel=kernel)
+    verdict = check_pair(pair(CLUSTER), facts(probe=("database-1", 8443, "timeout")), peer)
+    assert (verdict.outcome, verdict.failure_class) == ("failed", "blocked-by-peer-ufw"), verdict
+    assert "filter INPUT rule 1" in verdict.observed

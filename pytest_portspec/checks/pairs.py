@@ -12,20 +12,55 @@ from dataclasses import dataclass
 
 from pytest_portspec.addresses import is_ip
 from pytest_portspec.checks.context import Facts
+from pytest_portspec.firewall.intervals import Intervals
+from pytest_portspec.firewall.questions import open_to
+from pytest_portspec.firewall.ruleset import Family
+from pytest_portspec.firewall.values import address_span
 from pytest_portspec.pairs import Pair
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.probe.outbound import ProbeResult
 from pytest_portspec.spec.model import Citation
-from pytest_portspec.ufwmodel import Packet, UfwVerdict, decide
+from pytest_portspec.ufwmodel import Packet, decide
 from pytest_portspec.verdict import Outcome, Verdict
+
+
+@dataclass(frozen=True)
+class Said:
+    """What a node's firewall does with the flow: permitted (None: the model cannot decide) and why."""
+
+    permitted: bool | None
+    reason: str
 
 
 @dataclass(frozen=True)
 class Observed:
     probe: ProbeResult
-    peer_ufw: UfwVerdict | None  # None: ufw is inactive on the peer (it permits everything)
-    own_ufw: UfwVerdict | None
+    peer_ufw: Said  # the peer's firewall, inbound from the source
+    own_ufw: Said  # the source's firewall, outbound to the peer
     listening: tuple[Socket, ...]
+
+
+def _firewall(facts: Facts, packet: Packet, remote: str | None) -> Said:
+    """The kernel's verdict on the flow (ufw's view when the kernel's ruleset could not be read)."""
+    if facts.kernel is None:
+        if not facts.ufw.active:
+            return Said(True, "ufw is inactive (the kernel's ruleset could not be read)")
+        found = decide(facts.ufw, packet)
+        return Said(found.permitted, f"ufw's view (the kernel's ruleset could not be read): {found.reason}")
+    ports = Intervals.of((packet.port, packet.port))
+    if remote is None:
+        answer = open_to(facts.kernel, packet.direction, packet.proto, ports)
+    else:
+        family: Family = 6 if ":" in remote else 4
+        answer = open_to(
+            facts.kernel,
+            packet.direction,
+            packet.proto,
+            ports,
+            {family: Intervals.of(address_span(remote, family))},
+        )
+    permitted = {"yes": True, "no": False}.get(answer.status)
+    return Said(permitted, answer.why)
 
 
 def _verdict(
@@ -101,8 +136,8 @@ def _observe(pair: Pair, probe: ProbeResult, source: Facts, peer: Facts) -> Obse
     outbound = Packet("out", pair.proto, pair.port, remote=local)
     return Observed(
         probe=probe,
-        peer_ufw=decide(peer.ufw, inbound) if peer.ufw.active else None,
-        own_ufw=decide(source.ufw, outbound) if source.ufw.active else None,
+        peer_ufw=_firewall(peer, inbound, remote),
+        own_ufw=_firewall(source, outbound, local),
         listening=tuple(
             s for s in peer.sockets if s.proto == pair.proto and s.port == pair.port and not s.loopback
         ),
@@ -114,14 +149,16 @@ def _evidence(pair: Pair, seen: Observed) -> list[str]:
     lines = [
         f"probe from {pair.source.name}: {p.proto} {p.host}:{p.port} -> {p.outcome} "
         f"in {p.seconds * 1000:.0f} ms: {p.detail}",
-        f"{pair.peer.name}'s ufw: " + (seen.peer_ufw.reason if seen.peer_ufw else "inactive"),
-        f"{pair.source.name}'s ufw (outbound): " + (seen.own_ufw.reason if seen.own_ufw else "inactive"),
+        f"{pair.peer.name}'s firewall: {seen.peer_ufw.reason}",
+        f"{pair.source.name}'s firewall (outbound): {seen.own_ufw.reason}",
     ]
     lines += [f"{pair.peer.name} listens: {s.text}" for s in seen.listening] or [
         f"{pair.peer.name}: nothing listens on {pair.port}/{pair.proto}"
     ]
     if not is_ip(pair.source.address):
-        lines.append(f"{pair.source.address} is a host name: ufw was read for traffic from any address")
+        lines.append(
+            f"{pair.source.address} is a host name: the firewall was read for traffic from any address"
+        )
     return lines
 
 
@@ -131,7 +168,7 @@ def _judge(pair: Pair, seen: Observed, evidence: list[str], dynamic: Citation | 
     def failed(observed: str, klass: str, notes: tuple[str, ...] = ()) -> Verdict:
         return _verdict(pair, "failed", observed, evidence=evidence, failure_class=klass, notes=notes)
 
-    if seen.peer_ufw is not None and not seen.peer_ufw.permitted:
+    if seen.peer_ufw.permitted is False:
         if not seen.listening and dynamic is not None:
             return failed(
                 f"{where} is closed on {peer}: no ufw rule permits it and nothing listens. The vendor's "
@@ -141,7 +178,7 @@ def _judge(pair: Pair, seen: Observed, evidence: list[str], dynamic: Citation | 
                 (f'{dynamic.doc}: "{dynamic.quote}"',),
             )
         return failed(
-            f"{peer}'s ufw does not permit {where} from {pair.source.address}: {seen.peer_ufw.reason}",
+            f"{peer}'s firewall does not permit {where} from {pair.source.address}: {seen.peer_ufw.reason}",
             "blocked-by-peer-ufw",
         )
     if pair.listener_required and not seen.listening:
@@ -165,9 +202,9 @@ def _judge(pair: Pair, seen: Observed, evidence: list[str], dynamic: Citation | 
         return _verdict(pair, "skipped", f"cannot verify {where}: {seen.probe.detail}", evidence=evidence)
     if outcome == "error":
         return _verdict(pair, "error", f"the probe failed: {seen.probe.detail}", evidence=evidence)
-    if seen.own_ufw is not None and not seen.own_ufw.permitted:
+    if seen.own_ufw.permitted is False:
         return failed(
-            f"{pair.source.name}'s own ufw does not permit outbound {where} to {peer}: {seen.own_ufw.reason}",
+            f"{pair.source.name}'s own firewall does not let {where} out to {peer}: {seen.own_ufw.reason}",
             "blocked-locally",
         )
     if outcome in ("timeout", "no-route"):
