@@ -18,7 +18,7 @@ from pytest_portspec.firewall.questions import Answer, closed, open_to
 from pytest_portspec.firewall.ruleset import Family
 from pytest_portspec.firewall.values import address_span
 from pytest_portspec.policy import Expectation
-from pytest_portspec.spec.model import PortRange, ports_label
+from pytest_portspec.spec.model import Destination, PortRange, ports_label
 from pytest_portspec.ufwmodel import Packet, decide
 from pytest_portspec.verdict import Verdict, for_row, row_skip
 
@@ -124,19 +124,26 @@ def _check_allow(e: Expectation, facts: Facts, model: KernelModel, declared: Dec
     )
 
 
-def _named_sources(e: Expectation) -> Mapping[Family, Intervals] | None:
-    """The remotes a row names as addresses (its sources in, its destinations out); None: anyone
-    (or names the model cannot turn into addresses: roles, configured hosts)."""
-    named = e.side.sources if e.side.direction == "in" else ()
-    addresses: list[str] = []
+def _documented_addresses(named: tuple[Destination, ...]) -> tuple[list[str], bool]:
+    """The addresses a row writes for its remotes, and whether it writes them for every one
+    (not for roles, configured or unresolved host names)."""
+    found: list[str] = []
+    complete = True
     for d in named:
         if d.kind in ("ip", "cidr"):
-            addresses.append(d.value)
+            found.append(d.value)
         elif d.kind == "host" and d.ips:
-            addresses += list(d.ips)
+            found += list(d.ips)
         else:
-            return None
-    return _by_family(addresses) if addresses else None
+            complete = False
+    return found, complete
+
+
+def _named_sources(e: Expectation) -> Mapping[Family, Intervals] | None:
+    """The remotes an inbound row names as addresses; None: anyone (or names the model cannot turn
+    into addresses: roles, configured hosts)."""
+    found, complete = _documented_addresses(e.side.sources if e.side.direction == "in" else ())
+    return _by_family(found) if found and complete else None
 
 
 def _by_family(addresses: list[str]) -> dict[Family, Intervals]:
@@ -179,17 +186,12 @@ def _narrower(
 
 
 def _destination_addresses(e: Expectation, facts: Facts) -> list[str] | None:
-    """The addresses of an outbound row's destinations: documented, or resolved by its probes."""
-    found: list[str] = []
-    for d in e.side.destinations:
-        if d.kind in ("ip", "cidr"):
-            found.append(d.value)
-        elif d.kind == "host" and d.ips:
-            found += list(d.ips)
-        else:
-            return None
+    """The addresses of an outbound row's destinations: documented, and resolved by its probes."""
+    found, complete = _documented_addresses(e.side.destinations)
     prefix = f"{e.side.role or ''}|{e.key}|"  # reach._probe_id
     resolved = [a for r in facts.outbound.values() if r.id.startswith(prefix) for a in r.addresses]
+    if not complete and not resolved:
+        return None
     return found + resolved or None
 
 

@@ -276,3 +276,13 @@ def _merged(parts: list[Decided]) -> list[Decided]:
         ports = Intervals.merged(span for part in same for span in part.box[DPORT])
         out.append(Decided(with_dim(first.box, DPORT, ports), first.outcome, first.path, first.assumptions))
     return out
+
+
+def clip(decided: list[Decided], box: Box) -> list[Decided]:
+    """The decided parts within `box`, cut to it."""
+    found = []
+    for part in decided:
+        inside = intersect(part.box, box)
+        if inside is not None:
+            found.append(Decided(inside, part.outcome, part.path, part.assumptions))
+    return found

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_portspec.firewall.evaluate import Decided, TooComplex, evaluate
+from pytest_portspec.firewall.evaluate import Decided, TooComplex, clip, evaluate
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.ruleset import Family, Iface, Ruleset
 from pytest_portspec.firewall.space import (
@@ -23,7 +23,6 @@ from pytest_portspec.firewall.space import (
     SPORT,
     Direction,
     Space,
-    intersect,
 )
 from pytest_portspec.firewall.values import PORTS, address_span
 
@@ -90,9 +89,4 @@ def explain(
         decided = evaluate(ruleset, space)
     except TooComplex as exc:
         raise ValueError(str(exc)) from None
-    found = []
-    for part in decided:
-        inside = intersect(part.box, box)
-        if inside is not None:
-            found.append(Decided(inside, part.outcome, part.path, part.assumptions))
-    return found
+    return clip(decided, box)

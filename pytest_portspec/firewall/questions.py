@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pytest_portspec.firewall.evaluate import Decided
+from pytest_portspec.firewall.evaluate import Decided, clip
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.model import KernelModel
 from pytest_portspec.firewall.ruleset import Family
-from pytest_portspec.firewall.space import DPORT, IFACE, L4, SPORT, Box, Direction, Space, intersect, with_dim
+from pytest_portspec.firewall.space import DPORT, IFACE, L4, SPORT, Box, Direction, Space, with_dim
 from pytest_portspec.firewall.values import address_span, format_addresses, format_ports
 
 Status = Literal["yes", "no", "undecided", "unavailable"]
@@ -75,7 +75,7 @@ def closed(
         query = with_dim(space.all(), DPORT, ports)
         if local is not None:
             query = with_dim(query, space.local_dim(), Intervals.of(address_span(local, family)))
-        for part in _within(decided, query):
+        for part in clip(decided, query):
             if part.outcome in OPEN and part.definite:
                 open_parts.append((family, part))
             elif part.outcome in OPEN or part.outcome == "undecided":
@@ -109,7 +109,7 @@ def open_to(
         space = model.space(family, direction, proto)
         wanted = remotes[family] if remotes is not None else space.remote
         for query in required_boxes(model, space, ports, wanted):
-            for part in _within(decided, query):
+            for part in clip(decided, query):
                 if not part.nominal:
                     load += [(family, part)] if part.outcome not in OPEN and part.definite else []
                 elif (not part.definite and part.outcome != "accept") or part.outcome == "undecided":
@@ -151,7 +151,7 @@ def opened(
             return [], [], decided
         space = model.space(family, direction, proto)
         ports = space.dim_universe(DPORT) - (outside or Intervals())
-        for part in _within(decided, with_dim(space.all(), DPORT, ports)):
+        for part in clip(decided, with_dim(space.all(), DPORT, ports)):
             if part.outcome in OPEN and part.definite:
                 sure.append((family, part))
             elif part.outcome in OPEN or part.outcome == "undecided":
@@ -190,15 +190,6 @@ def _required_families(model: KernelModel, remotes: Mapping[Family, Intervals] |
 
 def _global6(address: str) -> bool:
     return ":" in address and not address.lower().startswith("fe80") and address != "::1"
-
-
-def _within(decided: list[Decided], query: Box) -> list[Decided]:
-    found = []
-    for part in decided:
-        inside = intersect(part.box, query)
-        if inside is not None:
-            found.append(Decided(inside, part.outcome, part.path, part.assumptions))
-    return found
 
 
 def _undecided(
