@@ -72,7 +72,7 @@ class SetRef:
     """-m set --match-set NAME src,dst / nft `ip saddr @NAME`: membership in a named set."""
 
     name: str
-    sides: tuple[str, ...]  # per dimension of the set: src, dst (addresses), sport, dport
+    sides: tuple[str, ...]  # per dimension of the set: src or dst (of a port dimension: its port)
     negate: bool = False
 
 
