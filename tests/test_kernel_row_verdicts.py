@@ -6,13 +6,15 @@ capture, the user rules, and raw iptables rules where a case adds them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from kernelfixture import ufw_kernel
+from kernelfixture import ufw_kernel, ufw_save
 
 from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.firewall import check_row
-from pytest_portspec.firewall.model import KernelModel
+from pytest_portspec.firewall.model import KernelModel, KernelSources
 from pytest_portspec.parse.ufw import parse_user_rules
 from pytest_portspec.parse.ufw_rules import UfwState
 from pytest_portspec.policy import effective_policy
@@ -177,3 +179,39 @@ def test_a_match_the_model_cannot_read_is_an_error_quoting_the_rule() -> None:
 def test_an_unreadable_match_that_cannot_change_the_verdict_decides_nothing() -> None:
     kernel = ufw_kernel(rules("-A ufw-user-input -p tcp --dport 502 -m string --string x --algo bm -j DROP"))
     assert row("smartserver", "in-502-tcp", kernel).outcome == "passed"
+
+
+def native_nft_kernel() -> KernelModel:
+    """ufw's iptables-nft tables plus native nftables tables (tests/data/kernel/nft/native-over-ufw)."""
+    nft = (Path(__file__).parent / "data" / "kernel" / "nft" / "native-over-ufw.json").read_text()
+    user = rules("-A ufw-user-input -p tcp --dport 443 -j ACCEPT")
+    return KernelModel.build(
+        KernelSources(
+            iptables=ufw_save(user),
+            ip6tables=ufw_save("", v6=True),
+            nft=nft,
+            addresses=("198.18.1.2",),
+            interfaces=("lo", "eth0"),
+        )
+    )
+
+
+def test_a_native_nftables_forward_opens_a_blocked_port_ufw_never_shows() -> None:
+    verdict = row("smartserver", "in-502-tcp", native_nft_kernel())
+    assert verdict.outcome == "failed" and verdict.failure_class == "permitted-by-kernel", verdict.observed
+    assert "forward via ip docker-bridges prerouting rule 1" in verdict.observed
+
+
+def test_a_native_nftables_drop_ahead_of_ufw_blocks_an_allowed_port() -> None:
+    verdict = row("smartserver", "in-443-tcp-https-nginx", native_nft_kernel())
+    assert verdict.outcome == "failed" and "inet guard input rule 1" in verdict.observed, verdict.observed
+
+
+def test_without_the_kernels_ruleset_a_row_is_an_error_naming_why() -> None:
+    policy = effective_policy(find_spec("smartserver"))
+    [e] = [e for e in policy.rows if e.key == "in-502-tcp"]
+    facts = Facts(
+        ufw=UFW, sockets=(), kernel_error="iptables-save gave no ruleset (sudo: iptables-save: not found)"
+    )
+    verdict = check_row(e, facts, Declarations())
+    assert verdict.outcome == "error" and "iptables-save: not found" in verdict.observed
