@@ -218,10 +218,10 @@ def _explain(loaded: Loaded, where: str, packet: PacketQuery, name: Namer) -> li
         raise PortspecError(f"{where}{label} has no interface {packet.iface!r} (its: {', '.join(names)})")
     ruleset = model.rulesets[family]
     try:
-        decided = explain(ruleset, packet, names)
+        decided = explain(ruleset, packet, names, model.sources.routes)
     except ValueError as exc:
         raise PortspecError(f"{where}{exc}") from None
-    return packet_parts(decided, packet_space(ruleset, packet, names))
+    return packet_parts(decided, packet_space(ruleset, packet, names, model.sources.routes))
 
 
 def describe_packet(packet: PacketQuery) -> str:

@@ -25,6 +25,7 @@ from pytest_portspec.firewall.ruleset import (
     Ports,
     Proto,
     Rate,
+    Rpf,
     Rule,
     Ruleset,
     SetRef,
@@ -122,10 +123,30 @@ def _apply(
         return _whole(boxes, "*" in cond.protos or space.proto in cond.protos)
     if isinstance(cond, NfProto):
         return _whole(boxes, (cond.family == space.family) != cond.negate)
+    if isinstance(cond, Rpf):
+        return _rpf(cond, boxes, space, unknown)
     if isinstance(cond, Unknown):
         unknown.append(cond.what)
         return boxes
     raise TypeError(f"unhandled condition {cond!r}")
+
+
+def _rpf(cond: Rpf, boxes: list[Box], space: Space, unknown: list[str]) -> list[Box]:
+    """The flows whose source has a route back (through the interface they came in on: strict)."""
+    if space.routes is None or space.direction != "in":
+        unknown.append("a reverse-path filter (the device's routes are not known)")
+        return boxes
+    passing: list[Box] = []
+    for addresses, index in space.routes:
+        if cond.strict and index is None:
+            continue  # routed through an interface the flows of this space do not cross
+        box = with_dim(space.all(), SRC, addresses)
+        passing.append(
+            with_dim(box, IFACE, Intervals.of((index, index))) if cond.strict and index is not None else box
+        )
+    if not cond.invert:
+        return [b for b in (intersect(box, p) for box in boxes for p in passing) if b is not None]
+    return [piece for box in boxes for piece in subtract_all(box, passing)]
 
 
 def _ports(cond: Ports, boxes: list[Box], space: Space) -> list[Box]:

@@ -11,7 +11,7 @@ addresses and routes (from `ip`) make the space of flows the questions are about
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pytest_portspec.firewall.evaluate import Decided, TooComplex, evaluate
 from pytest_portspec.firewall.intervals import Intervals
@@ -98,7 +98,7 @@ class KernelModel:
         )
 
     def space(self, family: Family, direction: Direction, proto: L4, loopback: bool = False) -> Space:
-        return make_space(
+        space = make_space(
             family,
             direction,
             proto,
@@ -106,6 +106,7 @@ class KernelModel:
             self.sources.addresses,
             loopback=loopback,
         )
+        return space if loopback else with_routes(space, self.sources.routes)
 
     def decided(
         self, family: Family, direction: Direction, proto: L4, loopback: bool = False
@@ -127,18 +128,37 @@ class KernelModel:
             return f"the IPv{family} ruleset cannot be evaluated: {exc}"
 
     def route_region(self, family: Family, addresses: Intervals) -> list[tuple[Intervals, str | None]]:
-        """`addresses` split by the interface the device routes them through (most specific
-        route first); None: no route, or the interfaces are not known (every interface then)."""
-        if self.sources.routes is None:
-            return [(addresses, None)]
-        left, found = addresses, []
-        routes = [r for r in self.sources.routes if (":" in r.network) == (family == 6)]
-        for route in sorted(routes, key=lambda r: -int(r.network.rpartition("/")[2] or 0)):
-            covered = left & Intervals.of(address_span(route.network, family))
-            if covered:
-                found.append((covered, route.device))
-                left = left - covered
-        return [(values, device) for values, device in found if device is not None]
+        """`addresses` split by the interface the device routes them through (see route_region)."""
+        return route_region(self.sources.routes, family, addresses)
+
+
+def route_region(
+    routes: tuple[Route, ...] | None, family: Family, addresses: Intervals
+) -> list[tuple[Intervals, str | None]]:
+    """`addresses` split by the interface the device routes them through (most specific route
+    first; addresses no route covers, or only an unreachable one, are left out). Routes not
+    known: all of them, interface None (every interface)."""
+    if routes is None:
+        return [(addresses, None)]
+    left, found = addresses, []
+    mine = [r for r in routes if (":" in r.network) == (family == 6)]
+    for route in sorted(mine, key=lambda r: -int(r.network.rpartition("/")[2] or 0)):
+        covered = left & Intervals.of(address_span(route.network, family))
+        if covered:
+            found.append((covered, route.device))
+            left = left - covered
+    return [(values, device) for values, device in found if device is not None]
+
+
+def with_routes(space: Space, routes: tuple[Route, ...] | None) -> Space:
+    """The space with its remote addresses' routes (for reverse-path filters)."""
+    if routes is None:
+        return space
+    found = tuple(
+        (addresses, space.interfaces.index(device) if device in space.interfaces else None)
+        for addresses, device in route_region(routes, space.family, space.remote)
+    )
+    return replace(space, routes=found)
 
 
 def parse_routes(text: str, family: Family) -> tuple[Route, ...]:

@@ -30,6 +30,7 @@ _META: dict[str, tuple[str, str]] = {
     "l4proto": ("proto", ""), "nfproto": ("nfproto", ""), "protocol": ("nfproto", ""), "mark": ("mark", ""),
     "pkttype": ("pkttype", ""),
 }  # fmt: skip
+_RPF = (["saddr"], ["saddr", "iif"], ["saddr", "mark", "iif"], ["saddr", "mark"])  # mark: 0 for a new flow
 _CT = {"state": "ctstate", "direction": "ctdir", "status": "ctstatus", "mark": "mark"}
 
 
@@ -104,6 +105,8 @@ def field_of(expr: Json) -> Field | None:
         return Field(_CT[d["key"]])
     if key == "fib" and d.get("result") == "type" and d.get("flags") in (["daddr"], ["saddr"]):
         return Field("fibtype", "dst" if d["flags"] == ["daddr"] else "src")
+    if key == "fib" and d.get("result") == "oif" and d.get("flags") in _RPF:  # reverse-path filter
+        return Field("rpf", "strict" if "iif" in d["flags"] else "loose")
     return None
 
 
@@ -156,6 +159,8 @@ def _compare(fld: Field, op: str, right: Json) -> list[ir.Cond]:
         return [ir.Iface("in" if fld.side == "in" else "out", tuple(items), negate)]
     if fld.kind == "mark" and len(items) == 1 and isinstance(items[0], int):
         return [ir.Mark(items[0], fld.mask if isinstance(fld.mask, int) else 0xFFFFFFFF, negate)]
+    if fld.kind == "rpf" and len(items) == 1 and isinstance(items[0], bool):  # `oif missing` / `exists`
+        return [ir.Rpf(strict=fld.side == "strict", invert=(not items[0]) != negate)]
     if fld.kind == "fibtype":
         return [ir.AddrType("src" if src else "dst", frozenset(_scalar(i).upper() for i in items), negate)]
     if fld.kind == "nfproto":

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pytest_portspec.firewall.evaluate import Decided, TooComplex, clip, evaluate
 from pytest_portspec.firewall.intervals import Intervals
+from pytest_portspec.firewall.model import Route, with_routes
 from pytest_portspec.firewall.ruleset import Family, Iface, Ruleset
 from pytest_portspec.firewall.space import (
     DPORT,
@@ -56,7 +57,12 @@ def named_interfaces(ruleset: Ruleset) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def packet_space(ruleset: Ruleset, packet: PacketQuery, interfaces: tuple[str, ...] | None = None) -> Space:
+def packet_space(
+    ruleset: Ruleset,
+    packet: PacketQuery,
+    interfaces: tuple[str, ...] | None = None,
+    routes: tuple[Route, ...] | None = None,
+) -> Space:
     family = packet.family
     src = Intervals.of(address_span(packet.src, family))
     dst = Intervals.of(address_span(packet.dst, family))
@@ -67,11 +73,14 @@ def packet_space(ruleset: Ruleset, packet: PacketQuery, interfaces: tuple[str, .
             () if interfaces else (OTHER_INTERFACE,)
         )
     remote, local = (src, dst) if packet.direction == "in" else (dst, src)
-    return Space(family, packet.direction, packet.proto, names, remote, local)
+    return with_routes(Space(family, packet.direction, packet.proto, names, remote, local), routes)
 
 
 def explain(
-    ruleset: Ruleset, packet: PacketQuery, interfaces: tuple[str, ...] | None = None
+    ruleset: Ruleset,
+    packet: PacketQuery,
+    interfaces: tuple[str, ...] | None = None,
+    routes: tuple[Route, ...] | None = None,
 ) -> list[Decided]:
     """The decided parts of the packet's space (one part when every field is given). Raises
     ValueError for a packet whose addresses are not of one family or whose ports are not 0-65535."""
@@ -80,7 +89,7 @@ def explain(
     for port in (packet.dport, packet.sport):
         if port is not None and not 0 <= port <= 65535:
             raise ValueError(f"port {port} is not 0-65535")
-    space = packet_space(ruleset, packet, interfaces)
+    space = packet_space(ruleset, packet, interfaces, routes)
     query = list(space.all())
     query[DPORT] = Intervals.of((packet.dport, packet.dport))
     query[SPORT] = Intervals.of((packet.sport, packet.sport)) if packet.sport is not None else PORTS

@@ -115,6 +115,16 @@ class NfProto:
 
 
 @dataclass(frozen=True)
+class Rpf:
+    """Reverse-path filter (`-m rpfilter`, nft `fib saddr [. iif] oif`): a route back to the source
+    exists (loose), or leaves through the interface the packet came in on (strict); `invert`:
+    matches when the check fails (`--invert`, `oif missing`). Decided from the device's routes."""
+
+    strict: bool
+    invert: bool = False
+
+
+@dataclass(frozen=True)
 class Unknown:
     """A match the model does not understand: who it matches is undecided."""
 
@@ -122,7 +132,19 @@ class Unknown:
 
 
 Cond = (
-    Addr | Ports | Iface | Proto | CtState | AddrType | SetRef | Rate | Mark | OnlyProto | NfProto | Unknown
+    Addr
+    | Ports
+    | Iface
+    | Proto
+    | CtState
+    | AddrType
+    | SetRef
+    | Rate
+    | Mark
+    | OnlyProto
+    | NfProto
+    | Rpf
+    | Unknown
 )
 
 TargetKind = Literal[

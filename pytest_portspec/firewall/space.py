@@ -40,6 +40,9 @@ class Space:
     remote: Intervals  # addresses at the other end
     local: Intervals  # the device's own addresses (all unicast ones when not known)
     local_known: bool = True
+    # the remote addresses by the interface the device routes them through (index; None: an
+    # interface not in the list); None: routes not known. Reverse-path filters are decided by it.
+    routes: tuple[tuple[Intervals, int | None], ...] | None = None
 
     @property
     def interfaces_known(self) -> bool:

@@ -19,6 +19,7 @@ from pytest_portspec.firewall.ruleset import (
     PortSide,
     Proto,
     Rate,
+    Rpf,
     SetRef,
     Unknown,
 )
@@ -58,6 +59,7 @@ ARITY: dict[str, dict[str, int]] = {
     "icmp6": {"--icmpv6-type": 1},
     "mark": {"--mark": 1},
     "connmark": {"--mark": 1},
+    "rpfilter": {"--loose": 0, "--validmark": 0, "--accept-local": 0, "--invert": 0},
     "pkttype": {"--pkt-type": 1},
     "rt": {"--rt-type": 1, "--rt-segsleft": 1, "--rt-len": 1, "--rt-0-res": 0, "--rt-0-addrs": 1,
            "--rt-0-not-strict": 0},
@@ -209,7 +211,13 @@ def _always(options: list[Option], family: Family, text: str) -> list[Cond]:
     return []
 
 
+def _rpfilter(options: list[Option], family: Family, text: str) -> list[Cond]:
+    names = {o for _, o, _ in options}
+    return [Rpf(strict="--loose" not in names, invert="--invert" in names)]
+
+
 READERS: dict[str, ModuleReader] = {
+    "rpfilter": _rpfilter,
     "tcp": _ports_module,
     "udp": _ports_module,
     "multiport": _multiport,

@@ -8,6 +8,7 @@ import pytest
 from pytest_portspec.errors import RulesetError
 from pytest_portspec.firewall.ipset import parse_ipset_save
 from pytest_portspec.firewall.iptables import parse_save
+from pytest_portspec.firewall.model import Route
 from pytest_portspec.firewall.packet import PacketQuery, explain
 from pytest_portspec.firewall.ruleset import Ruleset
 
@@ -91,7 +92,6 @@ def test_a_match_the_model_understands_is_decided_exactly(
         "-m length --length 0:100",
         "-m statistic --mode random --probability 0.5",
         "-m policy --dir in --pol ipsec",
-        "-m rpfilter --invert",
         "-m set --match-set blocked src",  # members not captured
     ],
 )
@@ -130,3 +130,20 @@ def test_a_line_the_reader_cannot_read_names_its_table_chain_and_line() -> None:
     with pytest.raises(RulesetError) as caught:
         parse_save("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --frobnicate 3 -j ACCEPT\nCOMMIT\n", 4)
     assert str(caught.value).startswith("iptables-save: line 3, table filter, chain INPUT: ")
+
+
+def test_a_reverse_path_filter_is_decided_from_the_devices_routes() -> None:
+    """`-m rpfilter --invert -j DROP` (firewalld, Docker hosts): a source routed through another
+    interface (or not at all) is dropped; one routed back through its own interface is not."""
+    text = "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m rpfilter --invert -j DROP\nCOMMIT\n"
+    rules = parse_save(text + "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", 4)
+    routes = (Route("198.18.1.0/24", "eth0"), Route("0.0.0.0/0", "eth1"))
+
+    def outcome(src: str, iface: str) -> set[str]:
+        query = PacketQuery(**{**IN, "src": src, "iface": iface})  # type: ignore[arg-type]
+        return {p.outcome for p in explain(rules, query, ("eth0", "eth1"), routes) if p.definite}
+
+    assert outcome("198.18.1.5", "eth0") == {"accept"}
+    assert outcome("198.18.1.5", "eth1") == {"drop"}  # spoofed: its route leaves through eth0
+    assert outcome("203.0.113.9", "eth1") == {"accept"}
+    assert outcome("203.0.113.9", "eth0") == {"drop"}

@@ -36,6 +36,7 @@ from pytest_portspec.firewall.ruleset import (
     Ports,
     Proto,
     Rate,
+    Rpf,
     Rule,
     Ruleset,
     SetRef,
@@ -254,15 +255,15 @@ def test_pkttype_host_matches_a_new_unicast_flow_and_broadcast_does_not(cover: d
     assert decided(cover[4], "pkttype-broadcast") == frozenset()
 
 
-def test_fib_daddr_type_becomes_addrtype_and_other_fib_lookups_are_unknown(
+def test_fib_daddr_type_becomes_addrtype_a_reverse_path_check_rpf_and_other_fib_lookups_unknown(
     cover: dict[Family, Ruleset],
 ) -> None:
     assert conds(cover[4], "fib-daddr-local") == (AddrType("dst", frozenset({"LOCAL"})),)
     assert conds(cover[4], "fib-daddr-set") == (AddrType("dst", frozenset({"LOCAL", "BROADCAST"})),)
     assert conds(cover[4], "fib-daddr-not-local") == (AddrType("dst", frozenset({"LOCAL"}), negate=True),)
-    for name in ("fib-daddr-iif", "fib-rpfilter"):
-        (unknown,) = conds(cover[4], name)
-        assert isinstance(unknown, Unknown) and '"fib"' in unknown.what  # the expression's JSON
+    assert conds(cover[4], "fib-rpfilter") == (Rpf(strict=True, invert=True),)
+    (unknown,) = conds(cover[4], "fib-daddr-iif")
+    assert isinstance(unknown, Unknown) and '"fib"' in unknown.what  # the expression's JSON
 
 
 def test_ports_literals_ranges_sets_and_comparisons_become_ports(cover: dict[Family, Ruleset]) -> None:
