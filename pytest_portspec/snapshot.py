@@ -53,7 +53,10 @@ FINGERPRINT = (
     "sha256sum /etc/ufw/*.rules /etc/default/ufw /etc/ufw/ufw.conf 2>&1; "
     # rules only: comments carry a timestamp and chain lines packet counters, which traffic changes
     "(iptables-save | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]$//' | sha256sum) 2>&1; "
-    "(ip6tables-save | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]$//' | sha256sum) 2>&1"
+    "(ip6tables-save | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]$//' | sha256sum) 2>&1; "
+    # native nftables tables too, without their counters (only when nf_tables is loaded: see SECTIONS)
+    "(if command -v nft >/dev/null && [ -d /sys/module/nf_tables ]; then nft -s list ruleset; fi "
+    "| sha256sum) 2>&1"
 )
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
