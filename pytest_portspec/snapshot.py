@@ -20,7 +20,13 @@ _LEGACY = (
     "command -v {tool} >/dev/null || exit 127; iptables -V 2>/dev/null | grep -q nf_tables || exit 3; "
     "grep -q . /proc/net/ip{v}_tables_names 2>/dev/null || exit 3; {tool}"
 )
-_LOADED = "command -v {tool} >/dev/null || exit 127; [ -d /sys/module/{module} ] || exit 3; {command}"
+# Loaded (or built in: /sys/module/NAME is there for most, and a kernel without /proc/modules loads
+# nothing): only then is the netlink request safe, it cannot make the kernel load a module.
+_LOADED = (
+    "command -v {tool} >/dev/null || exit 127; "
+    "[ -d /sys/module/{module} ] || [ ! -e /proc/modules ] || grep -qs '^{module} ' /proc/modules "
+    "|| grep -qs '/{module}.ko' /lib/modules/$(uname -r)/modules.builtin || exit 3; {command}"
+)
 NOT_LOADED = 3  # the exit status of a section whose kernel part is not loaded (nothing to read)
 SECTIONS: dict[str, str] = {
     "probe-tools": tools_command(),
@@ -55,8 +61,9 @@ FINGERPRINT = (
     "(iptables-save | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]$//' | sha256sum) 2>&1; "
     "(ip6tables-save | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]$//' | sha256sum) 2>&1; "
     # native nftables tables too, without their counters (only when nf_tables is loaded: see SECTIONS)
-    "(if command -v nft >/dev/null && [ -d /sys/module/nf_tables ]; then nft -s list ruleset; fi "
-    "| sha256sum) 2>&1"
+    "(("
+    + _LOADED.format(tool="nft", module="nf_tables", command="nft -s list ruleset")
+    + ") | sha256sum) 2>&1"
 )
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

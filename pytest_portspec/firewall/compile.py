@@ -192,9 +192,25 @@ def _addrtype(cond: AddrType, boxes: list[Box], space: Space, unknown: list[str]
         unknown.append(f"addrtype {','.join(sorted(cond.types))} (a route type)")
         return boxes
     local_side = (cond.side == "dst") == (space.direction == "in")
-    # the device's own addresses are LOCAL; the other end of a flow is a UNICAST address
-    kind = "LOCAL" if local_side else "UNICAST"
-    return _whole(boxes, (kind in cond.types) != cond.negate)
+    matches = _addrtype6(cond.types, local_side) if space.family == 6 else _addrtype4(cond.types, local_side)
+    return _whole(boxes, matches != cond.negate)
+
+
+def _addrtype4(types: frozenset[str], local_side: bool) -> bool:
+    """IPv4 (the route type of the address): the device's own addresses are LOCAL, the other end of
+    a flow is UNICAST."""
+    return ("LOCAL" if local_side else "UNICAST") in types
+
+
+def _addrtype6(types: frozenset[str], local_side: bool) -> bool:
+    """IPv6, as the kernel's match_type6 decides it: MULTICAST, UNICAST and UNSPEC by the address's
+    class (every address of the space is a unicast one, the device's own too), then LOCAL/ANYCAST by
+    the route (local for the device's own addresses)."""
+    if "MULTICAST" in types or "UNSPEC" in types:
+        return False
+    if types & {"LOCAL", "ANYCAST"}:
+        return local_side and "LOCAL" in types
+    return True  # UNICAST only
 
 
 def _set(cond: SetRef, boxes: list[Box], space: Space, ruleset: Ruleset, unknown: list[str]) -> list[Box]:

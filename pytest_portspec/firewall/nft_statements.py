@@ -54,6 +54,8 @@ class Statements:
                 raise ValueProblem(f"a match without op, left and right: {nx.short(expr)}")
             self.conds += nx.key_conds(d["left"], d["op"], d["right"], self.scope)
         elif key in _TARGETS:
+            if key == "reject":
+                self.conds += _reject_family(d, self.scope.table)
             return _verdict(expr) if key in _VERDICTS else ir.Target(_TARGETS[key], detail=render(expr))
         elif key == "xt" and d.get("type") == "target":
             return read_options(["-j", str(d.get("name"))], self.scope.family, set())[1]
@@ -106,6 +108,21 @@ class Statements:
             label = f"{render(item)} : {render(verdict)}"
             built.append((tuple(conds), self.marked(_verdict(verdict)), label))
         return built
+
+
+def _reject_family(reject: dict[str, Json], table: str) -> list[ir.Cond]:
+    """A reject's type says which family the rule is for: nft adds `meta nfproto` for `with icmp`
+    (IPv4) and `with icmpv6` (IPv6) and hides it in the listing. Before `with tcp reset` in an inet
+    or netdev table it hides an explicit `meta nfproto` too (nft 1.0.6): which family the rule is
+    for cannot be told from the JSON, so that is undecided."""
+    kind = reject.get("type")
+    if kind == "icmp":
+        return [ir.NfProto(4)]
+    if kind == "icmpv6":
+        return [ir.NfProto(6)]
+    if kind == "tcp reset" and table.split(" ", 1)[0] in ("inet", "netdev"):
+        return [ir.Unknown("reject with tcp reset in an inet table: nft's listing may hide a meta nfproto")]
+    return []
 
 
 def _verdict(expr: Json) -> ir.Target:
