@@ -192,13 +192,14 @@ def _addrtype(cond: AddrType, boxes: list[Box], space: Space, unknown: list[str]
         unknown.append(f"addrtype {','.join(sorted(cond.types))} (a route type)")
         return boxes
     local_side = (cond.side == "dst") == (space.direction == "in")
-    matches = _addrtype6(cond.types, local_side) if space.family == 6 else _addrtype4(cond.types, local_side)
+    by_class = space.family == 6 and not cond.by_route
+    matches = _addrtype6(cond.types, local_side) if by_class else _addrtype4(cond.types, local_side)
     return _whole(boxes, matches != cond.negate)
 
 
 def _addrtype4(types: frozenset[str], local_side: bool) -> bool:
-    """IPv4 (the route type of the address): the device's own addresses are LOCAL, the other end of
-    a flow is UNICAST."""
+    """The route type of the address (iptables' IPv4 addrtype, nft's fib in both families): the
+    device's own addresses are LOCAL, the other end of a flow is UNICAST."""
     return ("LOCAL" if local_side else "UNICAST") in types
 
 

@@ -162,7 +162,8 @@ def _compare(fld: Field, op: str, right: Json) -> list[ir.Cond]:
     if fld.kind == "rpf" and len(items) == 1 and isinstance(items[0], bool):  # `oif missing` / `exists`
         return [ir.Rpf(strict=fld.side == "strict", invert=(not items[0]) != negate)]
     if fld.kind == "fibtype":
-        return [ir.AddrType("src" if src else "dst", frozenset(_scalar(i).upper() for i in items), negate)]
+        types = frozenset(_scalar(i).upper() for i in items)
+        return [ir.AddrType("src" if src else "dst", types, negate, by_route=True)]
     if fld.kind == "nfproto":
         families = {_FAMILY_NAMES.get(_scalar(i), 0) for i in items} - {0}
         if len(families) == 1:

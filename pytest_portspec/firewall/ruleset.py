@@ -62,9 +62,12 @@ class CtState:
 
 @dataclass(frozen=True)
 class AddrType:
+    """-m addrtype / nft `fib saddr|daddr type`: the address's type."""
+
     side: AddrSide
     types: frozenset[str]  # LOCAL, UNICAST, MULTICAST, BROADCAST, ...
     negate: bool = False
+    by_route: bool = False  # nft fib: the route's type in both families (ip6tables' addrtype: the class)
 
 
 @dataclass(frozen=True)

@@ -147,3 +147,12 @@ def test_a_reverse_path_filter_is_decided_from_the_devices_routes() -> None:
     assert outcome("198.18.1.5", "eth1") == {"drop"}  # spoofed: its route leaves through eth0
     assert outcome("203.0.113.9", "eth1") == {"accept"}
     assert outcome("203.0.113.9", "eth0") == {"drop"}
+
+
+def test_ip6tables_addrtype_unicast_is_the_address_class_but_nft_fib_asks_the_route() -> None:
+    """The kernel's match_type6 decides UNICAST by the address's class (the device's own address is
+    unicast too), nft's fib by the route (the device's own address is local). Found by real packets."""
+    text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m addrtype --dst-type UNICAST -j DROP\nCOMMIT\n"
+    query = PacketQuery("in", "tcp", "2001:2:0:f0::2", "2001:2:0:f0::1", 7000, 40000, "eth0")
+    assert {p.outcome for p in explain(parse_save(text, 6), query, ("eth0",))} == {"drop"}
+    assert {p.outcome for p in explain(parse_save(text, 4), PacketQuery(**IN), ("eth0",))} == {"accept"}  # type: ignore[arg-type]

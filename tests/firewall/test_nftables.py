@@ -258,9 +258,10 @@ def test_pkttype_host_matches_a_new_unicast_flow_and_broadcast_does_not(cover: d
 def test_fib_daddr_type_becomes_addrtype_a_reverse_path_check_rpf_and_other_fib_lookups_unknown(
     cover: dict[Family, Ruleset],
 ) -> None:
-    assert conds(cover[4], "fib-daddr-local") == (AddrType("dst", frozenset({"LOCAL"})),)
-    assert conds(cover[4], "fib-daddr-set") == (AddrType("dst", frozenset({"LOCAL", "BROADCAST"})),)
-    assert conds(cover[4], "fib-daddr-not-local") == (AddrType("dst", frozenset({"LOCAL"}), negate=True),)
+    local = frozenset({"LOCAL"})
+    assert conds(cover[4], "fib-daddr-local") == (AddrType("dst", local, by_route=True),)
+    assert conds(cover[4], "fib-daddr-set") == (AddrType("dst", local | {"BROADCAST"}, by_route=True),)
+    assert conds(cover[4], "fib-daddr-not-local") == (AddrType("dst", local, negate=True, by_route=True),)
     assert conds(cover[4], "fib-rpfilter") == (Rpf(strict=True, invert=True),)
     (unknown,) = conds(cover[4], "fib-daddr-iif")
     assert isinstance(unknown, Unknown) and '"fib"' in unknown.what  # the expression's JSON
