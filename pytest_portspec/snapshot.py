@@ -44,8 +44,9 @@ SECTIONS: dict[str, str] = {
     # tables are already there (reading /proc/net/ip_tables_names loads nothing).
     "iptables-legacy": _LEGACY.format(v="", tool="iptables-legacy-save"),
     "ip6tables-legacy": _LEGACY.format(v="6", tool="ip6tables-legacy-save"),
-    # nft and ipset talk netlink, which can load their kernel modules: only when already loaded
-    "nft": _LOADED.format(tool="nft", module="nf_tables", command="nft -j list ruleset"),
+    # nft and ipset talk netlink, which can load their kernel modules: only when already loaded.
+    # `nft -s`: stateless, without counters (traffic changes them; the model does not need them)
+    "nft": _LOADED.format(tool="nft", module="nf_tables", command="nft -s -j list ruleset"),
     "ipset": _LOADED.format(tool="ipset", module="ip_set", command="ipset save"),
     "links": "ip -o link show",
     "routes": "ip -o route show",

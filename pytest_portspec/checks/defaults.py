@@ -28,12 +28,13 @@ STOCK_UFW = (
 def documented_ports(
     policy: EffectivePolicy, declared: Declarations, direction: str, proto: str
 ) -> Intervals:
-    """The ports applicable allow rows of a direction document, with the declared site additions and
-    (inbound TCP) the management port this run connects through."""
+    """The ports applicable external rows of a direction name (allowed ones, and blocked ones, which
+    their own items judge), with the declared site additions and (inbound TCP) the management port
+    this run connects through: what "all other ports" leaves out."""
     found = Intervals()
     for e in policy.rows:
         if not (
-            e.applies and e.action == "allow" and e.side.direction == direction and e.side.proto == proto
+            e.applies and e.action is not None and e.side.direction == direction and e.side.proto == proto
         ):
             continue
         if e.row.scope != "external":
