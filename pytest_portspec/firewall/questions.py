@@ -87,7 +87,13 @@ def closed(
         )
     if unsure:
         return _undecided(model, direction, proto, unsure)
-    return Answer("yes", f"the kernel opens {format_ports(ports)}/{proto} to no {direction}bound flow")
+    judged = " and ".join(f"IPv{f}" for f in families(model) if family_only in (None, f))
+    where = "from any address" if direction == "in" else "to any address"
+    return Answer(
+        "yes",
+        f"no new {direction}bound flow gets through on {format_ports(ports)}/{proto} ({where}, any source "
+        f"port or interface, {judged})",
+    )
 
 
 def open_to(
