@@ -54,6 +54,7 @@ class KernelModel:
     unavailable: dict[Family, str] = field(default_factory=dict)  # family -> why it cannot be judged
     notes: list[str] = field(default_factory=list)
     _cache: dict[tuple[Family, str, str, bool], list[Decided] | str] = field(default_factory=dict)
+    _spaces: dict[tuple[Family, str, str, bool], Space] = field(default_factory=dict)
 
     @classmethod
     def build(cls, sources: KernelSources) -> KernelModel:
@@ -98,6 +99,12 @@ class KernelModel:
         )
 
     def space(self, family: Family, direction: Direction, proto: L4, loopback: bool = False) -> Space:
+        key = (family, direction, proto, loopback)
+        if key not in self._spaces:
+            self._spaces[key] = self._space(family, direction, proto, loopback)
+        return self._spaces[key]
+
+    def _space(self, family: Family, direction: Direction, proto: L4, loopback: bool) -> Space:
         space = make_space(
             family,
             direction,

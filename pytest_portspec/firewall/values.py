@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import netaddr
 
 from pytest_portspec.firewall.intervals import Intervals, Span
@@ -69,6 +71,7 @@ def masked(text: str, family: Family) -> Intervals:
     return Intervals.merged(spans)
 
 
+@functools.lru_cache(maxsize=4096)  # the same few addresses and networks are read again and again
 def address_span(text: str, family: Family) -> Span:
     """'10.0.0.0/8', '10.1.2.3', '10.0.0.0/255.0.0.0', 'fe80::/10' -> (first, last) as integers."""
     try:
