@@ -15,8 +15,9 @@ is sent once more, slowly, before it counts. The counts are printed and written 
 kernel-differential.json in the test's tmp dir, with each failing rule set's captured texts.
 
 PORTSPEC_KERNEL_DIFF_ONLY=N,M runs only those rule sets of the seed; PORTSPEC_KERNEL_DIFF_NFT=0
-leaves native nftables rules out. See kernel_diff.py for the rule set generator, the bench and the
-judging, kernel_agent.py for what runs inside the namespaces.
+leaves native nftables rules out. See kdiff_rules.py for how the helpers are cut (the rule set
+generator, the bench, the kernel's side, the judging), kernel_agent.py for what runs inside the
+namespaces.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ import time
 from pathlib import Path
 
 import pytest
-from kernel_diff import NFT_READER, Bench, RuleSet, Tally, chunks, generate, report, run, run_rule_set
+from kdiff_bench import Bench, chunks, run
+from kdiff_generate import generate
+from kdiff_judge import Tally, report, run_rule_set
+from kdiff_rules import NFT_READER, RuleSet
 
 from pytest_portspec.lab.fixture import LabSession
 from pytest_portspec.snapshot import SECTIONS, kernel_texts, parse_sections, state_command
