@@ -123,3 +123,15 @@ def test_the_firmware_option_picks_the_profile(pytester: pytest.Pytester) -> Non
     assert any(
         line.startswith("coppercube[pre-1.6]@192.0.2.10::out-5672-tcp") for line in result.stdout.lines
     )
+
+
+def test_an_unreachable_device_is_one_sentence_per_item_without_a_traceback(pytester: pytest.Pytester) -> None:
+    """Port 1 of loopback refuses at once: every item is an error that says so, and no item formats a
+    traceback (re-raising the device's one exception once grew it item after item: 56 s for 96 items)."""
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--device", "smartserver@127.0.0.1:1")
+    assert result.ret == 1
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("errors", 0) > 50 and "passed" not in outcomes
+    out = result.stdout.str()
+    assert out.count("refused the SSH connection (is sshd running?)") >= outcomes["errors"]
+    assert "Traceback" not in out and "raise " not in out and ".py:" not in out
