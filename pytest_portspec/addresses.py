@@ -27,6 +27,22 @@ def is_ip(text: str) -> bool:
     return bool(netaddr.valid_ipv4(text) or netaddr.valid_ipv6(text))
 
 
+_SCOPE = re.compile(r"[A-Za-z0-9_.@-]{1,15}")  # an interface name (IFNAMSIZ) or index
+
+
+def split_scope(text: str) -> tuple[str, str | None]:
+    """'fe80::1%eth0' -> ('fe80::1', 'eth0'); an address without a zone -> (address, None)."""
+    address, sep, zone = text.partition("%")
+    return (address, zone) if sep else (text, None)
+
+
+def is_scoped_ip(text: str) -> bool:
+    """An IPv6 address with a zone ('fe80::1%eth0', as resolv.conf and ntp.conf may name a
+    link-local server): valid wherever a device connects to it, not an address a rule can name."""
+    address, zone = split_scope(text)
+    return zone is not None and bool(netaddr.valid_ipv6(address)) and bool(_SCOPE.fullmatch(zone))
+
+
 def check_ip(text: str) -> str:
     """Return the address in canonical form or raise ValueError with the reason."""
     if not is_ip(text):

@@ -16,7 +16,8 @@ from pathlib import Path
 from pytest_portspec.errors import Problem, SpecError
 from pytest_portspec.policy import ALL, effective_policy
 from pytest_portspec.spec import Spec, load_spec
-from pytest_portspec.spec.model import ports_label
+from pytest_portspec.spec.model import Decision, ports_label
+from pytest_portspec.spec.readings import describe
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -90,7 +91,7 @@ def spec_notes(spec: Spec) -> list[str]:
     where = str(spec.path)
     notes = [
         f"{where}:{d.line}: note: {spec.name}: decision {d.id} (rows {', '.join(d.rows)}): "
-        f"{d.issue} Decided: {d.decision}"
+        f"{d.issue} Decided: {d.decision}{_readings(d)}"
         for d in spec.decisions
     ]
     notes += _override_notes(spec)
@@ -101,6 +102,17 @@ def spec_notes(spec: Spec) -> list[str]:
         if name not in used
     ]
     return notes
+
+
+def _readings(d: Decision) -> str:
+    """A decision's readings of the document, each with what it changes: a device may follow any."""
+    if not d.alternatives:
+        return ""
+    others = "; ".join(
+        f"{a.title} ({'; '.join(f'{row}: {describe(o)}' for row, o in a.rows.items())})"
+        for a in d.alternatives
+    )
+    return f" Readings: reading: {d.reading}; also accepted: {others}."
 
 
 def _override_notes(spec: Spec) -> list[str]:

@@ -59,11 +59,13 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
                 "remote_commands": run.remote_commands,
                 "snapshot_s": round(run.seconds, 3),
                 "read_only": run.read_only,
+                "read_only_problem": run.proof_problem,
                 "host_key": run.host_key,
                 "error": run.error.reason if run.error else None,
                 "ufw_rules": [r.as_dict() for r in run.rules],
                 "firewall_findings": [f.as_dict() for f in run.findings],
                 "kernel_notes": run.facts.kernel.notes if run.facts and run.facts.kernel else [],
+                "readings": [c.as_dict() for c in run.readings],  # which reading each contradiction took
                 "snapshot": {k: run.raw[k] for k in SNAPSHOT_SECTIONS if k in run.raw},
                 "kernel": run.kernel_texts,  # what `portspec packet --snapshot` and `matrix` read
                 "rows": [_row(e) for e in policy.rows],
@@ -272,8 +274,8 @@ def summary(data: dict[str, Any]) -> list[tuple[str, bool]]:
         if (device.get("fingerprint") or {}).get("start") is not None and device["read_only"] is None:
             lines.append(
                 (
-                    f"portspec {device['device']}: the read-only proof could not be taken at the end of "
-                    f"the run (the final fingerprint command failed)",
+                    f"portspec {device['device']}: the read-only proof could not be made: "
+                    f"{device.get('read_only_problem') or 'the final fingerprint command failed'}",
                     True,
                 )
             )

@@ -18,23 +18,26 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from pytest_portspec import snapshot as snap
 from pytest_portspec.addresses import check_ip
-from pytest_portspec.checks import evaluate
+from pytest_portspec.checks import judge
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import inbound_probes, outbound_probes
+from pytest_portspec.checks.readings import ReadingChoice, reading_policies
 from pytest_portspec.checks.rules import RuleExplanation, explain_rules
 from pytest_portspec.errors import DeviceError, RulesetError
 from pytest_portspec.firewall.agreement import Finding, disagreements
 from pytest_portspec.firewall.model import KernelModel, sources_from_texts
-from pytest_portspec.parse.nat import parse_forwards
-from pytest_portspec.parse.sockets import parse_listening
+from pytest_portspec.parse.sockets import cross_check, parse_listening
 from pytest_portspec.parse.ufw import ufw_state
 from pytest_portspec.policy import EffectivePolicy
 from pytest_portspec.probe import inbound, outbound
 from pytest_portspec.transport import CommandResult, Transport
 from pytest_portspec.verdict import Check, Verdict
+
+Probe = TypeVar("Probe", inbound.InboundProbe, outbound.OutboundProbe)
 
 
 class NoProbeTool(Exception):
@@ -72,6 +75,7 @@ class DeviceRun:
     fingerprint: str | None = None
     fingerprint_after: str | None = None
     read_only: bool | None = None
+    proof_problem: str | None = None  # why the read-only proof cannot be made (a tool missing on the device)
     seconds: float = 0.0
     host_key: str | None = None
     rules: list[RuleExplanation] = field(default_factory=list)
@@ -80,6 +84,7 @@ class DeviceRun:
     group: str | None = None  # devices whose items need each other's snapshots (a site's nodes)
     probing: frozenset[str] = frozenset({"inbound", "outbound", "pair"})  # checks whose probes are run
     selected: frozenset[tuple[str, str]] | None = None  # (key, check) of the items run; None: all
+    readings: tuple[ReadingChoice, ...] = ()  # the reading of each self-contradicting decision
 
     @property
     def remote_commands(self) -> int:
@@ -116,7 +121,7 @@ class DeviceRun:
         password = self.sudo_password is not None
         result = self._as_root(snap.state_command(self.sudo, password))
         sections = snap.parse_sections(result.stdout)
-        missing = [name for name in (*snap.SECTIONS, "fingerprint") if name not in sections]
+        missing = [n for n in (*snap.SECTIONS, "fingerprint") if n not in sections and n not in snap.OPTIONAL]
         if missing:
             detail = (result.stderr or result.stdout).strip().splitlines()
             raise DeviceError(
@@ -126,11 +131,13 @@ class DeviceRun:
         self.raw = {name: section.text for name, section in sections.items()}
         self.kernel_texts = snap.kernel_texts(sections)
         self.fingerprint = sections["fingerprint"].text
+        self.proof_problem = snap.proof_problem(sections["fingerprint"])
         facts = self._facts(sections)
         self._remember_connection()
         self.facts = self._probe(facts, pool, early)
-        self.verdicts = evaluate(self.policy, self.facts, self.declared)
-        self.rules = explain_rules(self.policy, self.facts.ufw, self.declared)
+        judged = judge(self.policy, self.facts, self.declared)
+        self.verdicts, self.readings = judged.verdicts, judged.readings
+        self.rules = explain_rules(judged.policy, self.facts.ufw, self.declared)
         if self.facts.kernel is not None:
             user = {False: self.raw.get("user-rules"), True: self.raw.get("user6-rules")}
             self.findings = disagreements(self.facts.ufw, user, self.facts.kernel)
@@ -165,12 +172,10 @@ class DeviceRun:
             ufw=state,
             kernel=kernel,
             kernel_error=kernel_error,
-            sockets=tuple(found),
+            # owners checked against the kernel's names for their pids (no processes section: none)
+            sockets=tuple(cross_check(found, snap.section_text(sections, "processes"))),
             resolvers=tuple(snap.resolvers(sections["resolv"].text)),
             time_servers=tuple(snap.time_servers(sections["time-servers"].text)),
-            forwards=tuple(parse_forwards(sections["iptables"].text))
-            if sections["iptables"].status == 0
-            else (),
             own_addresses=tuple(snap.own_addresses(sections["addresses"].text))
             if sections["addresses"].status == 0
             else (),
@@ -206,7 +211,8 @@ class DeviceRun:
             address, port = _canonical(self.address or ""), self.declared.management_port
             if address is None:
                 return None
-        probes = inbound_probes(self.policy, None, replace(self.declared, management_port=port))
+        declared = replace(self.declared, management_port=port)
+        probes = _every_reading(lambda p: inbound_probes(p, None, declared), self.policy)
         if not probes or "inbound" not in self.probing:
             return None
         return EarlyInbound(
@@ -217,9 +223,17 @@ class DeviceRun:
         facts = replace(facts, address=self.address or facts.address or self.host)
         address = _ip(facts.address)
         # only the probes of selected items: `-m "not inbound"` sends nothing to the device
-        out_probes = outbound_probes(self.policy, facts, self.declared) if "outbound" in self.probing else []
+        out_probes = (
+            _every_reading(lambda p: outbound_probes(p, facts, self.declared), self.policy)
+            if "outbound" in self.probing
+            else []
+        )
         out_probes += self.peer_probes if "pair" in self.probing else []
-        in_probes = inbound_probes(self.policy, facts, self.declared) if "inbound" in self.probing else []
+        in_probes = (
+            _every_reading(lambda p: inbound_probes(p, facts, self.declared), self.policy)
+            if "inbound" in self.probing
+            else []
+        )
         # an early probe counts only if it is exactly one of the probes planned now, at this address
         same_address = early is not None and early.address == _canonical(address)
         done = set(early.probes) & set(in_probes) if early is not None and same_address else set()
@@ -262,8 +276,11 @@ class DeviceRun:
             result = self._as_root(snap.fingerprint_command(self.sudo, self.sudo_password is not None))
             after = snap.parse_sections(result.stdout).get("fingerprint")
             self.fingerprint_after = after.text if after is not None else None
-            self.read_only = after is not None and after.text == self.fingerprint
-        except DeviceError:
+            self.proof_problem = self.proof_problem or snap.proof_problem(after)
+            same = after is not None and after.text == self.fingerprint
+            self.read_only = None if self.proof_problem else same
+        except DeviceError as exc:
+            self.proof_problem = f"the final fingerprint command failed: {exc.reason}"
             self.read_only = None
         finally:
             self.transport.close()
@@ -278,6 +295,15 @@ def _kernel(sections: dict[str, snap.Section]) -> tuple[KernelModel | None, str 
         return KernelModel.build(sources_from_texts(texts)), None
     except RulesetError as exc:
         return None, str(exc)
+
+
+def _every_reading(plan: Callable[[EffectivePolicy], list[Probe]], policy: EffectivePolicy) -> list[Probe]:
+    """The probes of every reading of the document the device may follow, each once: they run before
+    the verdicts say which reading it follows (checks/readings.py)."""
+    found: dict[str, Probe] = {}
+    for each in reading_policies(policy):
+        found |= {p.id: p for p in plan(each) if p.id not in found}
+    return list(found.values())
 
 
 def _canonical(address: str) -> str | None:

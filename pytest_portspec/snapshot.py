@@ -3,7 +3,8 @@
     state_command(sudo) -> the command; parse_sections(stdout) -> {section: (exit status, text)}
 
 Every program run on the device only reads: `ufw status`, `cat`, `ss`, `*tables-save`, `nft list`,
-`ipset save`, `ip`, `grep`, `sed`, `sha256sum`.
+`ipset save`, `ip`, `grep`, `sed`, `sha256sum`, and for the processes section `tr`, `sort`, `head`,
+`od`, `readlink`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ SECTIONS: dict[str, str] = {
     "user6-rules": "cat /etc/ufw/user6.rules",
     "default-ufw": "cat /etc/default/ufw",
     "sockets": "ss -H -tulpn || netstat -tulpn",
+    # Who holds each socket as the kernel names it: ss's process column is text a process chooses
+    # (`prctl`), and ss stops a name at its first ")". The pids are taken on the device through a
+    # strictly numeric filter (nothing the device says reaches the shell unquoted), at most 512;
+    # comm and exe are printed in hex, as a name may hold a tab or a newline: "PID<TAB>HEX<TAB>HEX".
+    "processes": "(ss -H -tulpn || netstat -tulpn) 2>/dev/null | grep -oE 'pid=[0-9]+|[0-9]+/' "
+    "| tr -dc '0-9\\n' | sort -un | head -n 512 | while read -r p; do case $p in ''|*[!0-9]*) continue;; "
+    'esac; printf \'%s\\t%s\\t%s\\n\' "$p" "$(od -An -tx1 "/proc/$p/comm" 2>/dev/null | tr -d \' \\n\')" '
+    '"$(readlink "/proc/$p/exe" 2>/dev/null | od -An -tx1 | tr -d \' \\n\')"; done',
     # The kernel's rulesets, every table (what the verdicts are judged on). Plain *tables-save lists
     # only the tables that exist: naming one (`-t nat`) could load a module, which changes the device.
     "iptables": "iptables-save",
@@ -56,15 +65,29 @@ SECTIONS: dict[str, str] = {
     "time-servers": "cat /etc/systemd/timesyncd.conf /etc/systemd/timesyncd.conf.d/*.conf /etc/ntp.conf "
     "/etc/ntpsec/ntp.conf /etc/chrony/chrony.conf /etc/chrony.conf 2>/dev/null; true",
 }
+# A tool that is missing or fails must not hash its error text (the same both times: "unchanged");
+# it says so on a `portspec-proof:` line and the section's status is not 0 (see proof_problem).
+# Rules only: comments carry a timestamp and chain lines packet counters, which traffic changes.
+_SAVE_HASH = (
+    "if command -v {tool} >/dev/null; then t=$({tool} 2>/dev/null) || "
+    "{{ echo 'portspec-proof: {tool} failed'; exit 1; }}; "
+    "printf '%s\\n' \"$t\" | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]$//' | sha256sum; "
+    "else echo 'portspec-proof: {tool} is not installed'; exit 127; fi"
+)
+OPTIONAL = frozenset({"processes"})  # older captures and fakes lack it: owners are then not credited
 FINGERPRINT = (
+    "command -v sha256sum >/dev/null || { echo 'portspec-proof: sha256sum is not installed'; exit 127; }; "
     "sha256sum /etc/ufw/*.rules /etc/default/ufw /etc/ufw/ufw.conf 2>&1; "
-    # rules only: comments carry a timestamp and chain lines packet counters, which traffic changes
-    "(iptables-save | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]$//' | sha256sum) 2>&1; "
-    "(ip6tables-save | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]$//' | sha256sum) 2>&1; "
-    # native nftables tables too, without their counters (only when nf_tables is loaded: see SECTIONS)
-    "(("
-    + _LOADED.format(tool="nft", module="nf_tables", command="nft -s list ruleset")
-    + ") | sha256sum) 2>&1"
+    + _SAVE_HASH.format(tool="iptables-save")
+    + "; "
+    + _SAVE_HASH.format(tool="ip6tables-save")
+    + "; "
+    # native nftables tables too, without their counters (only when nf_tables is loaded: see SECTIONS);
+    # nft's stderr warns about tables iptables-nft manages: its exit status says whether it read them
+    "t=$("
+    + _LOADED.format(tool="nft", module="nf_tables", command="nft -s list ruleset 2>/dev/null")
+    + "); case $? in 0|3|127) printf '%s\\n' \"$t\" | sha256sum;; "
+    "*) echo 'portspec-proof: nft list ruleset failed'; exit 1;; esac"
 )
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -96,6 +119,12 @@ def fingerprint_command(sudo: bool, password: bool = False) -> str:
 class Section:
     status: int
     text: str
+
+
+def section_text(sections: dict[str, Section], name: str) -> str | None:
+    """A section's text, None when it is absent or its command failed."""
+    section = sections.get(name)
+    return section.text if section is not None and section.status == 0 else None
 
 
 def parse_sections(stdout: str) -> dict[str, Section]:
@@ -161,6 +190,28 @@ KERNEL_SECTIONS = (
     "routes6",
     "addresses",
 )
+
+
+_HASH_LINE = re.compile(r"[0-9a-f]{64}  \S.*")
+_NO_FILE = re.compile(r"sha256sum: .+: No such file or directory")
+_RULESET_HASHES = 3  # iptables-save, ip6tables-save, nft (hashed from standard input: named "-")
+
+
+def proof_problem(section: Section | None) -> str | None:
+    """Why a fingerprint section cannot prove anything (None: it can): every line must be a sha256 of a
+    file or a ruleset, or a file that does not exist (which the second fingerprint would see appear)."""
+    if section is None:
+        return "the fingerprint command gave no answer"
+    lines = [line for line in section.text.splitlines() if line.strip()]
+    said = [line.removeprefix("portspec-proof: ") for line in lines if line.startswith("portspec-proof: ")]
+    if said or section.status != 0:
+        return said[0] if said else f"the fingerprint command ended with status {section.status}"
+    odd = [line for line in lines if not (_HASH_LINE.fullmatch(line) or _NO_FILE.fullmatch(line))]
+    if odd:
+        return f"the fingerprint has a line that is not a hash: {odd[0][:120]!r}"
+    if sum(line.endswith("  -") for line in lines) != _RULESET_HASHES:
+        return "the fingerprint lacks the hashes of the kernel's rulesets"
+    return None
 
 
 def kernel_texts(sections: dict[str, Section]) -> dict[str, str | None]:

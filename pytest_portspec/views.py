@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.spec import Spec
 from pytest_portspec.spec.model import ports_label
+from pytest_portspec.spec.readings import describe
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -36,7 +37,18 @@ def policy_text(policy: EffectivePolicy) -> str:
     with_role = bool(spec.roles) and policy.role is None
     headers = ["KEY", *(["ROLE"] if with_role else []), "ACTION", "LISTENER", "SERVICE", "PEERS", "STATUS"]
     body = [_policy_row(e, with_role) for e in policy.rows]
-    return "\n".join(head) + table(headers, body)
+    return "\n".join(head) + table(headers, body) + _readings_text(spec)
+
+
+def _readings_text(spec: Spec) -> str:
+    """The other readings of a document that contradicts itself: a device may follow any of them."""
+    lines = [
+        f"\ndecision {d.id}: rows as {d.reading}; also accepted: {a.title} "
+        f'({"; ".join(f"{row}: {describe(o)}" for row, o in a.rows.items())}) — "{a.citation.quote}"'
+        for d in spec.decisions
+        for a in d.alternatives
+    ]
+    return "\n" + "".join(lines) if lines else ""
 
 
 def _policy_row(e: Expectation, with_role: bool) -> list[str]:

@@ -5,9 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sockettools import processes_section
 
 from pytest_portspec.device import parse_device
-from pytest_portspec.parse.sockets import parse_listening, parse_netstat, parse_ss
+from pytest_portspec.parse.sockets import (
+    cross_check,
+    parse_listening,
+    parse_netstat,
+    parse_ss,
+    read_listening,
+)
 from pytest_portspec.snapshot import parse_sections, resolvers, state_command, time_servers
 
 DATA = Path(__file__).parent / "data"
@@ -52,7 +59,8 @@ def test_malformed_device_strings_say_what_is_wrong(text: str, message: str) -> 
 
 
 def test_ss_lines_become_sockets_with_processes() -> None:
-    sockets = parse_ss((DATA / "ss-smartserver.txt").read_text())
+    text = (DATA / "ss-smartserver.txt").read_text()
+    sockets = cross_check(parse_ss(text), processes_section(text))
     by_port = {(s.proto, s.port): s for s in sockets}
     nginx = by_port[("tcp", 443)]
     assert (nginx.address, nginx.names, nginx.wildcard, nginx.loopback) == (
@@ -79,9 +87,15 @@ def test_ss_header_and_ipv6_and_interfaces() -> None:
     sockets = parse_ss(text)
     assert len(sockets) == len(parse_ss((DATA / "ss-smartserver.txt").read_text())) + 3
     v6 = next(s for s in sockets if s.port == 80)
-    assert (v6.address, v6.v6, v6.wildcard, v6.names) == ("::", True, True, ("nginx",))
+    assert (v6.address, v6.families, v6.wildcard, v6.claimed) == (
+        "::",
+        (6,),
+        True,
+        (("nginx", 9), ("nginx", 10)),
+    )
     dhcp = next(s for s in sockets if s.port == 68)
-    assert (dhcp.interface, dhcp.processes) == ("eth0", ())
+    assert (dhcp.interface, dhcp.processes, dhcp.claimed) == ("eth0", (), ())
+    assert "ss shows no process" in dhcp.unclear
     assert next(s for s in sockets if s.port == 631).loopback
 
 
@@ -93,10 +107,10 @@ tcp6       0      0 :::443                  :::*                    LISTEN      
 udp        0      0 127.0.0.1:53            0.0.0.0:*                           700/dnsmasq
 """
     sockets = parse_netstat(text)
-    assert [(s.proto, s.address, s.port, s.names) for s in sockets] == [
-        ("tcp", "0.0.0.0", 22, ("sshd",)),
-        ("tcp", "::", 443, ("nginx",)),
-        ("udp", "127.0.0.1", 53, ("dnsmasq",)),
+    assert [(s.proto, s.address, s.port, s.claimed) for s in sockets] == [
+        ("tcp", "0.0.0.0", 22, (("sshd", 812),)),
+        ("tcp", "::", 443, (("nginx", 900),)),
+        ("udp", "127.0.0.1", 53, (("dnsmasq", 700),)),
     ]
 
 
@@ -148,3 +162,65 @@ def test_resolvers_and_time_servers_come_from_the_device_configuration() -> None
         "time.example",
         "2.pool.example",
     ]
+
+
+SOCKETS = DATA / "sockets"
+
+
+def test_each_socket_takes_the_families_ss_shows() -> None:
+    """A real capture (tests/data/sockets): `*` is an IPv6 socket on `::` that takes IPv4 too,
+    `[::]` one that is IPv6 only, `[::ffff:127.0.0.1]` an IPv6 socket that takes IPv4 to 127.0.0.1."""
+    sections = parse_sections((SOCKETS / "ss-families.snapshot").read_bytes().decode())
+    sockets = cross_check(parse_listening(sections["sockets"].text), sections["processes"].text)
+    found = {(s.proto, s.port): s for s in sockets}
+    redis, v6only, v4 = found[("tcp", 6379)], found[("tcp", 8080)], found[("tcp", 8443)]
+    assert (redis.address, redis.families, redis.wildcard, redis.loopback) == ("*", (4, 6), True, False)
+    assert (v6only.address, v6only.families, v6only.wildcard) == ("::", (6,), True)
+    assert (v4.address, v4.families) == ("0.0.0.0", (4,))
+    mapped = found[("tcp", 5432)]
+    assert (mapped.families, mapped.local, mapped.loopback) == ((4,), "127.0.0.1", True)
+    assert found[("tcp", 631)].families == (6,) and found[("tcp", 631)].loopback
+    assert found[("udp", 5353)].families == (4, 6)
+    assert redis.describe() == "tcp *:6379 (redis-server; IPv4 and IPv6)"
+    assert v6only.describe() == "tcp [::]:8080 (nginx)"
+
+
+def test_a_socket_bound_to_a_device_keeps_its_address() -> None:
+    """Real `ss -H -tulpn` 6.1.0 lines of sockets bound with SO_BINDTODEVICE (capture.py's way)."""
+    text = (
+        'udp UNCONN 0      0      0.0.0.0%lo:67  0.0.0.0:* users:(("python3",pid=31642,fd=3))\n'
+        'tcp LISTEN 0      128          *%lo:179       *:* users:(("python3",pid=31642,fd=4))\n'
+        'tcp LISTEN 0      128      [::1]%lo:180    [::]:* users:(("python3",pid=31642,fd=5))\n'
+    )
+    found = [(s.address, s.interface, s.port, s.families) for s in parse_listening(text)]
+    assert found == [
+        ("0.0.0.0", "lo", 67, (4,)),
+        ("*", "lo", 179, (4, 6)),
+        ("::1", "lo", 180, (6,)),
+    ]
+
+
+def test_an_older_ss_shows_ipv6_without_brackets() -> None:
+    """InSpec's ss-tulpen fixture (`ss -tulpen` of an older iproute2, with `v6only:` details)."""
+    text = (SOCKETS / "inspec-ss-tulpen.txt").read_text()
+    found, unread = read_listening(text)
+    assert unread == [next(line.strip() for line in text.splitlines() if ":25 " in line)]  # no state
+    by = {(s.address, s.port): s for s in found}
+    # an older ss printed IPv4's 0.0.0.0 as * too: both families is the safe reading
+    assert by[("*", 22)].families == (4, 6)
+    assert by[("::", 22)].families == (6,)  # v6only:1
+    mapped = by[("::ffff:10.0.2.15", 9200)]
+    assert (mapped.families, mapped.local, mapped.names) == ((4,), "10.0.2.15", ())
+    assert mapped.unclear  # not checked against the kernel's names yet
+    link = by[("fe80::a00:27ff:fe32:ed09", 9200)]
+    assert (link.interface, link.families) == ("enp0s3", (6,))
+
+
+def test_netstat_cannot_tell_v6only_so_a_tcp6_wildcard_takes_both_families() -> None:
+    """InSpec's netstat-tulpen fixture (net-tools)."""
+    found = {
+        (s.address, s.port): s for s in parse_listening((SOCKETS / "inspec-netstat-tulpen.txt").read_text())
+    }
+    assert found[("::", 22)].families == (4, 6)
+    assert found[("0.0.0.0", 22)].families == (4,)
+    assert found[("192.168.1.123", 8005)].families == (4,)  # tcp6, an IPv4-mapped address

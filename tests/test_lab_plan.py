@@ -168,6 +168,13 @@ def test_every_drift_is_documented() -> None:
         "expose",
         "sudo-password",
         "ufw-missing",
+        "expose-dual",
+        "ufw-allow6",
+        "udp-junk",
+        "docker-forward",
+        "docker-forward-local",
+        "nft-forward",
+        "vendor-lon-listing",
     }
     assert all(kind.description for kind in KINDS.values())
 

@@ -125,9 +125,9 @@ def test_the_firmware_option_picks_the_profile(pytester: pytest.Pytester) -> Non
     )
 
 
-def test_an_unreachable_device_is_one_sentence_per_item_without_a_traceback(pytester: pytest.Pytester) -> None:
-    """Port 1 of loopback refuses at once: every item is an error that says so, and no item formats a
-    traceback (re-raising the device's one exception once grew it item after item: 56 s for 96 items)."""
+def test_an_unreachable_device_is_one_sentence_per_item(pytester: pytest.Pytester) -> None:
+    """Port 1 of loopback refuses at once: every item is an error that says so, and no item formats
+    a traceback (re-raising the device's one exception grew it item after item: 56 s for 96 items)."""
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--device", "smartserver@127.0.0.1:1")
     assert result.ret == 1
     outcomes = result.parseoutcomes()

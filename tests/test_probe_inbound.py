@@ -77,7 +77,7 @@ def test_udp_exchanges() -> None:
         "ntp": "ok",
         "dns": "ok",
         "bacnet": "ok",
-        "garbage": "error",
+        "garbage": "answered",
         "silent": "timeout",
         "unreachable": "refused",
         "unknown": "unverifiable",
@@ -85,6 +85,28 @@ def test_udp_exchanges() -> None:
     assert results["ntp"].detail.startswith(f"SNTP reply from {LOOPBACK}:{ntp.port} in ")
     assert "not with a valid SNTP reply: too short for SNTP (7 bytes)" in results["garbage"].detail
     assert len(garbage.received) == 3  # three SNTP requests, nothing for the unknown protocol
+
+
+def test_a_udp_port_that_answers_junk_has_answered_and_the_tester_did_not_fail() -> None:
+    """A reply that is not the protocol's is an answer from the device ("answered"), never the
+    tester's own failure ("error"): a Blocked 123/udp that echoes junk is reachable."""
+    with udp_server(lambda request: b"\x17" * 48) as junk, udp_server(lambda request: request) as echo:
+        results = by_id(
+            probe_inbound(
+                LOOPBACK,
+                [
+                    InboundProbe("junk", "udp", junk.port, protocol="sntp"),
+                    InboundProbe("echo", "udp", echo.port, protocol="sntp"),
+                ],
+                1.0,
+            )
+        )
+    for result in results.values():
+        assert result.outcome == "answered", result
+        assert result.address == LOOPBACK
+        assert "answered, but not with a valid SNTP reply" in result.detail
+    assert "mode 3 where a server reply has mode 4" in results["echo"].detail
+    assert len(junk.received) == 3  # a valid reply may still follow junk: the exchange goes on
 
 
 def test_probes_run_concurrently() -> None:

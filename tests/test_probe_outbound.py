@@ -239,17 +239,17 @@ def test_localhost_is_resolved_by_the_resolver_and_an_ip_is_not() -> None:
         (
             "sntp",
             lambda request: b"garbage",
-            "error",
+            "answered",
             "not with a valid SNTP reply: too short for SNTP (7 bytes)",
         ),
-        ("sntp", lambda request: request, "error", "mode 3 where a server reply has mode 4"),
-        ("sntp", stale_sntp, "error", "its originate timestamp is not our request's"),
-        ("sntp", kiss_of_death, "error", "refused service (kiss-o'-death RATE)"),
+        ("sntp", lambda request: request, "answered", "mode 3 where a server reply has mode 4"),
+        ("sntp", stale_sntp, "answered", "its originate timestamp is not our request's"),
+        ("sntp", kiss_of_death, "answered", "refused service (kiss-o'-death RATE)"),
         ("dns", dns_answer, "ok", "DNS reply from 127.0.0.1:{port} in "),
-        ("dns", lambda query: query, "error", "it is a query, not a response"),
-        ("dns", lambda query: b"\x00\x00" + dns_answer(query)[2:], "error", "another query id"),
+        ("dns", lambda query: query, "answered", "it is a query, not a response"),
+        ("dns", lambda query: b"\x00\x00" + dns_answer(query)[2:], "answered", "another query id"),
         ("bacnet", bacnet_ack, "ok", "BACnet reply from 127.0.0.1:{port} in "),
-        ("bacnet", lambda request: request, "error", "APDU type 0, not a reply"),
+        ("bacnet", lambda request: request, "answered", "APDU type 0, not a reply"),
     ],
     ids=[
         "sntp",
@@ -648,6 +648,7 @@ def test_parse_turns_an_unusable_report_into_errors(stdout: str, stderr: str, de
         ({"seconds": "fast"}, "bad duration"),
         ({"detail": " "}, "no detail"),
         ({"outcome": "unverifiable"}, "'unverifiable' for 443/tcp"),
+        ({"outcome": "answered"}, "'answered' for 443/tcp"),
         ({"extra": 1}, "not a result record"),
     ],
 )
@@ -666,6 +667,26 @@ def test_parse_refuses_ok_where_no_check_could_give_it() -> None:
     assert [r.outcome for r in results] == ["error", "error"]
     assert "'ok' for 514/udp, which this probe run cannot verify" in results[0].detail
     assert "'ok' from 192.0.2.7, not from 192.0.2.1" in results[1].detail
+
+
+def test_parse_accepts_answered_only_where_a_udp_protocol_was_spoken() -> None:
+    """'answered' (a reply that is not the protocol's) needs a request sent to the address probed."""
+    other_udp = OutboundProbe("syslog", "192.0.2.1", "udp", 514)
+    probes = [PROBES[1], other_udp]
+    good = _record(PROBES[1], outcome="answered", detail="192.0.2.1:123 answered, but not with SNTP")
+    results = parse_results("python", _report(good, _record(other_udp, outcome="answered")), probes)
+    assert [r.outcome for r in results] == ["answered", "error"]
+    assert "'answered' for 514/udp, which this probe run cannot verify" in results[1].detail
+    for changes, problem in (
+        ({"address": None}, "'answered' without the address that answered"),
+        ({"address": "192.0.2.7", "addresses": ["192.0.2.7"]}, "'answered' from 192.0.2.7, not from"),
+    ):
+        (ntp,) = parse_results(
+            "python", _report(_record(PROBES[1], outcome="answered", **changes)), [PROBES[1]]
+        )
+        assert ntp.outcome == "error" and problem in ntp.detail, ntp.detail
+    shell = "portspec-probe 1 answered 192.0.2.1 192.0.2.1 0 junk\nportspec-probe end\n"
+    assert parse_results("shell", shell, PROBES)[1].outcome == "error"  # the shell speaks no UDP protocol
 
 
 def test_parse_reports_a_duplicate_and_ignores_unknown_ids() -> None:

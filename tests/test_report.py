@@ -175,6 +175,14 @@ def test_anything_wrong_makes_it_not_accepted(kwargs: dict[str, Any], reason: st
     assert reason in html.split("NOT ACCEPTED", 1)[1].split("</div>", 1)[0]
 
 
+def test_the_cover_says_why_the_read_only_proof_could_not_be_made() -> None:
+    data = results(read_only=None)
+    data["devices"][0]["read_only_problem"] = "sha256sum is not installed"
+    html = render(data)
+    assert "read-only proof missing (sha256sum is not installed)" in html
+    assert "not made: sha256sum is not installed" in html
+
+
 def test_failures_carry_their_evidence_and_values_are_escaped() -> None:
     html = render(results(outcome="failed"))
     assert "FAILED: smartserver[enhanced]@198.18.1.2::in-502-tcp::ufw" in html

@@ -7,18 +7,21 @@ from pathlib import Path
 
 import pytest
 from kernelfixture import ufw_save
+from sockettools import processes_section
 
 from pytest_portspec import runner
 from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations
 from pytest_portspec.checks.reach import inbound_probes
+from pytest_portspec.checks.readings import reading_policies
 from pytest_portspec.policy import effective_policy
 from pytest_portspec.probe import InboundProbe, ProbeResult
 from pytest_portspec.runner import DeviceRun, progress_line
-from pytest_portspec.snapshot import MARK
+from pytest_portspec.snapshot import MARK, Section, proof_problem
 from pytest_portspec.transport import CommandResult, FakeTransport
 
 DATA = Path(__file__).parent / "data"
+PROOF = (DATA / "proof" / "complete.txt").read_text()  # a real fingerprint: see data/proof/README.md
 NO_PROBE_TOOLS = "python3 no\nbash no\nnc no\ntimeout no\ngetent yes\nbash-tcp no\nnc-z no"
 
 
@@ -31,6 +34,7 @@ def sections(**override: str | tuple[int, str]) -> str:
         "user6-rules": (DATA / "ufw" / "smartserver-all.user6.rules").read_text(),
         "default-ufw": "IPV6=yes\n",
         "sockets": (DATA / "ss-smartserver.txt").read_text(),
+        "processes": processes_section((DATA / "ss-smartserver.txt").read_text()),
         "iptables": ufw_save((DATA / "ufw" / "smartserver-all.user.rules").read_text()),
         "ip6tables": ufw_save((DATA / "ufw" / "smartserver-all.user6.rules").read_text(), v6=True),
         "iptables-legacy": (3, ""),
@@ -43,7 +47,7 @@ def sections(**override: str | tuple[int, str]) -> str:
         "addresses": "",
         "resolv": "nameserver 198.19.1.1\n",
         "time-servers": "[Time]\nNTP=ntp.portspec.lab\n",
-        "fingerprint": "abc  /etc/ufw/user.rules",
+        "fingerprint": PROOF,
     }
     found.update(override)
     text = ""
@@ -137,24 +141,51 @@ def test_the_sudo_password_goes_on_stdin_only() -> None:
     assert "s3cret!" not in repr(run)
 
 
-def test_the_read_only_proof_compares_the_fingerprints() -> None:
-    responses = {
-        "ufw status verbose": ok(sections()),
-        "sha256sum": ok(f"{MARK}fingerprint\nabd  /etc/ufw/user.rules\n{MARK}rc=0\n"),  # one byte changed
-    }
-    run = device(responses)
+def fingerprint(text: str, status: int = 0) -> CommandResult:
+    return ok(f"{MARK}fingerprint\n{text}\n{MARK}rc={status}\n")
+
+
+def proven(start: str, end: CommandResult) -> DeviceRun:
+    run = device({"ufw status verbose": ok(sections(fingerprint=start)), "sha256sum": end})
     run.run()
     run.finish()
-    assert run.read_only is False
-    same = device(
-        {
-            "ufw status verbose": ok(sections()),
-            "sha256sum": ok(f"{MARK}fingerprint\nabc  /etc/ufw/user.rules\n{MARK}rc=0\n"),
-        }
-    )
-    same.run()
-    same.finish()
-    assert same.read_only is True
+    return run
+
+
+def test_the_read_only_proof_compares_the_fingerprints() -> None:
+    changed = PROOF.replace("320f53e1", "320f53e2")  # user.rules: one byte of its hash
+    assert proven(PROOF, fingerprint(changed)).read_only is False
+    same = proven(PROOF, fingerprint(PROOF))
+    assert same.read_only is True and same.proof_problem is None
+
+
+@pytest.mark.parametrize(
+    ("capture", "status", "why"),
+    [
+        ("no-sha256sum.txt", 127, "sha256sum is not installed"),
+        ("no-iptables-save.txt", 127, "iptables-save is not installed"),
+    ],
+)
+def test_a_proof_without_its_tools_is_not_made_though_both_fingerprints_agree(
+    capture: str, status: int, why: str
+) -> None:
+    """Both fingerprints are the same error text: that proves nothing, and the run says why."""
+    text = (DATA / "proof" / capture).read_text()
+    run = proven(text, fingerprint(text, status))
+    assert run.read_only is None and run.proof_problem == why
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sh: 1: sha256sum: not found",  # a device whose shell reports the tool missing its own way
+        "\n".join(PROOF.splitlines()[:-1]),  # a ruleset's hash missing
+        PROOF + "\niptables-save v1.8.9 (nf_tables): Could not fetch rule set generation id",
+    ],
+)
+def test_a_fingerprint_with_anything_but_hashes_proves_nothing(text: str) -> None:
+    assert proof_problem(Section(0, text)) is not None
+    assert proof_problem(Section(0, PROOF)) is None
 
 
 def test_inbound_probes_start_before_the_snapshot_and_each_runs_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,10 +212,15 @@ def test_inbound_probes_start_before_the_snapshot_and_each_runs_once(monkeypatch
     assert calls[0][0] is False and calls[0][1] == "127.0.0.1"
     assert all(after for after, _, _ in calls[1:])  # only the snapshot's own probes come later
     probed = [p for _, _, probes in calls for p in probes]
-    planned = inbound_probes(run.policy, run.facts, run.declared)
+    # every reading of the document the device may follow (checks/readings.py), each probe once
+    each = reading_policies(run.policy)
+    planned = list({p.id: p for e in each for p in inbound_probes(e, run.facts, run.declared)}.values())
     assert sorted(p.id for p in probed) == sorted(p.id for p in planned)  # each exactly once
     assert set(run.facts.inbound) == {p.id for p in planned}
-    assert not [v for (_, check), v in run.verdicts.items() if check == "inbound" and v.outcome == "error"]
+    # every inbound item had its probe's result (a refusal of a blocked port may still be an error here:
+    # this fake device at 127.0.0.1 has a kernel model of another address)
+    inbound = [v for (_, check), v in run.verdicts.items() if check == "inbound"]
+    assert inbound and not [v for v in inbound if "has no result" in v.observed]
 
 
 def test_deselected_checks_send_no_probes() -> None:
@@ -206,3 +242,30 @@ def test_the_progress_line_counts_only_the_checks_the_run_selected() -> None:
     assert progress_line(run).endswith(": 2 passed")
     run.selected = None  # everything selected: every verdict counts
     assert "error" in progress_line(run)
+
+
+def test_a_link_local_resolver_with_a_zone_is_probed_like_any_other() -> None:
+    """`nameserver fe80::1%eth0` is valid resolv.conf (and timesyncd/ntp) syntax: it made every item of
+    the device an error with a long traceback."""
+    run = device(
+        {
+            "ufw status verbose": ok(
+                sections(resolv="nameserver fe80::1%eth0\n", **{"time-servers": "NTP=fe80::1%eth0"})
+            )
+        }
+    )
+    run.run()
+    assert run.error is None
+    assert run.facts is not None and run.facts.resolvers == ("fe80::1%eth0",)
+    dns = [v for (key, check), v in run.verdicts.items() if check == "outbound" and "-53-" in key]
+    assert dns and all("fe80::1%eth0" in v.expected for v in dns), dns  # a probe like any other resolver
+
+
+def test_a_zone_is_accepted_only_on_an_ipv6_address() -> None:
+    from pytest_portspec.addresses import is_scoped_ip
+
+    assert is_scoped_ip("fe80::1%eth0") and is_scoped_ip("fe80::1%2")
+    assert (
+        not is_scoped_ip("198.18.0.1%eth0") and not is_scoped_ip("fe80::1%") and not is_scoped_ip("fe80::1")
+    )
+    assert not is_scoped_ip("fe80::1%eth0;reboot") and not is_scoped_ip("fe80::1%a b")

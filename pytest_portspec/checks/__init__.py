@@ -2,13 +2,16 @@
 
 planned(policy) -> [(key, check)]          known before any device is contacted
 evaluate(policy, facts, declared) -> {(key, check): Verdict}
+judge(policy, facts, declared) -> Judgement   the verdicts, and which reading of the document
+                                              each self-contradicting decision was decided by
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from pytest_portspec.checks import defaults, firewall, reach, sockets
+from pytest_portspec.checks import defaults, firewall, reach, readings, sockets
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.verdict import Check, Verdict, for_row, row_skip
@@ -61,16 +64,38 @@ ROW_CHECKS: dict[Check, Evaluator] = {
 }
 
 
+@dataclass(frozen=True)
+class Judgement:
+    verdicts: dict[tuple[str, Check], Verdict]  # by the items' (key, check), as collected
+    readings: tuple[readings.ReadingChoice, ...]  # per decision with alternatives, on this device
+    policy: EffectivePolicy  # the policy under the readings the device follows
+
+
 def evaluate(
     policy: EffectivePolicy, facts: Facts, declared: Declarations
 ) -> dict[tuple[str, Check], Verdict]:
-    verdicts: dict[tuple[str, Check], Verdict] = {}
-    for e, key, check in planned(policy):
-        if e is None:
-            verdicts[(key, check)] = _device_check(policy, facts, declared, key)
-        else:
-            verdicts[(key, check)] = _row_check(e, check, facts, declared)
-    return verdicts
+    return judge(policy, facts, declared).verdicts
+
+
+def judge(policy: EffectivePolicy, facts: Facts, declared: Declarations) -> Judgement:
+    def rows(p: EffectivePolicy, ids: frozenset[str] | None = None) -> list[readings.Judged]:
+        return [
+            (e, c, _row_check(e, c, facts, declared))
+            for e, _, c in planned(p)
+            if e is not None and (ids is None or e.row.id in ids)
+        ]
+
+    settled = readings.settle(policy, rows(policy), rows)
+    final = settled.policy or policy
+    verdicts = {(e.key, c): v for e, c, v in settled.rows}
+    followed = [f"{c.reading} (decision {c.decision})" for c in settled.choices if c.reading_id]
+    for key, check in DEVICE_CHECKS:
+        verdict = _device_check(final, facts, declared, key)
+        if followed:  # the ports rows document depend on the reading
+            note = f"judged under the reading(s) the device follows: {', '.join(followed)}"
+            verdict = replace(verdict, notes=(*verdict.notes, note))
+        verdicts[(key, check)] = verdict
+    return Judgement(verdicts, tuple(settled.choices), final)
 
 
 def _row_check(e: Expectation, check: Check, facts: Facts, declared: Declarations) -> Verdict:

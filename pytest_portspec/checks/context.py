@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from pytest_portspec.addresses import check_ip, is_ip
 from pytest_portspec.firewall.model import KernelModel
-from pytest_portspec.parse.nat import PortForward
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.parse.ufw import UfwState
 from pytest_portspec.probe.outbound import ProbeResult
@@ -38,7 +37,6 @@ class Facts:
     outbound_error: str | None = None  # why no outbound probe could run on the device
     address: str = ""  # the device address the tester probes
     own_addresses: tuple[str, ...] = ()  # the device's own addresses (`ip addr`); () if unknown
-    forwards: tuple[PortForward, ...] = ()  # the nat table's port forwards (DNAT, REDIRECT)
     kernel: KernelModel | None = None  # what the kernel enforces; None when its ruleset could not be read
     kernel_error: str | None = None  # why not (one sentence naming the source and line)
 

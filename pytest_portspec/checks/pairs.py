@@ -202,6 +202,10 @@ def _judge(pair: Pair, seen: Observed, evidence: list[str], dynamic: Citation | 
         return _verdict(pair, "skipped", f"cannot verify {where}: {seen.probe.detail}", evidence=evidence)
     if outcome == "error":
         return _verdict(pair, "error", f"the probe failed: {seen.probe.detail}", evidence=evidence)
+    if outcome == "answered":  # the flow got there, but what answered is not the service
+        return failed(
+            f"{peer} answered on {where}, but not with a valid reply: {seen.probe.detail}", "wrong-reply"
+        )
     if seen.own_ufw.permitted is False:
         return failed(
             f"{pair.source.name}'s own firewall does not let {where} out to {peer}: {seen.own_ufw.reason}",

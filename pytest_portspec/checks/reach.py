@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pytest_portspec.addresses import is_ip
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.ports import inbound_ports, unknown_port_reason, used_ports
+from pytest_portspec.checks.refusal import check_blocked
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.questions import Answer, open_to
 from pytest_portspec.firewall.ruleset import Family
@@ -20,7 +21,6 @@ from pytest_portspec.firewall.values import address_span
 from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.probe.inbound import InboundProbe
 from pytest_portspec.probe.outbound import OutboundProbe, ProbeResult
-from pytest_portspec.spec.model import ports_label
 from pytest_portspec.verdict import Check, Verdict, for_row, row_skip
 
 MAX_BLOCKED_PROBES = 4
@@ -200,7 +200,7 @@ def check_outbound(e: Expectation, facts: Facts, declared: Declarations) -> Verd
             evidence=evidence,
         )
     first = bad[0]
-    klass: str = first.outcome
+    klass = failure_class(first)
     local = _kernel_lets_out(facts, first)
     if (
         local is not None
@@ -211,6 +211,11 @@ def check_outbound(e: Expectation, facts: Facts, declared: Declarations) -> Verd
         evidence.append(f"the device's own firewall: {local.why}")
     observed = f"{first.host}:{first.port}/{first.proto}: {first.outcome} ({first.detail})"
     return for_row(e, "outbound", "failed", expected, observed, evidence=evidence, failure_class=klass)
+
+
+def failure_class(result: ProbeResult) -> str:
+    """A failed probe's class: its outcome, but "wrong-reply" for a reply that is not the service's."""
+    return "wrong-reply" if result.outcome == "answered" else result.outcome
 
 
 def _kernel_lets_out(facts: Facts, result: ProbeResult) -> Answer | None:
@@ -260,23 +265,7 @@ def check_inbound(e: Expectation, facts: Facts, declared: Declarations) -> Verdi
                 expected,
                 f"{failed[0].port}: {failed[0].outcome} ({failed[0].detail})",
                 evidence=evidence,
-                failure_class=failed[0].outcome,
+                failure_class=failure_class(failed[0]),
             )
         return for_row(e, "inbound", "passed", expected, "the service answered", evidence=evidence)
-    expected = (
-        f"nothing answers on {where} from the tester ({ports_label(e.blocked_ports or e.row.ports)} blocked)"
-    )
-    if all(r.outcome == "unverifiable" for r in done):
-        return row_skip(e, "inbound", f"cannot verify that {e.side.proto} is blocked: {done[0].detail}")
-    answered = [r for r in done if r.outcome == "ok"]
-    if answered:
-        return for_row(
-            e,
-            "inbound",
-            "failed",
-            expected,
-            f"{answered[0].port}/{e.side.proto} answered",
-            evidence=evidence,
-            failure_class="reachable",
-        )
-    return for_row(e, "inbound", "passed", expected, "no answer", evidence=evidence)
+    return check_blocked(e, facts, declared, where, done, evidence)

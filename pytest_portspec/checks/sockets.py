@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.firewall import kernel_unread
+from pytest_portspec.firewall.forwards import port_forwards
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.questions import Answer, closed
-from pytest_portspec.parse.nat import PortForward
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.spec.model import ports_label
@@ -54,33 +56,47 @@ def check_listening(e: Expectation, facts: Facts, declared: Declarations) -> Ver
     if not reachable:
         return failed(f"only on loopback: {on_port[0].describe()}", on_port, "loopback-only")
     right = [s for s in reachable if _process_matches(s, e)]
-    if not right:
-        return failed(f"{reachable[0].describe()} holds the port, not {wanted}", reachable, "wrong-process")
     # each port (or range) the row lists is a service of its own; a configurable row uses one
     missing = [r for r in e.row.ports if not any(r.lo <= s.port <= r.hi for s in right)]
+    if not right or (missing and not e.row.configurable):
+        # a socket whose owner is unknown may be the row's service: nobody to blame, nothing proven
+        ranges = missing if right else e.row.ports
+        unknown = [s for s in reachable if s.unclear and any(r.lo <= s.port <= r.hi for r in ranges)]
+        if unknown:
+            observed = f"the owner of {unknown[0].endpoint} is unknown: {unknown[0].unclear}"
+            return for_row(e, "listening", "error", expected, observed, evidence=_shown(unknown))
+    if not right:
+        return failed(f"{reachable[0].describe()} holds the port, not {wanted}", reachable, "wrong-process")
     if missing and not e.row.configurable:
         found = f"nothing listens on {ports_label(tuple(missing))}/{e.side.proto}; {right[0].describe()} does"
         return failed(found, right, "not-listening")
     listens = "; ".join(dict.fromkeys(f"{s.describe()} listens" for s in right))
-    return for_row(e, "listening", "passed", expected, listens, evidence=[s.text for s in right])
+    return for_row(e, "listening", "passed", expected, listens, evidence=_shown(right))
+
+
+def _shown(sockets: list[Socket]) -> list[str]:
+    """The sockets' lines and what the kernel said of their owners' pids."""
+    return [s.text for s in sockets] + list(dict.fromkeys(line for s in sockets for line in s.owner_evidence))
 
 
 def _check_internal(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
+    maybe: list[Socket] = []  # sockets whose owner is unknown: on dynamic ports, perhaps the row's
     if e.row.ports:
         sockets = [s for s in facts.sockets if _on_row_ports(s, e, declared)]
         where = f"{ports_label(e.row.ports)}/{e.side.proto}"
     else:  # dynamic ports: every socket of the row's process
-        sockets = [
-            s for s in facts.sockets if s.proto == e.side.proto and _process_matches(s, e) and e.row.process
-        ]
+        ours = [s for s in facts.sockets if s.proto == e.side.proto and e.row.process]
+        sockets = [s for s in ours if _process_matches(s, e) or s.unclear]
+        maybe = [s for s in sockets if not _process_matches(s, e)]
         where = f"the {e.side.proto} ports of {'/'.join(e.row.process)}"
     expected = f"{e.row.service} may listen on {where} on loopback only, never reachable from outside"
     exposed = [s for s in sockets if not s.loopback]
     if not exposed:
-        observed = f"{sockets[0].describe()} on loopback" if sockets else f"nothing listens on {where}"
-        return for_row(e, "listening", "passed", expected, observed, evidence=[s.text for s in sockets])
+        known = [s for s in sockets if s not in maybe]
+        observed = f"{known[0].describe()} on loopback" if known else f"nothing listens on {where}"
+        return for_row(e, "listening", "passed", expected, observed, evidence=[s.text for s in known])
     answers = [(s, _reach(facts, s)) for s in exposed]
-    open_ones = [(s, a) for s, a in answers if a.status == "no"]
+    open_ones = [(s, a) for s, a in answers if a.status == "no" and s not in maybe]
     if open_ones:
         first, answer = open_ones[0]
         return for_row(
@@ -95,8 +111,11 @@ def _check_internal(e: Expectation, facts: Facts, declared: Declarations) -> Ver
     unsure = [(s, a) for s, a in answers if a.status != "yes"]
     if unsure:
         first, answer = unsure[0]
-        observed = f"{first.describe()} listens beyond loopback; whether it is reachable: {answer.why}"
-        return for_row(e, "listening", "error", expected, observed, evidence=answer.evidence)
+        if first in maybe and answer.status == "no":
+            observed = f"{first.describe()} is reachable from outside and may be {where}: {first.unclear}"
+        else:
+            observed = f"{first.describe()} listens beyond loopback; whether it is reachable: {answer.why}"
+        return for_row(e, "listening", "error", expected, observed, evidence=[first.text, *answer.evidence])
     return for_row(
         e,
         "listening",
@@ -109,44 +128,79 @@ def _check_internal(e: Expectation, facts: Facts, declared: Declarations) -> Ver
 
 
 def _reach(facts: Facts, s: Socket) -> Answer:
-    """Whether the kernel lets a new flow from outside reach the socket ("no": it does)."""
+    """Whether the kernel lets a new flow from outside reach the socket ("no": it does), in each
+    family it takes (reachable in either is reachable), to the one address it is bound to if any."""
     if facts.kernel is None:
         return Answer("unavailable", kernel_unread(facts))
-    local = None if s.wildcard else s.address  # a socket bound to one address only gets traffic to it
+    only = s.families[0] if len(s.families) == 1 else None
+    ports = Intervals.of((s.port, s.port))
     try:
-        return closed(
-            facts.kernel,
-            "in",
-            s.proto,
-            Intervals.of((s.port, s.port)),
-            local=local,
-            family_only=6 if s.v6 else 4,
-        )
-    except ValueError:  # an address the model cannot place (a scope id, a mapped address): be safe
-        return closed(
-            facts.kernel, "in", s.proto, Intervals.of((s.port, s.port)), family_only=6 if s.v6 else 4
-        )
+        return closed(facts.kernel, "in", s.proto, ports, local=s.local, family_only=only)
+    except ValueError:  # an address the model cannot place: netstat cuts long ones short
+        wide = closed(facts.kernel, "in", s.proto, ports, family_only=only)
+        if wide.status != "no":
+            return wide  # closed to every address is closed to this one
+        # it is one of the device's own addresses that begin as it does: decided if they agree
+        may_be = [
+            a for a in facts.own_addresses if a.startswith(s.address) and (6 if ":" in a else 4) in s.families
+        ]
+        answers = [closed(facts.kernel, "in", s.proto, ports, local=a, family_only=only) for a in may_be]
+        if answers and len({a.status for a in answers}) == 1:
+            return answers[0]
+        why = f"its address {s.address!r} is not one the kernel model can place, and {wide.why}"
+        return Answer("undecided", why, wide.evidence)
 
 
 def _undocumented_forwards(
     facts: Facts, documented: list[Expectation], declared: Declarations
-) -> list[PortForward]:
-    """The nat table's port forwards (a container's published port) onto ports no applicable
-    inbound allow row documents: reachable from outside whatever ufw's rules say."""
-    found = []
-    for forward in facts.forwards:
-        ports = range(forward.ports.lo, min(forward.ports.hi, forward.ports.lo + 64) + 1)
-        covered = all(
-            (forward.proto, port) in declared.site_allow
-            or any(e.side.proto == forward.proto and _documents(e, port, declared) for e in documented)
-            for port in ports
-        )
-        if not covered:
-            found.append(forward)
-    return found
+) -> tuple[list[str], list[str], list[str]]:
+    """(findings, evidence, undecided) for the kernel's port forwards (DNAT, REDIRECT: a container's
+    published port) onto ports no applicable inbound allow row documents: reachable from outside
+    whatever ufw's rules say. Judged on whole port sets (a DNAT without a port forwards all)."""
+    if facts.kernel is None:
+        return [], [], [f"port forwards: {kernel_unread(facts)}"]
+    asked = port_forwards(facts.kernel)
+    findings: list[str] = []
+    evidence: list[str] = []
+    for forward in asked.sure:
+        left = forward.ports - _documented_ports(forward.proto, documented, declared)
+        if left:
+            what = forward.describe(left)
+            findings.append(f"undocumented port forward {what}, which ufw's rules do not see")
+            evidence += [line for line in forward.evidence if line not in evidence]
+    unsure = [f"port forwards: {asked.unavailable}"] if asked.unavailable else []
+    for maybe in asked.unsure:
+        left = maybe.ports - _documented_ports(maybe.proto, documented, declared)
+        unsure += [maybe.describe(left)] if left else []
+    return findings, evidence, unsure
+
+
+def _documented_ports(proto: str, documented: list[Expectation], declared: Declarations) -> Intervals:
+    """The ports `_documents` accepts for `proto`, and the declared site additions, as one set."""
+    spans = [(port, port) for p, port in declared.site_allow if p == proto]
+    for e in (e for e in documented if e.side.proto == proto):
+        if e.row.configurable and e.row.id in declared.ports:
+            spans.append((declared.ports[e.row.id], declared.ports[e.row.id]))
+        else:
+            spans += [(r.lo, r.hi) for r in e.row.ports]
+    return Intervals.merged(spans)
 
 
 def check_exposure(policy: EffectivePolicy, facts: Facts, declared: Declarations) -> Verdict:
+    """The audit where the document blocks all other inbound ports; where it is silent on them (Digi's is
+    about the site's outbound firewall) or allows them, it requires nothing: the item is skipped, and
+    what is reachable beyond the rows is shown all the same, for the reviewer."""
+    audit = _audit_exposure(policy, facts, declared)
+    if policy.default_in == "block":
+        return audit
+    says = "says nothing about" if policy.default_in == "unspecified" else "allows"
+    observed = f"not required: the document {says} inbound ports beyond its rows"
+    if audit.outcome == "failed":
+        observed += f"; reachable beyond them: {audit.observed}"
+    return replace(audit, outcome="skipped", observed=observed, failure_class=None)
+
+
+def _audit_exposure(policy: EffectivePolicy, facts: Facts, declared: Declarations) -> Verdict:
     """Every socket the kernel lets the outside reach must be documented by an applicable row; one whose
     reach the model cannot decide is an error, unless the audit fails anyway."""
     documented = [
@@ -177,9 +231,8 @@ def check_exposure(policy: EffectivePolicy, facts: Facts, declared: Declarations
             continue
         findings.append(f"undocumented exposed service {s.describe()}")
         evidence += [s.text, *answer.evidence[:2]]
-    for forward in _undocumented_forwards(facts, documented, declared):
-        findings.append(f"undocumented port forward {forward.describe()}, which ufw's rules do not see")
-        evidence.append(forward.text)
+    forwarded, shown, undecided = _undocumented_forwards(facts, documented, declared)
+    findings, evidence, unsure = findings + forwarded, evidence + shown, unsure + undecided
     expected = "no service reachable from outside beyond the document's rows (all other ports blocked)"
     cite = policy.spec.default.citation
     if findings:

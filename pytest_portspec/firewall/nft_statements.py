@@ -56,6 +56,9 @@ class Statements:
         elif key in _TARGETS:
             if key == "reject":
                 self.conds += _reject_family(d, self.scope.table)
+            if key in ("dnat", "snat") and d.get("family") in ("ip", "ip6"):
+                # `dnat ip to` in an inet table: the kernel NATs that family only (nft_nat_inet_eval)
+                self.conds.append(ir.NfProto(4 if d["family"] == "ip" else 6))
             return _verdict(expr) if key in _VERDICTS else ir.Target(_TARGETS[key], detail=render(expr))
         elif key == "xt" and d.get("type") == "target":
             return read_options(["-j", str(d.get("name"))], self.scope.family, set())[1]

@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from pytest_portspec.lab import internet
+from pytest_portspec.lab import forwards, internet
 from pytest_portspec.lab.plan import MANAGEMENT_PORT, Addresses, AppliancePlan
 from pytest_portspec.lab.processes import exited, no_forwarding, run_services, start, wait_for
 from pytest_portspec.lab.system import run
@@ -77,6 +77,7 @@ def create_links(ns: str, inet: internet.Internet, addresses: Addresses) -> None
         ]
     )
     run(["ip", "addr", "add", f"{addresses.host}/24", "dev", host_end])
+    run(["ip", "addr", "add", f"{addresses.host6}/64", "dev", host_end, "nodad"])
     run(["ip", "link", "set", host_end, "up"])
     batch = [
         f"link set psl{i}e name eth0",
@@ -85,6 +86,7 @@ def create_links(ns: str, inet: internet.Internet, addresses: Addresses) -> None
         "link set eth0 up",
         "link set eth1 up",
         f"addr add {addresses.management}/24 dev eth0",
+        f"addr add {addresses.management6}/64 dev eth0 nodad",  # both families, as most devices have
         f"addr add {addresses.uplink}/24 dev eth1",
         f"route add default via {addresses.gateway} dev eth1",
     ]
@@ -239,14 +241,14 @@ def configure_ufw(pid: int, run_dir: Path, plan: AppliancePlan) -> None:
     for proto, port, to in plan.forwards:  # in the appliance's own network namespace, after ufw
         nat = ["iptables", "-t", "nat", "-A", "PREROUTING", "-p", proto, "--dport", str(port)]
         run([*enter(pid), *nat, "-j", "REDIRECT", "--to-ports", str(to)])
+    forwards.apply(enter(pid), plan.nat_forwards, plan.management)
 
 
 def start_listeners(pid: int, plan: AppliancePlan) -> list[dict[str, Any]]:
     by_process: dict[str, list[dict[str, Any]]] = {}
     for item in plan.listeners:
-        by_process.setdefault(item.process, []).append(
-            {"proto": item.proto, "address": item.address, "port": item.port}
-        )
+        socket = {"proto": item.proto, "address": item.address, "port": item.port}
+        by_process.setdefault(item.process, []).append(socket | ({"reply": item.reply} if item.reply else {}))
     groups = [{"name": process, "sockets": sockets} for process, sockets in by_process.items()]
     if not groups:
         return []

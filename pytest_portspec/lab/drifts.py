@@ -9,28 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import cast
+from dataclasses import replace
 
 from pytest_portspec.addresses import is_hostname
 from pytest_portspec.errors import LabError
+from pytest_portspec.lab.drift_kind import DriftKind
+from pytest_portspec.lab.drift_kind import in_port_spec as _in_port_spec
+from pytest_portspec.lab.drift_kind import mentions as _mentions
+from pytest_portspec.lab.drift_kind import port_proto as _port_proto
+from pytest_portspec.lab.drifts_net import NET_KINDS
 from pytest_portspec.lab.plan import MANAGEMENT_PORT, AppliancePlan, Listener
 from pytest_portspec.spec.model import Proto
-
-
-@dataclass(frozen=True)
-class DriftKind:
-    name: str
-    argument: str  # how the argument is written, "" for none
-    description: str
-    apply: Callable[[AppliancePlan, str], AppliancePlan]
-
-
-def _port_proto(argument: str) -> tuple[int, Proto]:
-    match = re.fullmatch(r"(\d{1,5})/(tcp|udp)", argument)
-    if not match or not 1 <= int(match.group(1)) <= 65535:
-        raise LabError(f"expected PORT/PROTO such as 8080/tcp, found {argument!r}")
-    return int(match.group(1)), cast(Proto, match.group(2))
 
 
 def _listen(plan: AppliancePlan, argument: str) -> AppliancePlan:
@@ -91,22 +80,6 @@ def _path_block(plan: AppliancePlan, argument: str) -> AppliancePlan:
 def _ufw_allow(plan: AppliancePlan, argument: str) -> AppliancePlan:
     port, proto = _port_proto(argument)
     return replace(plan, ufw_commands=(*plan.ufw_commands, ("allow", "in", f"{port}/{proto}")))
-
-
-def _mentions(command: tuple[str, ...], port: int, proto: str) -> bool:
-    if "comment" in command:  # the lab's management rule stays, or the lab loses the appliance
-        return False
-    if f"{port}/{proto}" in command:
-        return True
-    if "proto" not in command or command[command.index("proto") + 1] != proto or "port" not in command:
-        return False
-    spec = command[command.index("port") + 1]
-    return any(_in_port_spec(port, part) for part in spec.split(","))
-
-
-def _in_port_spec(port: int, part: str) -> bool:
-    lo, _, hi = part.partition(":")
-    return int(lo) <= port <= int(hi or lo)
 
 
 def _ufw_delete(plan: AppliancePlan, argument: str) -> AppliancePlan:
@@ -241,6 +214,7 @@ KINDS = {
             _sudo_password,
         ),
         DriftKind("ufw-missing", "", "ufw is not installed on the appliance's PATH", _ufw_missing),
+        *NET_KINDS,
     )
 }
 

@@ -17,6 +17,7 @@ from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.spec.model import PortRange, Proto
 
 LAB_NET = netaddr.IPNetwork("198.18.0.0/15")
+LAB_NET6 = netaddr.IPNetwork("2001:2::/48")  # the IPv6 benchmarking block: the lab's IPv6 addresses
 LAB_DOMAIN = "portspec.lab"
 MAX_APPLIANCES = 120  # uplinks use 198.19.1-120.0/24; 198.19.128.0/17 holds the internet hosts
 MAX_RANGE_LISTENERS = 16  # a wider documented range gets one listener, on its first port
@@ -24,9 +25,10 @@ MANAGEMENT_PORT = 22
 
 
 def in_lab(address: str) -> str:
-    """Every address the lab uses is checked against 198.18.0.0/15 before use."""
-    if netaddr.IPAddress(address) not in LAB_NET:
-        raise ValueError(f"{address} is outside the lab network {LAB_NET}")
+    """Every address the lab uses is checked against 198.18.0.0/15 (2001:2::/48) before use."""
+    ip = netaddr.IPAddress(address)
+    if ip not in (LAB_NET6 if ip.version == 6 else LAB_NET):
+        raise ValueError(f"{address} is outside the lab network {LAB_NET6 if ip.version == 6 else LAB_NET}")
     return address
 
 
@@ -43,6 +45,15 @@ class Addresses:
     @property
     def management(self) -> str:
         return in_lab(f"198.18.{self.index}.2")
+
+    @property
+    def host6(self) -> str:
+        """The host's IPv6 end of the management link: an appliance has both families, as most do."""
+        return in_lab(f"2001:2:0:{self.index:x}::1")
+
+    @property
+    def management6(self) -> str:
+        return in_lab(f"2001:2:0:{self.index:x}::2")
 
     @property
     def gateway(self) -> str:
@@ -65,11 +76,26 @@ def service_address(number: int) -> str:
 class Listener:
     process: str
     proto: Proto
-    address: str
+    address: str  # "::" is a dual-stack socket (IPV6_V6ONLY off): IPv4 and IPv6, `ss` shows `*:PORT`
     port: int  # 0: an ephemeral port (the document gives none)
+    reply: str = ""  # "junk": a UDP datagram gets bytes that are no reply of the port's protocol
 
     def as_dict(self) -> dict[str, object]:
-        return {"process": self.process, "proto": self.proto, "address": self.address, "port": self.port}
+        found: dict[str, object] = {"process": self.process, "proto": self.proto, "address": self.address}
+        return found | {"port": self.port} | ({"reply": self.reply} if self.reply else {})
+
+
+@dataclass(frozen=True)
+class NatForward:
+    """A port forward (DNAT) in the appliance's own namespace, to its management address's TO port.
+
+    kind: `docker` (iptables, as Docker publishes a port), `docker-local` (published on
+    127.0.0.1 only: not reachable from outside) or `nft` (an nftables table of its own)."""
+
+    kind: str
+    proto: Proto
+    port: int
+    to: int
 
 
 @dataclass(frozen=True)
@@ -89,6 +115,8 @@ class AppliancePlan:
     dynamic_firewall: bool = False  # the vendor's firewall closes a stopped service's ports
     path_blocks: tuple[tuple[str, Proto, int], ...] = ()  # (peer node, proto, port) the site drops
     forwards: tuple[tuple[Proto, int, int], ...] = ()  # (proto, port, to port): nat REDIRECTs ufw never shows
+    nat_forwards: tuple[NatForward, ...] = ()  # DNATs to the management address (Docker, nft)
+    management: str = ""  # the appliance's management address (the nat forwards' destination)
     drifts: tuple[str, ...] = field(default=())
 
 
@@ -111,6 +139,7 @@ def plan_appliance(policy: EffectivePolicy, index: int) -> AppliancePlan:
             sorted({(e.side.proto, p) for e in _outbound(expectations) for p in _used_ports(e)})
         ),
         dynamic_firewall=policy.spec.default.dynamic is not None,
+        management=addresses.management,
     )
 
 

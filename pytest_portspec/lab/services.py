@@ -5,7 +5,8 @@ stdin: {"reuseport": bool, "groups": [{"name": "nginx", "sockets": [{"proto", "a
 "port"}]}]}. One child process per group carries the group's name as its process name
 (what `ss -p` shows), binds its sockets and serves them: TCP connections are accepted and
 closed, UDP 123 gets a real SNTP reply, BACnet/IP (47808-47823) a BACnet answer, other UDP
-datagrams are echoed. The parent prints
+datagrams are echoed; a socket with "reply": "junk" answers every datagram with JUNK. The
+address "::" is a dual-stack socket (IPV6_V6ONLY off: IPv4 and IPv6 alike). The parent prints
 {"groups": [{"name", "pid", "sockets": [... with the real port ...]}]} and exits.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 NTP_EPOCH_OFFSET = 2208988800
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 PKTINFO = struct.Struct("i4s4s")  # ifindex, local address used, destination address
+JUNK = b"\x00\xffportspec-lab junk\xff\x00"  # shorter than any SNTP or BACnet reply: no valid answer
 
 
 def sntp_reply(request: bytes, now: float | None = None) -> bytes | None:
@@ -56,11 +58,14 @@ def _ntp_time(seconds: float) -> bytes:
 
 def _bind(spec: dict[str, Any], reuseport: bool) -> socket.socket:
     kind = socket.SOCK_STREAM if spec["proto"] == "tcp" else socket.SOCK_DGRAM
-    sock = socket.socket(socket.AF_INET, kind)
+    dual = ":" in spec["address"]
+    sock = socket.socket(socket.AF_INET6 if dual else socket.AF_INET, kind)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuseport:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    if kind == socket.SOCK_DGRAM:
+    if dual:  # what many daemons do by default: one socket takes both families (ss: *:PORT)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    elif kind == socket.SOCK_DGRAM:
         sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     sock.bind((spec["address"], int(spec["port"])))
     if kind == socket.SOCK_STREAM:
@@ -69,30 +74,31 @@ def _bind(spec: dict[str, Any], reuseport: bool) -> socket.socket:
     return sock
 
 
-def _serve(sockets: list[tuple[socket.socket, str]]) -> None:
+def _serve(sockets: list[tuple[socket.socket, dict[str, Any]]]) -> None:
     selector = selectors.DefaultSelector()
-    for sock, proto in sockets:
-        selector.register(sock, selectors.EVENT_READ, proto)
+    for sock, spec in sockets:
+        selector.register(sock, selectors.EVENT_READ, spec)
     while True:
         for key, _ in selector.select():
             ready = key.fileobj
             assert isinstance(ready, socket.socket)
             try:
-                if key.data == "tcp":
+                if key.data["proto"] == "tcp":
                     conn, _ = ready.accept()
                     conn.close()
                     continue
-                _answer_datagram(ready)
+                _answer_datagram(ready, junk=key.data.get("reply") == "junk")
             except OSError:
                 continue
 
 
-def _answer_datagram(sock: socket.socket) -> None:
+def _answer_datagram(sock: socket.socket, junk: bool = False) -> None:
     """Reply from the address the datagram was sent to, as a real server would; a reply from
     another address is not part of the client's connection and its firewall drops it."""
     data, ancillary, _, peer = sock.recvmsg(4096, socket.CMSG_SPACE(PKTINFO.size))
     port = sock.getsockname()[1]
     answer = sntp_reply(data) if port == 123 else bacnet_reply(data) if 47808 <= port <= 47823 else data
+    answer = JUNK if junk else answer
     if not answer:
         return
     info = [bytes(d) for level, kind, d in ancillary if level == socket.IPPROTO_IP and kind == IP_PKTINFO]
@@ -109,7 +115,7 @@ def _child(group: dict[str, Any], reuseport: bool, report: int) -> None:
     with open("/proc/self/comm", "w", encoding="ascii") as comm:
         comm.write(group["name"][:15])
     try:
-        sockets = [(_bind(spec, reuseport), spec["proto"]) for spec in group["sockets"]]
+        sockets = [(_bind(spec, reuseport), spec) for spec in group["sockets"]]
     except OSError as exc:
         os.write(report, json.dumps({"error": f"{group['name']}: {exc}"}).encode() + b"\n")
         os._exit(1)

@@ -112,12 +112,13 @@ def udp_exchange(
                 return "ok", protocol.name + " reply from " + target + " in " + took + " (" + note + ")"
             invalid = invalid or note
     except OSError as exc:
-        return classify_error(exc, "udp", target, time.monotonic() - started)
+        if not invalid:
+            return classify_error(exc, "udp", target, time.monotonic() - started)
     finally:
         sock.close()
     waited = _seconds(time.monotonic() - started)
-    if invalid:
-        return "error", target + " answered, but not with a valid " + protocol.name + " reply: " + invalid
+    if invalid:  # an answer, whatever came after it: the port is reachable, the service unproven
+        return "answered", target + " answered, but not with a valid " + protocol.name + " reply: " + invalid
     return "timeout", "no " + protocol.name + " reply from " + target + " within " + waited + (
         " (" + str(sends) + " requests sent)"
     )

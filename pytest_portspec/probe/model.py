@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from pytest_portspec.addresses import is_hostname, is_ip
+from pytest_portspec.addresses import is_hostname, is_ip, is_scoped_ip
 from pytest_portspec.probe import payloads
 
 Proto = Literal["tcp", "udp"]
-Outcome = Literal["ok", "dns-failure", "refused", "timeout", "no-route", "unverifiable", "error"]
+Outcome = Literal["ok", "answered", "dns-failure", "refused", "timeout", "no-route", "unverifiable", "error"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 Runner = Literal["python", "bash", "nc"]
 
@@ -35,7 +35,7 @@ class OutboundProbe:
 
     def __post_init__(self) -> None:
         check_target(self.id, self.proto, self.port, self.protocol)
-        if not (is_ip(self.host) or is_hostname(self.host)):
+        if not (is_ip(self.host) or is_scoped_ip(self.host) or is_hostname(self.host)):
             raise ValueError(f"probe {self.id!r}: {self.host!r} is neither a host name nor an IP address")
 
 

@@ -33,7 +33,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Literal
 
-from pytest_portspec.addresses import is_ip
+from pytest_portspec.addresses import is_ip, is_scoped_ip
 from pytest_portspec.probe.model import (
     MAX_TIMEOUT,
     OUTCOMES,
@@ -178,7 +178,7 @@ def shell_command(
     seconds = math.ceil(check_timeout(timeout))
     lines = [f"T={seconds}", f"TOOL={tool}", _SHELL_LIBRARY.strip()]
     for index, probe in enumerate(probes):
-        kind = "ip" if is_ip(probe.host) else "name"
+        kind = "ip" if is_ip(probe.host) or is_scoped_ip(probe.host) else "name"
         words = [str(index), probe.host, kind, probe.proto, str(probe.port)]
         lines.append("probe " + " ".join(shlex.quote(w) for w in words) + " &")
     lines += ["wait", f"printf '%s\\n' '{SHELL_TAG} end'"]

@@ -27,6 +27,9 @@ The verdicts (outcome names as in `outbound.ProbeResult`):
     ok            TCP: the connection was accepted. UDP: a valid reply of the port's
                   protocol (SNTP server-mode reply, DNS response to our id, BACnet
                   reply to our invoke id) came back from the address probed.
+    answered      UDP: a reply came back from the address probed, but not a valid reply of
+                  the port's protocol (junk, an echo, a kiss-o'-death, another query id):
+                  something answers there, but not the service.
     refused       TCP reset, or ICMP port unreachable on UDP (a closed port, or a
                   firewall that rejects on its behalf).
     timeout       no answer in time; a name lookup that ate the whole timeout too.
@@ -34,8 +37,9 @@ The verdicts (outcome names as in `outbound.ProbeResult`):
     dns-failure   the resolver (the device's, for outbound probes) cannot resolve the host.
     unverifiable  a UDP port without a known protocol: nothing is sent, since a
                   datagram without a reply proves nothing.
-    error         anything else: a reply that is not the protocol's, a local errno
-                  such as EPERM from the device's own firewall, a probe that crashed.
+    error         the prober's own failure: a local errno such as EPERM from the prober's
+                  own firewall, a socket it cannot use, a probe that crashed. Nothing
+                  about the far end is learnt from it.
 """
 
 from pytest_portspec.probe import exchanges, protocols

@@ -167,11 +167,13 @@ def _record_problem(
         return f"address {address!r} is not one of the resolved addresses"
     if outcome == "unverifiable" and (proto != "udp" or udp_verifiable):
         return f"'unverifiable' for {port}/{proto}, which can be verified"
-    if outcome == "ok":
+    if outcome == "answered" and proto != "udp":
+        return f"'answered' for {port}/{proto}: only a UDP exchange can get a reply that is not valid"
+    if outcome in ("ok", "answered"):  # both say the address probed answered: it must be that one
         if address is None:
-            return "'ok' without the address that answered"
+            return f"{outcome!r} without the address that answered"
         if proto == "udp" and not udp_verifiable:
-            return f"'ok' for {port}/udp, which this probe run cannot verify"
+            return f"{outcome!r} for {port}/udp, which this probe run cannot verify"
         if is_ip(host) and netaddr.IPAddress(address) != netaddr.IPAddress(host):
-            return f"'ok' from {address}, not from {host}"
+            return f"{outcome!r} from {address}, not from {host}"
     return ""

@@ -55,6 +55,7 @@ class DeviceReport:
     error: str | None
     read_only: bool | None
     remote_commands: int
+    read_only_problem: str | None = None  # why the proof could not be made
     matrix: list[MatrixRow] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     exposure: str | None = None
@@ -126,6 +127,7 @@ def device_report(device: dict[str, Any], results: list[dict[str, Any]]) -> Devi
         conditions=device.get("conditions", {}),
         error=device.get("error"),
         read_only=device.get("read_only"),
+        read_only_problem=device.get("read_only_problem"),
         remote_commands=int(device.get("remote_commands", 0)),
         rules=device.get("ufw_rules", []),
         findings=device.get("firewall_findings", []),

@@ -59,7 +59,8 @@ def cover(data: ReportData) -> str:
         reasons = [shown] + [f"{d.label}: {d.error}" for d in data.devices if d.error]
         reasons += [f"partial run: {data.partial}"] if data.partial else []
         reasons += [
-            f"{d.label}: read-only proof {'failed' if d.read_only is False else 'missing'}"
+            f"{d.label}: read-only proof "
+            + ("failed" if d.read_only is False else f"missing ({d.read_only_problem or 'not taken'})")
             for d in data.devices
             if d.read_only is not True and not d.error and d.kind == "device"
         ]
@@ -101,7 +102,8 @@ def cover(data: ReportData) -> str:
                 _td(d.host_key or "—"),
                 _td(d.remote_commands),
                 _td(
-                    {True: "unchanged", False: "CHANGED", None: "not taken"}[d.read_only],
+                    {True: "unchanged", False: "CHANGED", None: "not made"}[d.read_only]
+                    + (f": {d.read_only_problem}" if d.read_only is None and d.read_only_problem else ""),
                     "passed" if d.read_only else "failed",
                 ),
             ]

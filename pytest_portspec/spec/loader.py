@@ -7,12 +7,12 @@ from pathlib import Path
 
 import yaml
 
+from pytest_portspec.spec import readings
 from pytest_portspec.spec import rows as r
 from pytest_portspec.spec import yamlsrc as y
 from pytest_portspec.spec.model import (
     DEFAULT_ACTIONS,
     Condition,
-    Decision,
     DefaultAction,
     DefaultPolicy,
     FirmwareRange,
@@ -79,7 +79,7 @@ def _spec(src: y.Source, root: yaml.Node, path: Path) -> Spec | None:
     ctx = r.Context(src, doc, tuple(profiles), tuple(conditions), tuple(roles))
     default = _default(ctx, top["default"]) if "default" in top else None
     spec_rows = _rows(ctx, top["rows"]) if "rows" in top else ()
-    decisions = _decisions(ctx, top["decisions"], spec_rows) if "decisions" in top else ()
+    decisions = readings.decisions(ctx, top["decisions"], spec_rows) if "decisions" in top else ()
     notes = _notes(ctx, top["notes"]) if "notes" in top else ()
     revision = _revision(src, top.get("revision"))
     if src.problems or None in (name, source, default) or not profiles:
@@ -254,27 +254,6 @@ def _rows(ctx: r.Context, node: yaml.Node) -> tuple[Row, ...]:
             continue
         seen[row.id] = row.line
         found.append(row)
-    return tuple(found)
-
-
-def _decisions(ctx: r.Context, node: yaml.Node, spec_rows: tuple[Row, ...]) -> tuple[Decision, ...]:
-    row_ids = tuple(row.id for row in spec_rows)
-    found: list[Decision] = []
-    for index, item in enumerate(y.sequence(ctx.src, node, "decisions") or []):
-        path = f"decisions[{index}]"
-        fields = y.mapping(ctx.src, item, path, ("id", "rows", "issue", "decision"), ("citation",))
-        if fields is None or len(fields) < 4:
-            continue
-        ids = y.one_or_many(
-            ctx.src, fields["rows"], f"{path}.rows", lambda _s, n, p: ctx.reference(n, p, "row", row_ids)
-        )
-        values = [y.text(ctx.src, fields[k], f"{path}.{k}") for k in ("id", "issue", "decision")]
-        cite = r.citation(ctx, fields["citation"], f"{path}.citation") if "citation" in fields else None
-        if None in values:
-            continue
-        found.append(
-            Decision(str(values[0]), tuple(ids), str(values[1]), str(values[2]), cite, y.line_of(item))
-        )
     return tuple(found)
 
 

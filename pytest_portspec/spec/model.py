@@ -213,6 +213,28 @@ class DefaultPolicy:
 
 
 @dataclass(frozen=True)
+class RowOverride:
+    """What another reading of the document changes in one row; None: as the row is written."""
+
+    protos: tuple[Proto, ...] | None = None
+    ports: tuple[PortRange, ...] | None = None
+    direction: RowDirection | None = None
+    actions: Mapping[str, RowAction] | None = None
+    listener: Listener | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Another reading of a self-contradicting document: the decision's rows as it gives them."""
+
+    id: str
+    title: str
+    citation: Citation
+    rows: Mapping[str, RowOverride]
+    line: int
+
+
+@dataclass(frozen=True)
 class Decision:
     id: str
     rows: tuple[str, ...]
@@ -220,6 +242,10 @@ class Decision:
     decision: str
     citation: Citation | None
     line: int
+    # where the document contradicts itself: the rows as written are the primary reading, named
+    # by `reading`; a device that satisfies any of `alternatives` instead passes too
+    reading: str | None = None
+    alternatives: tuple[Reading, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -262,5 +288,10 @@ class Spec:
         found += [(f"conditions.{c.name}", c.citation) for c in self.conditions.values() if c.citation]
         found += [(f"rows[{r.id}]", r.citation) for r in self.rows]
         found += [(f"decisions[{d.id}]", d.citation) for d in self.decisions if d.citation]
+        found += [
+            (f"decisions[{d.id}].alternatives[{a.id}]", a.citation)
+            for d in self.decisions
+            for a in d.alternatives
+        ]
         found += [(f"notes[{n.id}]", n.citation) for n in self.notes if n.citation]
         return found
