@@ -69,7 +69,8 @@ DRIFT_CASES = [
         ["stop:nginx"],
         {"in-443-tcp-https-nginx::listening": "not-listening", "in-443-tcp-https-nginx::inbound": "refused"},
     ),
-    (["ufw-allow:502/tcp"], {"in-502-tcp::ufw": "permitted-by-ufw"}),
+    # the port lets the tester in: the reset of a port with no listener is the device's own answer
+    (["ufw-allow:502/tcp"], {"in-502-tcp::ufw": "permitted-by-ufw", "in-502-tcp::inbound": "reachable"}),
     (["ufw-delete:2541/tcp"], {"in-2541-tcp::ufw": "blocked-by-ufw", "in-2541-tcp::inbound": "timeout"}),
     (["site-block:123/udp"], {"out-123-udp::outbound": "timeout"}),
     (["dns-fail:cms-update.portspec.lab"], {"out-80-tcp::outbound": "dns-failure"}),
@@ -107,6 +108,10 @@ DRIFT_CASES = [
             **{f"in-{port}-tcp::ufw": "permitted-by-ufw" for port in (25, 80, 502)},
             **{f"in-53-{proto}::ufw": "permitted-by-ufw" for proto in ("tcp", "udp")},
             "in-123-udp::ufw": "permitted-by-ufw",
+            # nothing blocks them: each answers the tester (a reset, an ICMP port unreachable)
+            **{f"in-{port}-tcp::inbound": "reachable" for port in (25, 80, 502)},
+            **{f"in-53-{proto}::inbound": "reachable" for proto in ("tcp", "udp")},
+            "in-123-udp::inbound": "reachable",
         },
     ),
 ]
@@ -262,6 +267,8 @@ def test_accepted_deviations_do_not_block_acceptance(lab: LabSession, pytester: 
     accept.write_text(
         "waivers:\n"
         "  - id: modbus-bms\n    row: modbus-tcp\n    check: ufw\n"
+        "    reason: The BMS polls the SmartServer.\n    accepted_by: J. Owner\n    expires: 2999-12-31\n"
+        "  - id: modbus-bms-reach\n    row: modbus-tcp\n    check: inbound\n"
         "    reason: The BMS polls the SmartServer.\n    accepted_by: J. Owner\n    expires: 2999-12-31\n"
     )
     html = pytester.path / "report.html"
