@@ -53,7 +53,7 @@ def test_chromium_renders_the_verdict_and_the_matrix(
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     dom = chromium(tmp_path / "profile-dom", "--dump-dom", html.as_uri()).stdout
-    assert "NOT ACCEPTED — " in dom and "3 failed" in dom
+    assert "NOT ACCEPTED — " in dom and "4 failed" in dom  # 502: its ufw item and its reset (reachable)
     assert "Traceability matrix" in dom and "in-502-tcp" in dom and "permitted-by-ufw" in dom
     assert "Sign-off" in dom
     shot = tmp_path / "report.png"
