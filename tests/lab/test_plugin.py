@@ -105,11 +105,12 @@ DRIFT_CASES = [
         ["ufw-default-in:allow"],
         {
             "default-in::default": "undocumented-open",
-            **{f"in-{port}-tcp::ufw": "permitted-by-ufw" for port in (25, 80, 502)},
+            # (inbound 80 allowed is the port-change procedure's reading: decision http-80-inbound)
+            **{f"in-{port}-tcp::ufw": "permitted-by-ufw" for port in (25, 502)},
             **{f"in-53-{proto}::ufw": "permitted-by-ufw" for proto in ("tcp", "udp")},
             "in-123-udp::ufw": "permitted-by-ufw",
             # nothing blocks them: each answers the tester (a reset, an ICMP port unreachable)
-            **{f"in-{port}-tcp::inbound": "reachable" for port in (25, 80, 502)},
+            **{f"in-{port}-tcp::inbound": "reachable" for port in (25, 502)},
             **{f"in-53-{proto}::inbound": "reachable" for proto in ("tcp", "udp")},
             "in-123-udp::inbound": "reachable",
         },
