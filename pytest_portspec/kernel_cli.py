@@ -21,17 +21,13 @@ from pytest_portspec.firewall.matrix import SECTIONS, Flow, Part, Section, condi
 from pytest_portspec.firewall.model import KernelModel, KernelSources, sources_from_texts
 from pytest_portspec.firewall.packet import PacketQuery, explain, named_interfaces, packet_space
 from pytest_portspec.firewall.space import OTHER_INTERFACE
+from pytest_portspec.text import printable
 from pytest_portspec.views import table
 
 FILES = (("iptables_save", "iptables-save"), ("ip6tables_save", "ip6tables-save"), ("nft_json", "nft -j"))
 FIELDS = ("direction", "proto", "src", "sport", "dst", "dport", "iface")
 Namer = Callable[[str], str]  # a packet field -> how the input spells it ("--dport", "dport")
 FLAGS = {f: f"--{f}" for f in FIELDS} | {"direction": "--in or --out"}
-
-
-def printable(text: str) -> str:
-    """Control and invisible characters (ESC, CR, bidi overrides) escaped: files are not trusted."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _escaped(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_portspec.cli import main
-from pytest_portspec.kernel_cli import printable
+from pytest_portspec.text import printable
 
 LAB = Path(__file__).parent / "data" / "kernel" / "lab"
 V4 = str(LAB / "smartserver.iptables-save")

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from pytest_portspec.text import printable
+
 Entry = tuple[str, int]  # (name as ss shows it, pid)
 NO_COLUMN = "ss shows no process (a kernel socket, or ss was not run as root)"
 _TAIL = re.compile(r'",pid=(\d+),fd=\d+\)')
@@ -112,11 +114,3 @@ def confirmed(entry: Entry, processes: dict[int, Process]) -> str:
     if plain and process.comm.decode("ascii") == name:
         return ""
     return f"ss shows pid {pid} as {printable(name)!r}, the kernel names it {process.shown()!r}"
-
-
-def printable(text: str) -> str:
-    """Text a device sent, its control characters escaped: kernel_cli's helper (imported here, not
-    at the top: kernel_cli imports diff, which imports the socket parser)."""
-    from pytest_portspec.kernel_cli import printable as escape
-
-    return escape(text)

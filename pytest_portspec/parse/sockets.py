@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from pytest_portspec.parse.owners import NO_COLUMN, Entry, confirmed, parse_processes, printable, users_column
+from pytest_portspec.parse.owners import NO_COLUMN, Entry, confirmed, parse_processes, users_column
+from pytest_portspec.text import printable
 
 Family = Literal[4, 6]
 BOTH: tuple[Family, ...] = (4, 6)
