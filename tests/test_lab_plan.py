@@ -242,7 +242,7 @@ def test_ufw_inactive_leaves_the_rules_but_not_the_firewall() -> None:
         ("ufw-default-in:open", "expected allow, deny or reject, found 'open'"),
         ("dns-fail:github.com", "'github.com' is not a host name this appliance resolves"),
         ("expose:443", "no internal (loopback) service listens on port 443"),
-        ("expose:abc", "expected a port number, found 'abc'"),
+        ("expose:abc", "expected a port number 1-65535, found 'abc'"),
         ("listen:443/tcp:java", "443/tcp is already held by a service of this appliance"),
         ("listen:22/tcp:java", "22/tcp is already held by a service of this appliance"),
     ],

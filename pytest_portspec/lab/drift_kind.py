@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from pytest_portspec.errors import LabError
@@ -47,3 +47,13 @@ def mentions(command: tuple[str, ...], port: int, proto: str) -> bool:
 def in_port_spec(port: int, part: str) -> bool:
     lo, _, hi = part.partition(":")
     return int(lo) <= port <= int(hi or lo)
+
+
+def expose_loopback(plan: AppliancePlan, argument: str, address: str) -> AppliancePlan:
+    """The internal (loopback) services on port ARGUMENT listen on `address` instead."""
+    port = port_number(argument)
+    hits = [item for item in plan.listeners if item.port == port and item.address == "127.0.0.1"]
+    if not hits:
+        raise LabError(f"no internal (loopback) service listens on port {port}")
+    listeners = tuple(replace(item, address=address) if item in hits else item for item in plan.listeners)
+    return replace(plan, listeners=listeners)

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from pytest_portspec.addresses import is_hostname
 from pytest_portspec.errors import LabError
-from pytest_portspec.lab.drift_kind import DriftKind
+from pytest_portspec.lab.drift_kind import DriftKind, expose_loopback
 from pytest_portspec.lab.drift_kind import in_port_spec as _in_port_spec
 from pytest_portspec.lab.drift_kind import mentions as _mentions
 from pytest_portspec.lab.drift_kind import port_proto as _port_proto
@@ -139,14 +139,7 @@ def _dns_fail(plan: AppliancePlan, host: str) -> AppliancePlan:
 
 
 def _expose(plan: AppliancePlan, argument: str) -> AppliancePlan:
-    if not argument.isdigit():
-        raise LabError(f"expected a port number, found {argument!r}")
-    port = int(argument)
-    hits = [item for item in plan.listeners if item.port == port and item.address == "127.0.0.1"]
-    if not hits:
-        raise LabError(f"no internal (loopback) service listens on port {port}")
-    listeners = tuple(replace(item, address="0.0.0.0") if item in hits else item for item in plan.listeners)
-    return replace(plan, listeners=listeners)
+    return expose_loopback(plan, argument, "0.0.0.0")
 
 
 KINDS = {

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from pytest_portspec.errors import LabError
-from pytest_portspec.lab.drift_kind import DriftKind, mentions, port_number, port_proto
+from pytest_portspec.lab.drift_kind import DriftKind, expose_loopback, mentions, port_number, port_proto
 from pytest_portspec.lab.plan import MANAGEMENT_PORT, AppliancePlan, Listener, NatForward
 
 JUNK_PROCESS = "udp-junk"
@@ -26,12 +26,7 @@ LON_LISTING = (
 
 
 def _expose_dual(plan: AppliancePlan, argument: str) -> AppliancePlan:
-    port = port_number(argument)
-    hits = [item for item in plan.listeners if item.port == port and item.address == "127.0.0.1"]
-    if not hits:
-        raise LabError(f"no internal (loopback) service listens on port {port}")
-    listeners = tuple(replace(item, address="::") if item in hits else item for item in plan.listeners)
-    return replace(plan, listeners=listeners)
+    return expose_loopback(plan, argument, "::")
 
 
 def _ufw_allow6(plan: AppliancePlan, argument: str) -> AppliancePlan:
