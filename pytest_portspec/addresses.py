@@ -15,7 +15,7 @@ _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
 def is_hostname(text: str) -> bool:
     """RFC 1123 host name; a name made only of numbers is not one (it is a bad address)."""
     name = text[:-1] if text.endswith(".") else text
-    if not name or len(name) > 253:
+    if not name or len(name) > 253 or not name.isascii():  # re.IGNORECASE lets 'K' (U+212A) match [a-z]
         return False
     labels = name.split(".")
     if not all(_LABEL.fullmatch(label) for label in labels):
@@ -24,6 +24,8 @@ def is_hostname(text: str) -> bool:
 
 
 def is_ip(text: str) -> bool:
+    if not text.isascii():  # netaddr encodes its input: a non-UTF-8 byte of argv would raise
+        return False
     return bool(netaddr.valid_ipv4(text) or netaddr.valid_ipv6(text))
 
 
@@ -73,3 +75,18 @@ def classify(text: str) -> tuple[AddressKind, str]:
     if is_hostname(text):
         return "host", text.rstrip(".").lower()
     raise ValueError(f"invalid host name {text!r} (RFC 1123: letters, digits, '-' and dots)")
+
+
+# Address blocks reserved for documentation (RFC 5737, RFC 3849): an example's address, never a
+# real device's. A device host in one of them is a copied example, refused before any connection.
+_DOCUMENTATION = netaddr.IPSet(["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"])
+
+
+def is_documentation_address(text: str) -> bool:
+    """192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 or 2001:db8::/32 (an IPv4-mapped one too)."""
+    if not is_ip(text):
+        return False
+    address = netaddr.IPAddress(text)
+    if address.is_ipv4_mapped():
+        address = address.ipv4()
+    return address in _DOCUMENTATION

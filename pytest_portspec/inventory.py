@@ -20,19 +20,22 @@ Validated like specs: every problem names file, line, key path and what is wrong
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from pytest_portspec.addresses import is_hostname, is_ip
+from pytest_portspec.addresses import is_documentation_address, is_hostname, is_ip
 from pytest_portspec.catalog import find_spec
 from pytest_portspec.errors import PortspecError, Problem
 from pytest_portspec.policy import effective_policy
 from pytest_portspec.spec import yamlsrc as y
+from pytest_portspec.text import QUOTE_LIMIT, clip, printable
 
 SSH_KEYS = ("ssh_user", "ssh_key", "port")
 DEVICE_REQUIRED = ("name", "spec", "host")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEVICE_OPTIONAL = ("role", "profile", "enable", "disable", "firmware", "address", *SSH_KEYS)
 
 
@@ -60,7 +63,9 @@ class Inventory:
     clusters: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def load_inventory(path: Path, spec_dirs: tuple[Path, ...] = ()) -> Inventory:
+def load_inventory(path: Path, spec_dirs: tuple[Path, ...] = (), *, lab: bool = False) -> Inventory:
+    """Read and validate an inventory; SpecError listing every problem. A device host in a
+    documentation range is refused unless `lab` (the lab reads only the devices, not their hosts)."""
     src = y.Source(str(path))
     root = y.read_file(path, src)
     top = (
@@ -71,11 +76,12 @@ def load_inventory(path: Path, spec_dirs: tuple[Path, ...] = ()) -> Inventory:
         raise AssertionError("unreachable")  # raise_if_problems raised
     site = y.text(src, top["site"], "site") if "site" in top else None
     defaults = _defaults(src, top.get("defaults"))
+    refuse = None if lab else _Documentation(src.name, site)
     devices = (
         [
             d
             for i, node in enumerate(y.sequence(src, top["devices"], "devices") or [])
-            if (d := _device(src, node, f"devices[{i}]", defaults, spec_dirs)) is not None
+            if (d := _device(src, node, f"devices[{i}]", defaults, spec_dirs, refuse)) is not None
         ]
         if "devices" in top
         else []
@@ -88,7 +94,7 @@ def load_inventory(path: Path, spec_dirs: tuple[Path, ...] = ()) -> Inventory:
                     src.name,
                     d.line,
                     "devices",
-                    f"duplicate device name {d.name!r} (first on line {names[d.name]})",
+                    f"duplicate device name {y.quoted(d.name)} (first on line {names[d.name]})",
                 )
             )
         names.setdefault(d.name, d.line)
@@ -115,7 +121,12 @@ def _ssh_value(src: y.Source, node: yaml.Node, path: str, key: str) -> object:
 
 
 def _device(
-    src: y.Source, node: yaml.Node, path: str, defaults: dict[str, object], spec_dirs: tuple[Path, ...]
+    src: y.Source,
+    node: yaml.Node,
+    path: str,
+    defaults: dict[str, object],
+    spec_dirs: tuple[Path, ...],
+    refuse: _Documentation | None,
 ) -> InventoryDevice | None:
     fields = y.mapping(src, node, path, DEVICE_REQUIRED, DEVICE_OPTIONAL)
     if fields is None or any(k not in fields for k in DEVICE_REQUIRED):
@@ -126,10 +137,19 @@ def _device(
         for k in ("name", "spec", "host", "role", "profile", "firmware", "address")
         if k in fields
     }
+    name = text.get("name")
+    if name and not _NAME.fullmatch(name):  # it becomes the items' node ids, which pytest prints as they are
+        src.problem(
+            fields["name"],
+            f"{path}.name",
+            f"{y.quoted(name)} is not a device name: letters, digits, '.', '_' and '-' (at most 64)",
+        )
     for key in ("host", "address"):
         value = text.get(key)
         if value and not (is_ip(value) or is_hostname(value)):
-            src.problem(fields[key], f"{path}.{key}", f"{value!r} is not a valid host name or address")
+            src.problem(
+                fields[key], f"{path}.{key}", f"{y.quoted(value)} is not a valid host name or address"
+            )
     lists = {
         k: tuple(y.one_or_many(src, fields[k], f"{path}.{k}", y.text))
         for k in ("enable", "disable")
@@ -170,9 +190,46 @@ def _device(
                 f"spec {spec.name!r} describes roles ({', '.join(spec.roles)}): give the role"
             )
     except PortspecError as exc:
-        src.problem(node, path, str(exc))
+        src.problem(node, path, clip(printable(str(exc)), 2 * QUOTE_LIMIT))
         return None
+    if refuse is not None and is_documentation_address(host):
+        src.problem(fields["host"], f"{path}.host", refuse.why(host, y.line_of(fields["host"])))
     return device
+
+
+@dataclass
+class _Documentation:
+    """Why a documentation address (RFC 5737/3849) is no device's host, and what to do instead
+    (said in full once per file, not once per device)."""
+
+    file: str
+    site: str | None
+    told: bool = False
+
+    def why(self, host: str, line: int) -> str:
+        if self.told:
+            return f"{host} is a documentation address too"
+        self.told = True
+        where = f"{host} is a documentation address, never a real device: put your device's address in"
+        copy = self._lab_copy()
+        if copy is not None:
+            return f"{where} {self.file}:{line}, or use the lab's inventory {copy}"
+        return (
+            f"{where} {self.file}:{line}, or run portspec lab up --inventory {self.file} "
+            "and use the lab's inventory"
+        )
+
+    def _lab_copy(self) -> Path | None:
+        """The inventory `portspec lab up --inventory` wrote for this site, if there is one."""
+        if not self.site:
+            return None
+        from pytest_portspec.lab.store import lab_dir  # the lab's modules only when this is asked
+
+        copy = lab_dir() / "sites" / f"{self.site}.yaml"
+        try:
+            return copy if copy.is_file() else None
+        except OSError:
+            return None
 
 
 def _str(value: object) -> str | None:
@@ -192,7 +249,7 @@ def _clusters(src: y.Source, node: yaml.Node | None, names: tuple[str, ...]) -> 
                 src.problem(
                     fields["devices"],
                     f"clusters[{i}].devices",
-                    f"unknown device {member!r}{y.suggest(member, list(names))}",
+                    f"unknown device {y.quoted(member)}{y.suggest(member, list(names))}",
                 )
         if name:
             found[name] = tuple(members)

@@ -17,12 +17,12 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 @pytest.mark.parametrize("name", ["voss-site.yaml", "syncsign-site.yaml"])
 def test_the_examples_are_valid(name: str) -> None:
-    inventory = load_inventory(EXAMPLES / name)
+    inventory = load_inventory(EXAMPLES / name, lab=True)  # hosts: documentation addresses
     assert inventory.site and inventory.devices and inventory.clusters
 
 
 def test_defaults_and_device_settings_combine() -> None:
-    inventory = load_inventory(EXAMPLES / "voss-site.yaml")
+    inventory = load_inventory(EXAMPLES / "voss-site.yaml", lab=True)
     app = next(d for d in inventory.devices if d.name == "application-1")
     assert (app.spec, app.role, app.host, app.enable) == (
         "voss",
@@ -37,7 +37,7 @@ def test_defaults_and_device_settings_combine() -> None:
 GOOD = """\
 site: lab
 devices:
-  - {name: db-1, spec: voss, role: database, host: 192.0.2.12}
+  - {name: db-1, spec: voss, role: database, host: 198.18.0.12}
   - {name: cube, spec: coppercube, host: cube.example.net, port: 2222}
 clusters:
   - {name: c, devices: [db-1]}
@@ -55,9 +55,9 @@ clusters:
             3,
             "describes roles (webproxy, application, database, unified): give the role",
         ),
-        ("host: 192.0.2.12", "host: 192.0.2.999", 3, "'192.0.2.999' is not a valid host name or address"),
+        ("host: 198.18.0.12", "host: 198.18.0.999", 3, "'198.18.0.999' is not a valid host name or address"),
         ("port: 2222", "port: 70000", 4, "expected an SSH port 1-65535"),
-        ("host: 192.0.2.12", "host: 192.0.2.12, address: 192.0.2.999", 3, "'192.0.2.999' is not a valid"),
+        ("host: 198.18.0.12", "host: 198.18.0.12, address: 198.18.0.999", 3, "'198.18.0.999' is not a valid"),
         ("name: cube", "name: db-1", 4, "duplicate device name 'db-1' (first on line 3)"),
         ("devices: [db-1]", "devices: [db-2]", 6, "unknown device 'db-2' (did you mean 'db-1'?)"),
         ("host: cube.example.net", "host: cube.example.net, enable: [nttp]", 4, "has no condition 'nttp'"),
@@ -78,8 +78,11 @@ def test_a_bad_inventory_names_file_line_and_problem(
 
 
 def test_the_plugin_collects_an_inventory_without_contacting_a_device(pytester: pytest.Pytester) -> None:
+    site = pytester.path / "voss-site.yaml"  # the example, with test addresses for its documentation ones
+    example = (EXAMPLES / "voss-site.yaml").read_text(encoding="utf-8")
+    site.write_text(example.replace("192.0.2.", "198.18.0."), encoding="utf-8")
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--collect-only", "-q", "--inventory", str(EXAMPLES / "voss-site.yaml")
+        "-p", "no:cacheprovider", "--collect-only", "-q", "--inventory", str(site)
     )
     lines = result.stdout.lines
     assert "voss[cluster]@database-1::in-27019,27020-tcp::ufw" in lines
@@ -94,12 +97,12 @@ def test_a_node_address_is_where_its_peers_reach_it(pytester: pytest.Pytester) -
     site = pytester.path / "site.yaml"
     site.write_text(
         "site: s\ndevices:\n"
-        "  - {name: app, spec: voss, role: application, host: 192.0.2.11, address: 192.0.2.111}\n"
-        "  - {name: db, spec: voss, role: database, host: 192.0.2.12}\n",
+        "  - {name: app, spec: voss, role: application, host: 198.18.0.11, address: 198.18.0.111}\n"
+        "  - {name: db, spec: voss, role: database, host: 198.18.0.12}\n",
         encoding="utf-8",
     )
     inventory = load_inventory(site)
-    assert [d.address for d in inventory.devices] == ["192.0.2.111", None]
+    assert [d.address for d in inventory.devices] == ["198.18.0.111", None]
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--collect-only", "-q", f"--inventory={site}"
     )
@@ -108,7 +111,7 @@ def test_a_node_address_is_where_its_peers_reach_it(pytester: pytest.Pytester) -
 
 
 def test_site_drifts_name_a_node_and_path_blocks_another_one() -> None:
-    inventory = load_inventory(EXAMPLES / "voss-site.yaml")
+    inventory = load_inventory(EXAMPLES / "voss-site.yaml", lab=True)
     drifts = node_drifts(
         inventory, ["database-1:stop:app-db-database", "webproxy-1:path-block:unified-1:443/tcp"]
     )

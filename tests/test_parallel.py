@@ -239,7 +239,7 @@ def test_n_alone_runs_each_device_on_one_worker(
 ) -> None:
     # --collect-only: the header is printed and no device is contacted
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--collect-only", *args, "--device", "smartserver@192.0.2.10"
+        "-p", "no:cacheprovider", "--collect-only", *args, "--device", "smartserver@198.18.0.10"
     )
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines([f"portspec: pytest-xdist {line}*"])
@@ -255,7 +255,7 @@ def test_without_n_nothing_is_said_of_xdist(pytester: pytest.Pytester, args: lis
         "--collect-only",
         *args,
         "--device",
-        "smartserver@192.0.2.10",
+        "smartserver@198.18.0.10",
     )
     assert result.ret == 0, result.stdout.str()
     assert "pytest-xdist" not in result.stdout.str()

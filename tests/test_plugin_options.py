@@ -9,46 +9,49 @@ import pytest
     ("args", "message"),
     [
         (["--device", "smartserver"], "expected SPEC[:PROFILE]@HOST[:PORT]"),
-        (["--device", "nosuchspec@192.0.2.10"], "no spec named 'nosuchspec'"),
+        (["--device", "nosuchspec@198.18.0.10"], "no spec named 'nosuchspec'"),
         (
-            ["--device", "smartserver:enhnaced@192.0.2.10"],
+            ["--device", "smartserver:enhnaced@198.18.0.10"],
             "has no profile 'enhnaced' (did you mean 'enhanced'?)",
         ),
-        (["--device", "smartserver@192.0.2.10", "--enable", "bacnett"], "has no condition 'bacnett'"),
-        (["--device", "smartserver@192.0.2.10:99999"], "SSH port '99999' is not a port number 1-65535"),
+        (["--device", "smartserver@198.18.0.10", "--enable", "bacnett"], "has no condition 'bacnett'"),
+        (["--device", "smartserver@198.18.0.10:99999"], "SSH port '99999' is not a port number 1-65535"),
         (
-            ["--device", "voss@192.0.2.10"],
+            ["--device", "voss@198.18.0.10"],
             "spec 'voss' describes roles (webproxy, application, database, unified): pass --role",
         ),
-        (["--device", "smartserver@192.0.2.10", "--port", "opcua=70000"], "'70000' is not a port number"),
-        (["--device", "smartserver@192.0.2.10", "--port", "opcua"], "--port 'opcua': expected KEY=VALUE"),
+        (["--device", "smartserver@198.18.0.10", "--port", "opcua=70000"], "'70000' is not a port number"),
+        (["--device", "smartserver@198.18.0.10", "--port", "opcua"], "--port 'opcua': expected KEY=VALUE"),
         (
-            ["--device", "smartserver@192.0.2.10", "--dest", "ntp=bad host"],
+            ["--device", "smartserver@198.18.0.10", "--dest", "ntp=bad host"],
             "is not a valid host name or address",
         ),
         (
-            ["--device", "smartserver@192.0.2.10", "--port", "opcau=4840"],
+            ["--device", "smartserver@198.18.0.10", "--port", "opcau=4840"],
             "no configurable row 'opcau' in smartserver (did you mean 'opcua'?)",
         ),
-        (["--device", "smartserver@192.0.2.10", "--port", "ssh=2222"], "no configurable row 'ssh'"),
+        (["--device", "smartserver@198.18.0.10", "--port", "ssh=2222"], "no configurable row 'ssh'"),
         (
-            ["--device", "smartserver@192.0.2.10", "--dest", "ntpp=time.example.net"],
+            ["--device", "smartserver@198.18.0.10", "--dest", "ntpp=time.example.net"],
             "no destination 'ntpp' in smartserver (did you mean 'ntp'?)",
         ),
         (
-            ["--device", "smartserver@192.0.2.10", "--site-allow", "8443"],
+            ["--device", "smartserver@198.18.0.10", "--site-allow", "8443"],
             "expected PORT/PROTO such as 8443/tcp",
         ),
-        (["--device", "smartserver@192.0.2.10", "--probe-timeout", "0"], "must be between 0 and 600 seconds"),
         (
-            ["--device", "smartserver@192.0.2.10", "--max-parallel", "0"],
+            ["--device", "smartserver@198.18.0.10", "--probe-timeout", "0"],
+            "must be between 0 and 600 seconds",
+        ),
+        (
+            ["--device", "smartserver@198.18.0.10", "--max-parallel", "0"],
             "is not a number of devices from 1 to 256",
         ),
         (
-            ["--device", "smartserver@192.0.2.10", "--sudo-password-env", "PORTSPEC_NOT_SET"],
+            ["--device", "smartserver@198.18.0.10", "--sudo-password-env", "PORTSPEC_NOT_SET"],
             "$PORTSPEC_NOT_SET is not set",
         ),
-        (["--device", "smartserver@192.0.2.10", "--device", "smartserver@192.0.2.10"], "is given twice"),
+        (["--device", "smartserver@198.18.0.10", "--device", "smartserver@198.18.0.10"], "is given twice"),
         (["--device", "smartserver@lab:nothing-here"], "no emulated appliance named 'nothing-here' is up"),
     ],
 )
@@ -75,7 +78,7 @@ def test_an_invalid_waiver_file_is_a_usage_error_with_its_line(pytester: pytest.
         "--accept",
         str(accept),
         "--device",
-        "smartserver@192.0.2.10",
+        "smartserver@198.18.0.10",
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"{accept}:6: waivers[0].expires: expected a date such as 2027-03-31" in result.stderr.str()
@@ -84,13 +87,13 @@ def test_an_invalid_waiver_file_is_a_usage_error_with_its_line(pytester: pytest.
 def test_items_are_collected_from_devices_without_test_files(pytester: pytest.Pytester) -> None:
     # collection only: no device is contacted (192.0.2.0/24 is documentation space, never reached)
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--collect-only", "-q", "--device", "coppercube@192.0.2.10"
+        "-p", "no:cacheprovider", "--collect-only", "-q", "--device", "coppercube@198.18.0.10"
     )
     lines = result.stdout.lines
-    assert "coppercube[fw-1.23]@192.0.2.10::out-5671-tcp::outbound" in lines
-    assert "coppercube[fw-1.23]@192.0.2.10::in-22-tcp::ufw" in lines
-    assert "coppercube[fw-1.23]@192.0.2.10::exposure::exposure" in lines
-    assert "coppercube[fw-1.23]@192.0.2.10::default-in::default" in lines
+    assert "coppercube[fw-1.23]@198.18.0.10::out-5671-tcp::outbound" in lines
+    assert "coppercube[fw-1.23]@198.18.0.10::in-22-tcp::ufw" in lines
+    assert "coppercube[fw-1.23]@198.18.0.10::exposure::exposure" in lines
+    assert "coppercube[fw-1.23]@198.18.0.10::default-in::default" in lines
 
 
 def test_markers_select_checks_at_collection(pytester: pytest.Pytester) -> None:
@@ -103,7 +106,7 @@ def test_markers_select_checks_at_collection(pytester: pytest.Pytester) -> None:
         "-m",
         "outbound and coppercube",
         "--device",
-        "coppercube@192.0.2.10",
+        "coppercube@198.18.0.10",
     )
     selected = [line for line in result.stdout.lines if "::" in line]
     assert selected and all(line.endswith("::outbound") for line in selected)
@@ -118,10 +121,10 @@ def test_the_firmware_option_picks_the_profile(pytester: pytest.Pytester) -> Non
         "--firmware",
         "1.5",
         "--device",
-        "coppercube@192.0.2.10",
+        "coppercube@198.18.0.10",
     )
     assert any(
-        line.startswith("coppercube[pre-1.6]@192.0.2.10::out-5672-tcp") for line in result.stdout.lines
+        line.startswith("coppercube[pre-1.6]@198.18.0.10::out-5672-tcp") for line in result.stdout.lines
     )
 
 

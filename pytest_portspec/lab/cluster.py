@@ -47,7 +47,7 @@ def up_site(
 ) -> tuple[list[dict[str, Any]], Path]:
     """Bring every node up (all or none), block the site's paths, write the site's lab inventory."""
     try:
-        inventory = load_inventory(path, tuple(spec_dirs))
+        inventory = load_inventory(path, tuple(spec_dirs), lab=True)  # its hosts are not contacted
     except PortspecError as exc:
         raise LabError(str(exc)) from None
     site = check_name(inventory.site)

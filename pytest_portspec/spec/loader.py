@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,15 +24,16 @@ from pytest_portspec.spec.model import (
     Spec,
     parse_version,
 )
+from pytest_portspec.text import clip
 
 FORMAT_VERSION = 1
 TOP_REQUIRED = ("format", "name", "product", "vendor", "source", "profiles", "default", "rows")
 TOP_OPTIONAL = ("revision", "description", "conditions", "roles", "decisions", "notes")
 
 
-# Specs already validated, by (path, display name, exact text): a fleet of 30 devices of one spec
-# parses its YAML once, not 30 times (the pure-Python YAML parser costs ~0.1 s per spec). Keyed by
-# the text itself, so an edited file is never served stale.
+# Specs already validated, by (path, display name, digest of the exact text): a fleet of 30
+# devices of one spec parses its YAML once, not 30 times (the pure-Python YAML parser costs ~0.1 s
+# per spec). Keyed by the text's digest, so an edited file is never served stale.
 _LOADED: dict[tuple[str, str | None, str], Spec] = {}
 _LOADED_MAX = 32
 
@@ -39,21 +41,18 @@ _LOADED_MAX = 32
 def load_spec(path: str | Path, display_name: str | None = None) -> Spec:
     """Read and validate one spec file; raise SpecError listing every problem found."""
     path = Path(path)
-    try:
-        key: tuple[str, str | None, str] | None = (str(path), display_name, path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        key = None  # read_file reports it as a problem of the file
+    src = y.Source(display_name or str(path))
+    text = y.read_text(path, src)  # at most MAX_FILE_BYTES of UTF-8, or a problem
+    key = (str(path), display_name, hashlib.sha256(text.encode()).hexdigest()) if text is not None else None
     if key is not None and key in _LOADED:
         return _LOADED[key]
-    src = y.Source(display_name or str(path))
-    root = y.read_file(path, src) if key is None else y.compose(key[2], src)
+    root = None if text is None else y.compose(text, src)
     spec = None if root is None else _spec(src, root, path)
     src.raise_if_problems()
-    assert spec is not None
-    if key is not None:
-        if len(_LOADED) >= _LOADED_MAX:
-            _LOADED.clear()
-        _LOADED[key] = spec
+    assert spec is not None and key is not None
+    if len(_LOADED) >= _LOADED_MAX:
+        _LOADED.clear()
+    _LOADED[key] = spec
     return spec
 
 
@@ -69,7 +68,8 @@ def _spec(src: y.Source, root: yaml.Node, path: Path) -> Spec | None:
 
     name = text("name")
     if name is not None and y.identifier(src, top["name"], "name", name) and name != path.stem:
-        src.problem(top["name"], "name", f"the spec name {name!r} must match its file name {path.name!r}")
+        mismatch = f"the spec name {y.quoted(name)} must match its file name {y.quoted(path.name)}"
+        src.problem(top["name"], "name", mismatch)
     source = _source(src, top["source"]) if "source" in top else None
     profiles = _profiles(src, top["profiles"]) if "profiles" in top else {}
     doc = source[0] if source else ""
@@ -163,12 +163,12 @@ def _firmware(src: y.Source, node: yaml.Node, path: str) -> FirmwareRange | None
     for key, value in fields.items():
         text = str(y.scalar_value(value))
         if parse_version(text) is None:
-            src.problem(value, f"{path}.{key}", f'expected a version such as "1.6", found {text!r}')
+            src.problem(value, f"{path}.{key}", f'expected a version such as "1.6", found {y.quoted(text)}')
             return None
         bounds[key] = text
     low, high = bounds.get("min"), bounds.get("below")
     if low and high and parse_version(low) >= parse_version(high):  # type: ignore[operator]
-        src.problem(node, path, f"min {low} must be lower than below {high}")
+        src.problem(node, path, f"min {clip(low)} must be lower than below {clip(high)}")
         return None
     return FirmwareRange(low, high)
 
@@ -225,7 +225,7 @@ def _default_actions(ctx: r.Context, node: yaml.Node, path: str) -> Mapping[str,
     result: dict[str, DefaultAction] = {}
     for key_node, value_node in node.value:
         profile = ctx.reference(key_node, path, "profile", ctx.profiles)
-        action = y.choice(ctx.src, value_node, f"{path}.{y.scalar_value(key_node)}", DEFAULT_ACTIONS)
+        action = y.choice(ctx.src, value_node, y.join(path, str(y.scalar_value(key_node))), DEFAULT_ACTIONS)
         if profile is not None and action is not None:
             result[profile] = action  # type: ignore[assignment]
     missing = [p for p in ctx.profiles if p not in result]
@@ -249,7 +249,9 @@ def _rows(ctx: r.Context, node: yaml.Node) -> tuple[Row, ...]:
             continue
         if row.id in seen:
             ctx.src.problem(
-                item, f"rows[{index}].id", f"duplicate row id {row.id!r} (first used on line {seen[row.id]})"
+                item,
+                f"rows[{index}].id",
+                f"duplicate row id {y.quoted(row.id)} (first used on line {seen[row.id]})",
             )
             continue
         seen[row.id] = row.line

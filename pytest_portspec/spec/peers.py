@@ -55,7 +55,9 @@ def _host(
 ) -> Destination | None:
     name = y.text(ctx.src, fields["host"], y.join(path, "host"))
     if name is not None and not addresses.is_hostname(name):
-        ctx.src.problem(fields["host"], y.join(path, "host"), f"invalid host name {name!r} (RFC 1123)")
+        ctx.src.problem(
+            fields["host"], y.join(path, "host"), f"invalid host name {y.quoted(name)} (RFC 1123)"
+        )
         name = None
     ips: list[str] = []
     if "ip" in fields:

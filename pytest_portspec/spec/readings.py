@@ -102,7 +102,7 @@ def _alternatives(
     for index, item in enumerate(items):
         reading = _reading(ctx, item, y.join(path, index), decision_rows, rows)
         if reading is not None and reading.id in {r.id for r in found}:
-            ctx.src.problem(item, y.join(path, index), f"duplicate reading id {reading.id!r}")
+            ctx.src.problem(item, y.join(path, index), f"duplicate reading id {y.quoted(reading.id)}")
         elif reading is not None:
             found.append(reading)
     return tuple(found)

@@ -188,7 +188,7 @@ def _row_id(f: Fields) -> str | None:
         f.ctx.src.problem(
             f.nodes["id"],
             f.at("id"),
-            f"expected a lower-case id (letters, digits, '-', '.'), found {value!r}",
+            f"expected a lower-case id (letters, digits, '-', '.'), found {y.quoted(value)}",
         )
         return None
     return value

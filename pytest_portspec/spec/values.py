@@ -40,7 +40,7 @@ class Context:
         if name not in known:
             listed = ", ".join(known) if known else "none are defined"
             self.src.problem(
-                node, path, f"unknown {kind} {name!r}{y.suggest(name, known)}; {kind}s: {listed}"
+                node, path, f"unknown {kind} {y.quoted(name)}{y.suggest(name, known)}; {kind}s: {listed}"
             )
             return None
         return name
@@ -62,7 +62,7 @@ def citation(ctx: Context, node: yaml.Node, path: str) -> Citation | None:
 
 def port_number(ctx: Context, node: yaml.Node, path: str, text: str) -> int | None:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        ctx.src.problem(node, path, f"expected a port number 1-65535, found {text!r}")
+        ctx.src.problem(node, path, f"expected a port number 1-65535, found {y.quoted(text)}")
         return None
     return int(text)
 
@@ -78,7 +78,7 @@ def port_range(ctx: Context, node: yaml.Node, path: str) -> PortRange | None:
     if lo is None or hi is None:
         return None
     if lo > hi:
-        ctx.src.problem(node, path, f"port range {value!r} has lo > hi")
+        ctx.src.problem(node, path, f"port range {y.quoted(value)} has lo > hi")
         return None
     return PortRange(lo, hi)
 

@@ -3,6 +3,8 @@
 Validation works on the composed node tree rather than on plain Python objects,
 so every problem can name the line it comes from. Problems are collected, not
 raised one at a time, so the user sees every mistake of a file in one run.
+Reading the file (size cap, encoding, YAML tags, dates that do not exist) is
+`spec/yamlread.py`, re-exported here.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from typing import TypeVar
 import yaml
 
 from pytest_portspec.errors import Problem, SpecError
+from pytest_portspec.spec.yamlread import MAX_FILE_BYTES as MAX_FILE_BYTES
+from pytest_portspec.spec.yamlread import compose as compose
+from pytest_portspec.spec.yamlread import construct
+from pytest_portspec.spec.yamlread import join as join
+from pytest_portspec.spec.yamlread import quoted as quoted
+from pytest_portspec.spec.yamlread import read_text as read_text
 
 T = TypeVar("T")
-
-_scalar_constructor = yaml.constructor.SafeConstructor()
-_FAST: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -32,8 +37,12 @@ class Source:
     problems: list[Problem] = field(default_factory=list)
     # key node of each mapping value, so a problem with a whole block value points at its key
     owners: dict[int, yaml.Node] = field(default_factory=dict)
+    # nodes already reported as unreadable (a bad tag or date): one sentence each, not one per reader
+    reported: set[int] = field(default_factory=set)
 
     def problem(self, node: yaml.Node | None, path: str, message: str) -> None:
+        if node is not None and id(node) in self.reported:
+            return
         if node is not None and isinstance(node, yaml.CollectionNode) and not node.flow_style:
             node = self.owners.get(id(node), node)
         line = node.start_mark.line + 1 if node is not None else None
@@ -44,39 +53,9 @@ class Source:
             raise SpecError(sorted(self.problems, key=lambda p: (p.line or 0, p.path)))
 
 
-def compose(text: str, source: Source) -> yaml.Node | None:
-    """Parse YAML safely into a node tree; a syntax error becomes a Problem."""
-    try:  # libyaml where PyYAML has it: 15x faster, the same nodes and lines
-        return _checked(yaml.compose(text, Loader=_FAST), source)
-    except yaml.YAMLError:  # the pure-Python parser says what is wrong in the words users know
-        pass
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        what = " ".join(filter(None, [exc.context, exc.problem]))
-        source.problems.append(Problem(source.name, line, "", f"malformed YAML: {what}"))
-        return None
-    except yaml.YAMLError as exc:
-        source.problems.append(Problem(source.name, None, "", f"malformed YAML: {exc}"))
-        return None
-    return _checked(node, source)
-
-
-def _checked(node: yaml.Node | None, source: Source) -> yaml.Node | None:
-    if node is None:
-        source.problems.append(Problem(source.name, 1, "", "the file is empty"))
-    return node
-
-
 def read_file(path: Path, source: Source) -> yaml.Node | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        source.problems.append(Problem(source.name, None, "", f"cannot read the file: {exc}"))
-        return None
-    return compose(text, source)
+    text = read_text(path, source)
+    return None if text is None else compose(text, source)
 
 
 def kind_of(node: yaml.Node) -> str:
@@ -87,26 +66,22 @@ def kind_of(node: yaml.Node) -> str:
     value = scalar_value(node)
     if value is None:
         return "nothing"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {quoted(value)}"
 
 
 def scalar_value(node: yaml.Node) -> object:
     if not isinstance(node, yaml.ScalarNode):
         return node
-    return _scalar_constructor.construct_object(node)
+    return construct(node)
 
 
 def line_of(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
-def join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
 def suggest(word: str, choices: Sequence[str]) -> str:
+    if len(word) > 100:  # no name is that long, and difflib's cost grows with it
+        return ""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -200,7 +175,7 @@ def choice(src: Source, node: yaml.Node, path: str, choices: Sequence[str]) -> s
 def identifier(src: Source, node: yaml.Node, path: str, value: str) -> bool:
     if re.fullmatch(r"[a-z][a-z0-9]*(?:[-.][a-z0-9]+)*", value):
         return True
-    src.problem(node, path, f"expected a lower-case name (letters, digits, '-', '.'), found {value!r}")
+    src.problem(node, path, f"expected a lower-case name (letters, digits, '-', '.'), found {quoted(value)}")
     return False
 
 
