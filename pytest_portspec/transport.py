@@ -1,16 +1,29 @@
 """Device access behind one small interface: an SSH transport (paramiko) and a fake for tests.
 
-    transport.run("ufw status verbose", stdin=None, timeout=30) -> CommandResult
+    transport.run("ufw status verbose", stdin=None, timeout=30, name="...") -> CommandResult
 
 Every failure to reach or use the device becomes a DeviceError with one sentence; the
 command count is kept so the report can prove how few remote commands a device took.
+
+Deadlines and caps (a device is untrusted input: slow, flooding or hostile):
+- `timeout` is the TOTAL time a remote command may take, from asking for its session channel to
+  its exit status, not a limit per read: one byte every few seconds does not keep it alive.
+  stdout and stderr are read together; at the deadline the channel is closed.
+- OUTPUT_CAP (8 MiB) bounds stdout and stderr together per command: beyond it reading stops,
+  the channel is closed and the device is an error. At most the cap (plus one read) is held in
+  memory, as bytes, decoded once at the end.
+- connecting: TCP, SSH banner, key exchange and authentication each get --connect-timeout, a new
+  session channel CHANNEL_OPEN_TIMEOUT, asked for once more on a new connection when not
+  confirmed: `connect_allowance` = 2 x (4 x connect timeout + CHANNEL_OPEN_TIMEOUT), the part
+  the per-device deadline (runner.py) allows for reaching the device.
+- The host key: see sshconfig.py; `host_key_policy` and `host_key_verified` say what was done.
 """
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import os
-import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,8 +34,12 @@ import paramiko
 
 from pytest_portspec.device import HostKeyPolicy
 from pytest_portspec.errors import DeviceError
+from pytest_portspec.exchange import OUTPUT_CAP, Broken, Late, Overflow, exchange
+from pytest_portspec.sshconfig import HostKeyCheck, KnownHosts, connect_failure, host_config, load_known_hosts
+from pytest_portspec.text import clip, printable
 
 CHANNEL_OPEN_TIMEOUT = 15.0  # seconds for the server to confirm a new session channel
+CONNECT_STEPS = 4  # TCP connect, banner, key exchange, authentication: each --connect-timeout
 
 
 @dataclass(frozen=True)
@@ -36,7 +53,9 @@ class CommandResult:
 class Transport(Protocol):
     commands_run: int
 
-    def run(self, command: str, stdin: str | None = None, timeout: float = 60.0) -> CommandResult: ...
+    def run(
+        self, command: str, stdin: str | None = None, timeout: float = 60.0, *, name: str = "a remote command"
+    ) -> CommandResult: ...
 
     def close(self) -> None: ...
 
@@ -48,30 +67,12 @@ class SSHSettings:
     user: str | None = None
     key: str | None = None
     ssh_config: str | None = None
-    known_hosts: str | None = None
+    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
     host_key_policy: HostKeyPolicy = "strict"
     connect_timeout: float = 10.0
     allow_agent: bool = True
-
-
-class _AcceptNew(paramiko.MissingHostKeyPolicy):
-    """Like OpenSSH's accept-new: remember an unknown key; a changed key still fails."""
-
-    def __init__(self, known_hosts: str | None) -> None:
-        self.known_hosts = known_hosts
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        if self.known_hosts:
-            with open(self.known_hosts, "a", encoding="utf-8") as handle:
-                handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-
-
-class _Ignore(paramiko.MissingHostKeyPolicy):
-    """--host-key-policy ignore: accept any key, remember nothing (known_hosts is never written)."""
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        return None
+    channel_open_timeout: float = CHANNEL_OPEN_TIMEOUT
+    output_cap: int = OUTPUT_CAP
 
 
 class SSHTransport:
@@ -81,7 +82,16 @@ class SSHTransport:
         self.label = label
         self.settings = settings
         self.commands_run = 0
+        self.host_key_policy: str = settings.host_key_policy
+        self.host_key_verified: bool | None = None  # True: matched known_hosts; False: accepted unverified
+        self.host_key_note: str | None = None  # why it was not verified, for the report
         self._client: paramiko.SSHClient | None = None
+        self._aborted: str | None = None
+
+    @property
+    def connect_allowance(self) -> float:
+        """The longest reaching the device may take (see the module's docstring)."""
+        return 2 * (CONNECT_STEPS * self.settings.connect_timeout + self.settings.channel_open_timeout)
 
     def _resolved(self) -> tuple[str, int, str | None, str | None]:
         s = self.settings
@@ -89,12 +99,14 @@ class SSHTransport:
         key = os.path.expanduser(s.key) if s.key else None
         config_path = Path(os.path.expanduser(s.ssh_config)) if s.ssh_config else None
         if config_path is not None and config_path.is_file():
-            config = paramiko.SSHConfig.from_path(str(config_path)).lookup(s.host)
-            host = config.get("hostname", host)
-            port = port or int(config.get("port", 22))
-            user = user or config.get("user")
-            files = config.get("identityfile")
-            key = key or (os.path.expanduser(files[0]) if files else None)
+            try:
+                config = host_config(config_path, s.host)
+            except ValueError as exc:
+                raise DeviceError(self.label, str(exc)) from None
+            host = config.hostname or host
+            port = port or config.port
+            user = user or config.user
+            key = key or config.identity_file
         return host, port or 22, user, key
 
     def endpoint(self) -> tuple[str, int]:
@@ -103,23 +115,18 @@ class SSHTransport:
         return host, port
 
     def connect(self) -> paramiko.SSHClient:
+        if self._aborted is not None:
+            raise DeviceError(self.label, self._aborted)
         if self._client is not None:
             return self._client
         host, port, user, key = self._resolved()
+        check = self._host_key_check()
         client = paramiko.SSHClient()
-        known = self.settings.known_hosts
-        if self.settings.host_key_policy == "ignore":
-            pass  # no known keys at all: every key is accepted and none is saved
-        elif known and Path(known).is_file():
-            client.load_host_keys(known)
-        elif self.settings.host_key_policy == "strict":
-            client.load_system_host_keys()
-        policy: paramiko.MissingHostKeyPolicy = {
-            "strict": paramiko.RejectPolicy(),
-            "accept-new": _AcceptNew(known),
-            "ignore": _Ignore(),
-        }[self.settings.host_key_policy]
-        client.set_missing_host_key_policy(policy)
+        if self.settings.host_key_policy != "ignore":  # ignore: the check sees (and compares) every key
+            for name in list(check.known.keys):
+                for kind, known in check.known.keys[name].items():
+                    client.get_host_keys().add(name, kind, known)
+        client.set_missing_host_key_policy(check)
         timeout = self.settings.connect_timeout
         try:
             client.connect(
@@ -135,34 +142,62 @@ class SSHTransport:
             )
         except Exception as exc:  # paramiko raises many types: each becomes one sentence
             client.close()
-            raise DeviceError(self.label, _connect_failure(exc, host, port, user, timeout)) from None
+            reason = check.explain(exc) or connect_failure(exc, host, port, user, timeout)
+            raise DeviceError(self.label, reason) from None
+        self.host_key_verified = True if check.verified is None else check.verified
+        self.host_key_note = check.note
         self._client = client
         return client
 
-    def run(self, command: str, stdin: str | None = None, timeout: float = 60.0) -> CommandResult:
+    def _host_key_check(self) -> HostKeyCheck:
+        """known_hosts read for the policy. A missing file is no fallback to another one: under strict
+        nothing can then be verified (the check says so once the device presents its key), under
+        accept-new it is created with the first key (as OpenSSH does), under ignore nothing is compared."""
+        path = Path(os.path.expanduser(self.settings.known_hosts or "~/.ssh/known_hosts"))
+        known = KnownHosts()
+        if path.exists():
+            try:
+                known = load_known_hosts(path)
+            except OSError as exc:
+                reason = f"cannot read known_hosts {path}: {exc.strerror or exc}"
+                raise DeviceError(self.label, reason) from None
+        return HostKeyCheck(self.settings.host_key_policy, known, path)
+
+    def run(
+        self, command: str, stdin: str | None = None, timeout: float = 60.0, *, name: str = "a remote command"
+    ) -> CommandResult:
         started = time.monotonic()
+        deadline = started + timeout
         channel = self._session()
         self.commands_run += 1
+        # closing the channel at the deadline wakes every wait paramiko has no timeout for (exec_command's)
+        watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), _close_quietly, (channel,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            channel.settimeout(timeout)
-            channel.exec_command(command)
-            channel_in = channel.makefile_stdin("wb")
-            stdout, stderr = channel.makefile("r"), channel.makefile_stderr("r")
-            if stdin is not None:
-                channel_in.write(stdin)
-            channel_in.channel.shutdown_write()
-            out = stdout.read().decode("utf-8", errors="replace")
-            err = stderr.read().decode("utf-8", errors="replace")
-            status = stdout.channel.recv_exit_status()
-            if status == -1:  # the channel closed without an exit status: the connection is gone
-                raise paramiko.SSHException("the session closed without an exit status")
-        except TimeoutError:
-            raise DeviceError(self.label, f"a remote command did not finish within {timeout:g} s") from None
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            self.close()
+            status, out, err = exchange(
+                channel, command, stdin, deadline, self.settings.output_cap, self._alive
+            )
+        except Late:
+            raise DeviceError(self.label, f"{name} did not finish within {timeout:g} s") from None
+        except Overflow as exc:
+            raise DeviceError(self.label, f"the device's answer to {name} exceeded {exc}") from None
+        except Broken as exc:
+            if exc.dropped:
+                self.close()
+                raise DeviceError(self.label, f"the SSH connection dropped before {name} finished") from None
             raise DeviceError(
-                self.label, f"the SSH connection was lost: {exc or type(exc).__name__}"
+                self.label, f"the device closed the session of {name} without an exit status"
             ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            if time.monotonic() >= deadline:
+                raise DeviceError(self.label, f"{name} did not finish within {timeout:g} s") from None
+            self.close()
+            detail = clip(printable(str(exc))) or type(exc).__name__
+            raise DeviceError(self.label, f"the SSH connection was lost: {detail}") from None
+        finally:
+            watchdog.cancel()
+            channel.close()
         return CommandResult(status, out, err, time.monotonic() - started)
 
     def _session(self) -> paramiko.Channel:
@@ -173,14 +208,14 @@ class SSHTransport:
             transport = self.connect().get_transport()
             try:
                 if transport is not None:
-                    return transport.open_session(timeout=CHANNEL_OPEN_TIMEOUT)
+                    return transport.open_session(timeout=self.settings.channel_open_timeout)
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 failure = exc
             self.close()
         reason = (
             (str(failure) or type(failure).__name__) if failure is not None else "the connection is closed"
         )
-        raise DeviceError(self.label, f"the SSH connection was lost: {reason}")
+        raise DeviceError(self.label, f"the SSH connection was lost: {clip(printable(reason))}")
 
     def host_key_fingerprint(self) -> str | None:
         if self._client is None or self._client.get_transport() is None:
@@ -190,41 +225,25 @@ class SSHTransport:
         key = transport.get_remote_server_key()
         return f"{key.get_name()} SHA256:{key.fingerprint.split(':', 1)[-1]}"
 
+    def _alive(self) -> bool:
+        transport = self._client.get_transport() if self._client is not None else None
+        return transport is not None and transport.is_active()
+
+    def abort(self, reason: str) -> None:
+        """Close the connection for good: every later command is this error (the device's deadline passed)."""
+        self._aborted = reason
+        self.close()
+
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
-def _connect_failure(exc: Exception, host: str, port: int, user: str | None, timeout: float) -> str:
-    where = f"{host}:{port}"
-    if isinstance(exc, paramiko.BadHostKeyException):
-        return (
-            f"the host key of {where} does not match known_hosts: refusing to connect "
-            f"(if the appliance was re-imaged, check and update known_hosts)"
-        )
-    if isinstance(exc, paramiko.AuthenticationException):
-        who = user or "the default user"
-        return f"SSH authentication as {who} failed on {where} (check --ssh-user and --ssh-key)"
-    if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc):
-        return (
-            f"{where} is not in known_hosts: add its key, pass --known-hosts, or "
-            f"--host-key-policy accept-new to trust it on first use"
-        )
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return f"no SSH answer from {where} within {timeout:g} s (unreachable or filtered)"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"{where} refused the SSH connection (is sshd running?)"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve host name {host!r}"
-    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-        codes = {getattr(e, "errno", None) for e in exc.errors.values()}
-        if codes & {errno.EHOSTUNREACH, errno.ENETUNREACH}:
-            return f"no route to {where} (host or network unreachable)"
-        return f"{where} refused the SSH connection (is sshd running?)"
-    if isinstance(exc, OSError):
-        return f"cannot connect to {where}: {exc.strerror or exc}"
-    return f"SSH to {where} failed: {exc or type(exc).__name__}"
+def _close_quietly(channel: paramiko.Channel) -> None:
+    """The watchdog's close: the connection may be going already (a traceback in a thread is noise)."""
+    with contextlib.suppress(Exception):
+        channel.close()
 
 
 @dataclass
@@ -238,14 +257,22 @@ class FakeTransport:
     responses: Mapping[str, CommandResult | Callable[[str, str | None], CommandResult]]
     commands_run: int = 0
     commands: list[str] = field(default_factory=list)
+    aborted: str | None = None
 
-    def run(self, command: str, stdin: str | None = None, timeout: float = 60.0) -> CommandResult:
+    def run(
+        self, command: str, stdin: str | None = None, timeout: float = 60.0, *, name: str = "a remote command"
+    ) -> CommandResult:
+        if self.aborted is not None:
+            raise DeviceError("fake", self.aborted)
         self.commands_run += 1
         self.commands.append(command)
         for needle, answer in self.responses.items():
             if needle in command:
                 return answer(command, stdin) if callable(answer) else answer
         return CommandResult(127, "", f"fake device: no response for {command[:60]!r}", 0.0)
+
+    def abort(self, reason: str) -> None:
+        self.aborted = reason
 
     def close(self) -> None:
         pass

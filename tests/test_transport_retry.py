@@ -9,6 +9,7 @@ from typing import Any
 import paramiko
 import pytest
 
+from pytest_portspec import transport as transport_module
 from pytest_portspec.errors import DeviceError
 from pytest_portspec.transport import SSHSettings, SSHTransport
 
@@ -33,6 +34,7 @@ class Channel:
 
     def write(self, data: str) -> None: ...
     def shutdown_write(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class Client:
@@ -69,6 +71,8 @@ def transport(opens: list[bool], monkeypatch: pytest.MonkeyPatch) -> tuple[SSHTr
         return ssh._client
 
     monkeypatch.setattr(ssh, "connect", connect)
+    # the command's exchange itself is tested against a real server (test_hostile_device.py)
+    monkeypatch.setattr(transport_module, "exchange", lambda channel, *args: (0, "out\n", ""))
     return ssh, connections
 
 

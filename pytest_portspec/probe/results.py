@@ -60,13 +60,22 @@ def _error(probe: OutboundProbe, detail: str) -> ProbeResult:
     return ProbeResult(probe.id, probe.host, probe.proto, probe.port, "error", None, (), 0.0, detail)
 
 
+REPORT_BASE = 65536  # characters of a probe report besides its records
+REPORT_PER_PROBE = 8192  # characters one probe's record may take (its detail is a short sentence)
+
+
 def _python_records(stdout: str, probes: list[OutboundProbe]) -> tuple[dict[int, list[Any]], str]:
     if not stdout.strip():
         return {}, "the probe program printed nothing (no python3 >= 3.5 on the device?)"
+    limit = REPORT_BASE + REPORT_PER_PROBE * len(probes)
+    if len(stdout) > limit:
+        return {}, f"the probe program's output is too long for a report ({len(stdout)} > {limit} characters)"
     try:
         document = json.loads(stdout)
     except ValueError as exc:
         return {}, f"the probe program's output is not one JSON document ({exc})"
+    except RecursionError:  # nested deeper than the parser can go: no report is like that
+        return {}, "the probe program's output is not a report: JSON nested too deeply to read"
     if not isinstance(document, dict) or document.get("program") != payloads.PROGRAM:
         return {}, "the probe program's output is not a portspec-probe report"
     if "error" in document:

@@ -152,10 +152,22 @@ def test_a_connection_lost_in_the_middle_of_the_run(lab: LabSession, pytester: p
         str(out),
     ]
 
-    def cut() -> None:
-        time.sleep(2.5)  # the snapshot is taken, the probes are running
+    def comms() -> dict[int, str]:
+        found = {}
         for pid in netns_pids(appliance.state["netns"]):
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
+            try:
+                found[pid] = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:  # ended meanwhile
+                continue
+        return found
+
+    def cut() -> None:
+        # once the outbound probes run (the snapshot is taken: the probe program is python3)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "python3" not in comms().values():
+            time.sleep(0.05)
+        for pid, comm in comms().items():
+            if comm == "sshd":
                 os.kill(pid, signal.SIGKILL)
 
     cutter = threading.Thread(target=cut)
@@ -164,7 +176,10 @@ def test_a_connection_lost_in_the_middle_of_the_run(lab: LabSession, pytester: p
     cutter.join()
     assert out.exists(), done.stdout[-2000:] + done.stderr[-2000:]
     data = json.loads(out.read_text())
-    assert "the SSH connection was lost" in (data["devices"][0]["error"] or ""), done.stdout[-2000:]
+    error = data["devices"][0]["error"] or ""
+    assert "the SSH connection dropped before the outbound probes' command finished" in error, done.stdout[
+        -2000:
+    ]
     assert outcomes(data, data["devices"][0]["device"]) == {"error"}
     lab.down(appliance)
 
