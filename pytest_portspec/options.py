@@ -17,6 +17,7 @@ import pytest
 from pytest_portspec.addresses import is_hostname, is_ip
 from pytest_portspec.device import DeviceRequest, HostKeyPolicy, parse_device
 from pytest_portspec.errors import SpecError
+from pytest_portspec.privilege import SUDO_MODES, SudoMode
 
 if TYPE_CHECKING:  # loaded only when given: a plain pytest run stays light
     from pytest_portspec.inventory import Inventory
@@ -121,6 +122,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="environment variable holding the sudo password (fed on stdin, never shown)",
     )
     add(
+        "--sudo-mode",
+        dest="portspec_sudo_mode",
+        choices=SUDO_MODES,
+        help="commands: one sudo per read-only command, as `portspec sudoers` allows (default); "
+        "shell: the whole snapshot under `sudo sh` (ini: portspec_sudo_mode)",
+    )
+    add(
         "--probe-timeout",
         dest="portspec_probe_timeout",
         type=float,
@@ -164,6 +172,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("portspec_ssh_config", "ssh_config file honoured", default="~/.ssh/config")
     parser.addini("portspec_known_hosts", "known_hosts file", default="~/.ssh/known_hosts")
     parser.addini("portspec_host_key_policy", "strict, accept-new or ignore", default="strict")
+    parser.addini("portspec_sudo_mode", "commands (a sudo per read) or shell (sudo sh)", default="commands")
     parser.addini("portspec_connect_timeout", "SSH connect timeout in seconds", default="10")
     parser.addini("portspec_probe_timeout", "probe timeout in seconds", default="3")
 
@@ -187,6 +196,7 @@ class Settings:
     connect_timeout: float = 10.0
     sudo: bool = True
     sudo_password: str | None = field(default=None, repr=False)  # never printed
+    sudo_mode: SudoMode = "commands"
     probe_timeout: float = 3.0
     json_path: Path | None = None
     operator: str = ""
@@ -253,6 +263,9 @@ def load_settings(config: pytest.Config) -> Settings:
     policy = option.portspec_host_key_policy or config.getini("portspec_host_key_policy")
     if policy not in ("strict", "accept-new", "ignore"):
         raise pytest.UsageError(f"portspec_host_key_policy {policy!r}: expected strict, accept-new or ignore")
+    sudo_mode = option.portspec_sudo_mode or config.getini("portspec_sudo_mode")
+    if sudo_mode not in SUDO_MODES:
+        raise pytest.UsageError(f"portspec_sudo_mode {sudo_mode!r}: expected commands or shell")
     json_path = Path(option.portspec_json) if option.portspec_json else None
     spec_dirs = tuple(Path(p) for p in option.portspec_spec_dirs) + tuple(config.getini("portspec_spec_dirs"))
     return Settings(
@@ -275,6 +288,7 @@ def load_settings(config: pytest.Config) -> Settings:
         ),
         sudo=not option.portspec_no_sudo,
         sudo_password=password,
+        sudo_mode=cast(SudoMode, sudo_mode),
         probe_timeout=_positive(
             _given(option.portspec_probe_timeout, config, "portspec_probe_timeout"), "--probe-timeout"
         ),

@@ -276,6 +276,7 @@ def _device(settings: Settings, request: DeviceRequest, name: str | None = None)
         declared=_declarations(settings, ssh.port or 22, lab),
         sudo=settings.sudo,
         sudo_password=settings.sudo_password,
+        sudo_mode=settings.sudo_mode,
         probe_timeout=settings.probe_timeout,
         address=lab["management_address"] if lab else None,
     )

@@ -1,14 +1,17 @@
 """One device's run: a few batched remote commands, probes, verdicts, and the read-only proof.
 
-1. snapshot   (one command, as root): ufw state and rules, sockets, resolver, time servers,
-              tools, and a fingerprint of ufw's files and the iptables rules
+1. snapshot   (one command; root reads by sudo, privilege.py): ufw state and rules, sockets,
+              resolver, time servers, tools, and a fingerprint of ufw's files and the iptables rules
 2. probes     (one command, as the SSH user): every outbound probe at once
-3. proof      (one command, as root, at the end): the fingerprint again; any change is an error
+3. proof      (one command, root reads by sudo, at the end): the fingerprint again; any change is an error
 
 The tester's inbound probes do not wait for the snapshot: those whose ports it cannot change
 start with the run, so their timeout (a blocked port never answers) overlaps the SSH connection
 and the commands; the few that need the snapshot (a configurable row's port, found from its
 listener) follow it.
+
+Deadlines: every remote command has a total deadline (transport.py), and the whole run of one
+device has one too (deadline.py), after which the device is an error and its connection is closed.
 """
 
 from __future__ import annotations
@@ -18,26 +21,24 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
 
+from pytest_portspec import privilege
 from pytest_portspec import snapshot as snap
 from pytest_portspec.addresses import check_ip
 from pytest_portspec.checks import judge
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import inbound_probes, outbound_probes
-from pytest_portspec.checks.readings import ReadingChoice, reading_policies
+from pytest_portspec.checks.readings import ReadingChoice, probes_of_every_reading
 from pytest_portspec.checks.rules import RuleExplanation, explain_rules
-from pytest_portspec.errors import DeviceError, RulesetError
+from pytest_portspec.deadline import STATE_TIMEOUT, outbound_timeout, run_within
+from pytest_portspec.deadline import device_deadline as deadline_for
+from pytest_portspec.errors import DeviceError
 from pytest_portspec.firewall.agreement import Finding, disagreements
-from pytest_portspec.firewall.model import KernelModel, sources_from_texts
-from pytest_portspec.parse.sockets import cross_check, parse_listening
-from pytest_portspec.parse.ufw import ufw_state
 from pytest_portspec.policy import EffectivePolicy
 from pytest_portspec.probe import inbound, outbound
+from pytest_portspec.snapshot_facts import facts_from_sections
 from pytest_portspec.transport import CommandResult, Transport
 from pytest_portspec.verdict import Check, Verdict
-
-Probe = TypeVar("Probe", inbound.InboundProbe, outbound.OutboundProbe)
 
 
 class NoProbeTool(Exception):
@@ -53,7 +54,13 @@ class EarlyInbound:
     results: Future[list[outbound.ProbeResult]]
 
 
-SUDO_PASSWORD_NEEDED = ("a password is required", "a terminal is required", "no tty present")
+OUTBOUND_COMMAND = "the outbound probes' command"
+
+
+def device_deadline(run: DeviceRun) -> float:
+    """Seconds one device's run may take (deadline.py): reaching it, its commands, the tester's work."""
+    allowance = float(getattr(run.transport, "connect_allowance", 0.0))
+    return deadline_for(allowance, run.probe_timeout)
 
 
 @dataclass
@@ -65,6 +72,7 @@ class DeviceRun:
     declared: Declarations
     sudo: bool = True
     sudo_password: str | None = field(default=None, repr=False)
+    sudo_mode: privilege.SudoMode = "commands"  # a sudo per root read, or the whole script as root
     probe_timeout: float = 3.0
     address: str | None = None  # the device address probed from the tester; found from the connection if None
     facts: Facts | None = None
@@ -78,6 +86,10 @@ class DeviceRun:
     proof_problem: str | None = None  # why the read-only proof cannot be made (a tool missing on the device)
     seconds: float = 0.0
     host_key: str | None = None
+    host_key_policy: str | None = None  # strict, accept-new or ignore (None: not over SSH)
+    host_key_verified: bool | None = None  # True: matched known_hosts; False: accepted unverified
+    host_key_note: str | None = None  # why it was not verified (e.g. "does not match known_hosts (ignored)")
+    deadline: float | None = None  # seconds the whole run may take; None: device_deadline(self)
     rules: list[RuleExplanation] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # where ufw's view and the kernel disagree
     peer_probes: list[outbound.OutboundProbe] = field(default_factory=list)  # node-to-node, as the source
@@ -91,25 +103,28 @@ class DeviceRun:
         return self.transport.commands_run
 
     def run(self) -> None:
+        """Read, probe and judge the device within its deadline (deadline.py); any failure is `error`."""
         started = time.monotonic()
-        try:
-            self._run()
-        except DeviceError as exc:
-            self.error = exc
-        finally:
-            self.seconds = time.monotonic() - started
+        limit = self.deadline if self.deadline is not None else device_deadline(self)
+        self.error = run_within(self.label, limit, self._run)
+        if self.error is not None and self.error.reason.startswith("the device did not finish"):
+            abort = getattr(self.transport, "abort", None)  # closed for good: later commands fail at once
+            if callable(abort):
+                abort(self.error.reason)
+            else:
+                self.transport.close()
+        self._remember_trust()
+        self.seconds = time.monotonic() - started
 
-    def _as_root(self, command: str) -> CommandResult:
+    def _as_root(self, command: str, name: str) -> CommandResult:
         stdin = f"{self.sudo_password}\n" if self.sudo and self.sudo_password is not None else None
-        result = self.transport.run(command, stdin=stdin, timeout=60.0)
-        if self.sudo and result.exit_status != 0 and any(m in result.stderr for m in SUDO_PASSWORD_NEEDED):
-            raise DeviceError(
-                self.label,
-                "sudo needs a password on this device: pass --sudo-password-env VAR "
-                "(or --no-sudo when the SSH user is root)",
+        result = self.transport.run(command, stdin=stdin, timeout=STATE_TIMEOUT, name=name)
+        if self.sudo:
+            problem = privilege.sudo_problem(
+                result.exit_status, result.stdout, result.stderr, stdin is not None
             )
-        if self.sudo and result.exit_status != 0 and "sudo:" in result.stderr:
-            raise DeviceError(self.label, f"sudo failed: {result.stderr.strip().splitlines()[-1]}")
+            if problem is not None:
+                raise DeviceError(self.label, problem)
         return result
 
     def _run(self) -> None:
@@ -119,7 +134,7 @@ class DeviceRun:
 
     def _read(self, pool: ThreadPoolExecutor, early: EarlyInbound | None) -> None:
         password = self.sudo_password is not None
-        result = self._as_root(snap.state_command(self.sudo, password))
+        result = self._as_root(snap.state_command(self.sudo, password, self.sudo_mode), "the state command")
         sections = snap.parse_sections(result.stdout)
         missing = [n for n in (*snap.SECTIONS, "fingerprint") if n not in sections and n not in snap.OPTIONAL]
         if missing:
@@ -132,7 +147,7 @@ class DeviceRun:
         self.kernel_texts = snap.kernel_texts(sections)
         self.fingerprint = sections["fingerprint"].text
         self.proof_problem = snap.proof_problem(sections["fingerprint"])
-        facts = self._facts(sections)
+        facts = facts_from_sections(self.label, sections, self.address or "")
         self._remember_connection()
         self.facts = self._probe(facts, pool, early)
         judged = judge(self.policy, self.facts, self.declared)
@@ -141,46 +156,6 @@ class DeviceRun:
         if self.facts.kernel is not None:
             user = {False: self.raw.get("user-rules"), True: self.raw.get("user6-rules")}
             self.findings = disagreements(self.facts.ufw, user, self.facts.kernel)
-
-    def _facts(self, sections: dict[str, snap.Section]) -> Facts:
-        tools = set(sections["tools"].text.split())
-        ufw = sections["ufw-status"]
-        if not any(t.endswith("/ufw") for t in tools) or ufw.status == 127:
-            raise DeviceError(self.label, "ufw is not installed or not on the PATH of the device")
-        if ufw.status != 0:
-            raise DeviceError(self.label, f"`ufw status verbose` failed: {ufw.text.strip()[:200]}")
-        rules = sections["user-rules"]
-        rules6 = sections["user6-rules"]
-        try:
-            state = ufw_state(
-                ufw.text,
-                rules.text if rules.status == 0 else None,
-                rules6.text if rules6.status == 0 else None,
-                sections["default-ufw"].text if sections["default-ufw"].status == 0 else None,
-            )
-        except ValueError as exc:
-            raise DeviceError(self.label, f"cannot read ufw's state: {exc}") from None
-        sockets_section = sections["sockets"]
-        if sockets_section.status != 0:
-            raise DeviceError(self.label, "neither ss nor netstat could list the listening sockets")
-        try:
-            found = parse_listening(sockets_section.text)
-        except ValueError as exc:
-            raise DeviceError(self.label, f"cannot read the listening sockets: {exc}") from None
-        kernel, kernel_error = _kernel(sections)
-        return Facts(
-            ufw=state,
-            kernel=kernel,
-            kernel_error=kernel_error,
-            # owners checked against the kernel's names for their pids (no processes section: none)
-            sockets=tuple(cross_check(found, snap.section_text(sections, "processes"))),
-            resolvers=tuple(snap.resolvers(sections["resolv"].text)),
-            time_servers=tuple(snap.time_servers(sections["time-servers"].text)),
-            own_addresses=tuple(snap.own_addresses(sections["addresses"].text))
-            if sections["addresses"].status == 0
-            else (),
-            address=self.address or "",
-        )
 
     def _remember_connection(self) -> None:
         connection = getattr(self.transport, "connect", None)
@@ -195,6 +170,13 @@ class DeviceRun:
             )
         fingerprint = getattr(self.transport, "host_key_fingerprint", None)
         self.host_key = fingerprint() if callable(fingerprint) else None
+        self._remember_trust()
+
+    def _remember_trust(self) -> None:
+        """The host key policy and its outcome (a device that errored after connecting has one too)."""
+        self.host_key_policy = getattr(self.transport, "host_key_policy", None)
+        self.host_key_verified = getattr(self.transport, "host_key_verified", None)
+        self.host_key_note = getattr(self.transport, "host_key_note", None)
 
     def _start_inbound(self, pool: ThreadPoolExecutor) -> EarlyInbound | None:
         """Start the inbound probes that need no snapshot, at the address SSH connects to: known now
@@ -212,7 +194,7 @@ class DeviceRun:
             if address is None:
                 return None
         declared = replace(self.declared, management_port=port)
-        probes = _every_reading(lambda p: inbound_probes(p, None, declared), self.policy)
+        probes = probes_of_every_reading(lambda p: inbound_probes(p, None, declared), self.policy)
         if not probes or "inbound" not in self.probing:
             return None
         return EarlyInbound(
@@ -224,13 +206,13 @@ class DeviceRun:
         address = _ip(facts.address)
         # only the probes of selected items: `-m "not inbound"` sends nothing to the device
         out_probes = (
-            _every_reading(lambda p: outbound_probes(p, facts, self.declared), self.policy)
+            probes_of_every_reading(lambda p: outbound_probes(p, facts, self.declared), self.policy)
             if "outbound" in self.probing
             else []
         )
         out_probes += self.peer_probes if "pair" in self.probing else []
         in_probes = (
-            _every_reading(lambda p: inbound_probes(p, facts, self.declared), self.policy)
+            probes_of_every_reading(lambda p: inbound_probes(p, facts, self.declared), self.policy)
             if "inbound" in self.probing
             else []
         )
@@ -257,13 +239,15 @@ class DeviceRun:
                 "no python3 (>= 3.5), bash with /dev/tcp and timeout, or nc on the device: "
                 "outbound reachability cannot be probed"
             )
-        timeout = self.probe_timeout * 2 + 30
+        timeout = outbound_timeout(self.probe_timeout)
         if runner == "python":
             command, stdin = outbound.python_command(probes, self.probe_timeout)
-            result = self.transport.run(command, stdin=stdin, timeout=timeout)
+            result = self.transport.run(command, stdin=stdin, timeout=timeout, name=OUTBOUND_COMMAND)
             return outbound.parse_results("python", result.stdout, probes, stderr=result.stderr)
         result = self.transport.run(
-            outbound.shell_command(probes, self.probe_timeout, tool=runner), timeout=timeout
+            outbound.shell_command(probes, self.probe_timeout, tool=runner),
+            timeout=timeout,
+            name=OUTBOUND_COMMAND,
         )
         return outbound.parse_results("shell", result.stdout, probes, stderr=result.stderr)
 
@@ -273,7 +257,10 @@ class DeviceRun:
             self.transport.close()  # the device errored before its state was read
             return
         try:
-            result = self._as_root(snap.fingerprint_command(self.sudo, self.sudo_password is not None))
+            password = self.sudo_password is not None
+            result = self._as_root(
+                snap.fingerprint_command(self.sudo, password, self.sudo_mode), "the read-only proof's command"
+            )
             after = snap.parse_sections(result.stdout).get("fingerprint")
             self.fingerprint_after = after.text if after is not None else None
             self.proof_problem = self.proof_problem or snap.proof_problem(after)
@@ -284,26 +271,6 @@ class DeviceRun:
             self.read_only = None
         finally:
             self.transport.close()
-
-
-def _kernel(sections: dict[str, snap.Section]) -> tuple[KernelModel | None, str | None]:
-    """What the kernel enforces, or why it cannot be known (one sentence naming source and line)."""
-    texts = snap.kernel_texts(sections)
-    if texts.get("iptables") is None:
-        return None, f"iptables-save gave no ruleset ({texts.get('iptables!') or 'not captured'})"
-    try:
-        return KernelModel.build(sources_from_texts(texts)), None
-    except RulesetError as exc:
-        return None, str(exc)
-
-
-def _every_reading(plan: Callable[[EffectivePolicy], list[Probe]], policy: EffectivePolicy) -> list[Probe]:
-    """The probes of every reading of the document the device may follow, each once: they run before
-    the verdicts say which reading it follows (checks/readings.py)."""
-    found: dict[str, Probe] = {}
-    for each in reading_policies(policy):
-        found |= {p.id: p for p in plan(each) if p.id not in found}
-    return list(found.values())
 
 
 def _canonical(address: str) -> str | None:

@@ -1,6 +1,9 @@
 """One read-only look at a device: a single batched remote command, split into sections (pure text work).
 
-    state_command(sudo) -> the command; parse_sections(stdout) -> {section: (exit status, text)}
+    state_command(sudo, mode=...) -> the command; parse_sections(stdout) -> {section: (exit status, text)}
+
+The reads that need root are privilege.READS (`portspec_root ...` in the script): each its own
+`sudo -n` in --sudo-mode commands, the whole script under `sudo sh` in --sudo-mode shell.
 
 Every program run on the device only reads: `ufw status`, `cat`, `ss`, `*tables-save`, `nft list`,
 `ipset save`, `ip`, `grep`, `sed`, `sha256sum`, and for the processes section `tr`, `sort`, `head`,
@@ -14,12 +17,13 @@ import shlex
 from dataclasses import dataclass
 
 from pytest_portspec.addresses import check_ip, is_ip
+from pytest_portspec.privilege import SudoMode, remote, root
 from pytest_portspec.probe.outbound import tools_command
 
 MARK = "==portspec=="
 _LEGACY = (
     "command -v {tool} >/dev/null || exit 127; iptables -V 2>/dev/null | grep -q nf_tables || exit 3; "
-    "grep -q . /proc/net/ip{v}_tables_names 2>/dev/null || exit 3; {tool}"
+    "{names} 2>/dev/null | grep -q . || exit 3; {save}"
 )
 # Loaded (or built in: /sys/module/NAME is there for most, and a kernel without /proc/modules loads
 # nothing): only then is the netlink request safe, it cannot make the kernel load a module.
@@ -32,31 +36,37 @@ NOT_LOADED = 3  # the exit status of a section whose kernel part is not loaded (
 SECTIONS: dict[str, str] = {
     "probe-tools": tools_command(),
     "tools": "for t in python3 bash nc timeout ufw ss netstat iptables-save; do command -v $t || true; done",
-    "ufw-status": "ufw status verbose",
-    "user-rules": "cat /etc/ufw/user.rules",
-    "user6-rules": "cat /etc/ufw/user6.rules",
+    "ufw-status": root("ufw-status"),
+    "user-rules": root("user-rules"),
+    "user6-rules": root("user6-rules"),
     "default-ufw": "cat /etc/default/ufw",
-    "sockets": "ss -H -tulpn || netstat -tulpn",
+    "sockets": f"{root('ss')} || {root('netstat')}",
     # Who holds each socket as the kernel names it: ss's process column is text a process chooses
     # (`prctl`), and ss stops a name at its first ")". The pids are taken on the device through a
     # strictly numeric filter (nothing the device says reaches the shell unquoted), at most 512;
     # comm and exe are printed in hex, as a name may hold a tab or a newline: "PID<TAB>HEX<TAB>HEX".
-    "processes": "(ss -H -tulpn || netstat -tulpn) 2>/dev/null | grep -oE 'pid=[0-9]+|[0-9]+/' "
+    # They are read as the SSH user: comm (what owners are checked by) is world-readable; exe only
+    # for the user's own processes unless the script runs as root (then it is evidence, not proof).
+    "processes": f"({root('ss')} || {root('netstat')}) 2>/dev/null | grep -oE 'pid=[0-9]+|[0-9]+/' "
     "| tr -dc '0-9\\n' | sort -un | head -n 512 | while read -r p; do case $p in ''|*[!0-9]*) continue;; "
     'esac; printf \'%s\\t%s\\t%s\\n\' "$p" "$(od -An -tx1 "/proc/$p/comm" 2>/dev/null | tr -d \' \\n\')" '
     '"$(readlink "/proc/$p/exe" 2>/dev/null | od -An -tx1 | tr -d \' \\n\')"; done',
     # The kernel's rulesets, every table (what the verdicts are judged on). Plain *tables-save lists
     # only the tables that exist: naming one (`-t nat`) could load a module, which changes the device.
-    "iptables": "iptables-save",
-    "ip6tables": "ip6tables-save",
+    "iptables": root("iptables-save"),
+    "ip6tables": root("ip6tables-save"),
     # With iptables-nft, rules loaded by iptables-legacy still filter: read them only when the legacy
     # tables are already there (reading /proc/net/ip_tables_names loads nothing).
-    "iptables-legacy": _LEGACY.format(v="", tool="iptables-legacy-save"),
-    "ip6tables-legacy": _LEGACY.format(v="6", tool="ip6tables-legacy-save"),
+    "iptables-legacy": _LEGACY.format(
+        tool="iptables-legacy-save", names=root("ip-tables-names"), save=root("iptables-legacy-save")
+    ),
+    "ip6tables-legacy": _LEGACY.format(
+        tool="ip6tables-legacy-save", names=root("ip6-tables-names"), save=root("ip6tables-legacy-save")
+    ),
     # nft and ipset talk netlink, which can load their kernel modules: only when already loaded.
     # `nft -s`: stateless, without counters (traffic changes them; the model does not need them)
-    "nft": _LOADED.format(tool="nft", module="nf_tables", command="nft -s -j list ruleset"),
-    "ipset": _LOADED.format(tool="ipset", module="ip_set", command="ipset save"),
+    "nft": _LOADED.format(tool="nft", module="nf_tables", command=root("nft-json")),
+    "ipset": _LOADED.format(tool="ipset", module="ip_set", command=root("ipset")),
     "links": "ip -o link show",
     "routes": "ip -o route show",
     "routes6": "ip -6 -o route show",
@@ -69,7 +79,7 @@ SECTIONS: dict[str, str] = {
 # it says so on a `portspec-proof:` line and the section's status is not 0 (see proof_problem).
 # Rules only: comments carry a timestamp and chain lines packet counters, which traffic changes.
 _SAVE_HASH = (
-    "if command -v {tool} >/dev/null; then t=$({tool} 2>/dev/null) || "
+    "if command -v {tool} >/dev/null; then t=$({command} 2>/dev/null) || "
     "{{ echo 'portspec-proof: {tool} failed'; exit 1; }}; "
     "printf '%s\\n' \"$t\" | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]$//' | sha256sum; "
     "else echo 'portspec-proof: {tool} is not installed'; exit 127; fi"
@@ -77,15 +87,15 @@ _SAVE_HASH = (
 OPTIONAL = frozenset({"processes"})  # older captures and fakes lack it: owners are then not credited
 FINGERPRINT = (
     "command -v sha256sum >/dev/null || { echo 'portspec-proof: sha256sum is not installed'; exit 127; }; "
-    "sha256sum /etc/ufw/*.rules /etc/default/ufw /etc/ufw/ufw.conf 2>&1; "
-    + _SAVE_HASH.format(tool="iptables-save")
+    f"{root('ufw-files')} 2>&1; "
+    + _SAVE_HASH.format(tool="iptables-save", command=root("iptables-save"))
     + "; "
-    + _SAVE_HASH.format(tool="ip6tables-save")
+    + _SAVE_HASH.format(tool="ip6tables-save", command=root("ip6tables-save"))
     + "; "
     # native nftables tables too, without their counters (only when nf_tables is loaded: see SECTIONS);
     # nft's stderr warns about tables iptables-nft manages: its exit status says whether it read them
     "t=$("
-    + _LOADED.format(tool="nft", module="nf_tables", command="nft -s list ruleset 2>/dev/null")
+    + _LOADED.format(tool="nft", module="nf_tables", command=f"{root('nft')} 2>/dev/null")
     + "); case $? in 0|3|127) printf '%s\\n' \"$t\" | sha256sum;; "
     "*) echo 'portspec-proof: nft list ruleset failed'; exit 1;; esac"
 )
@@ -99,20 +109,14 @@ def _script(sections: dict[str, str]) -> str:
     return "; ".join(parts)
 
 
-def as_root(script: str, sudo: bool, password: bool) -> str:
-    """Run a script as root: `sudo -n` (no prompt, fails fast) or `sudo -S` with the password on stdin."""
-    inner = f"sh -c {shlex.quote(script)}"
-    if not sudo:
-        return inner
-    return f"sudo -S -p '' {inner}" if password else f"sudo -n {inner}"
+def state_command(sudo: bool, password: bool = False, mode: SudoMode = "commands") -> str:
+    """The snapshot, one remote command: `sudo -n` (no prompt, fails fast) per root read, or for the
+    whole script in shell mode; with a password, `sudo -S` reads it from the command's stdin."""
+    return remote(_script({**SECTIONS, "fingerprint": FINGERPRINT}), sudo=sudo, mode=mode, password=password)
 
 
-def state_command(sudo: bool, password: bool = False) -> str:
-    return as_root(_script({**SECTIONS, "fingerprint": FINGERPRINT}), sudo, password)
-
-
-def fingerprint_command(sudo: bool, password: bool = False) -> str:
-    return as_root(_script({"fingerprint": FINGERPRINT}), sudo, password)
+def fingerprint_command(sudo: bool, password: bool = False, mode: SudoMode = "commands") -> str:
+    return remote(_script({"fingerprint": FINGERPRINT}), sudo=sudo, mode=mode, password=password)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ DATA = Path(__file__).parent / "data"
         ("coppercube:fw-1.6@cube-3.site.example", "coppercube", "fw-1.6", "cube-3.site.example", None),
         ("smartserver@lab", "smartserver", None, "lab", None),
         ("smartserver@lab:site-b", "smartserver", None, "lab:site-b", None),
-        ("voss@[2001:db8::7]:22", "voss", None, "2001:db8::7", 22),
-        ("voss@2001:db8::7", "voss", None, "2001:db8::7", None),
+        ("voss@[2001:2::7]:22", "voss", None, "2001:2::7", 22),
+        ("voss@2001:2::7", "voss", None, "2001:2::7", None),
         ("specs/my-box.yaml@my_alias", "specs/my-box.yaml", None, "my_alias", None),
     ],
 )
@@ -130,13 +130,13 @@ def test_every_socket_line_is_read_or_the_listing_is_refused() -> None:
 
 
 def test_the_state_command_is_one_read_only_command_quoted_for_sudo() -> None:
-    command = state_command(sudo=True)
+    command = state_command(sudo=True, mode="shell")  # commands mode: tests/test_privilege.py
     assert command.startswith("sudo -n sh -c '")
     for program in ("ufw status verbose", "ss -H -tulpn", "cat /etc/ufw/user.rules", "iptables-save"):
         assert program in command
     for writer in ("ufw allow", "ufw delete", "ufw enable", "ufw disable", "iptables -A", " rm ", "> /etc"):
         assert writer not in command
-    assert state_command(sudo=True, password=True).startswith("sudo -S -p '' sh -c '")
+    assert state_command(sudo=True, password=True, mode="shell").startswith("sudo -S -p '' sh -c '")
     assert state_command(sudo=False).startswith("sh -c '")
 
 

@@ -136,7 +136,7 @@ def test_the_sudo_password_goes_on_stdin_only() -> None:
     run.run()
     assert run.error is None
     command, stdin = seen[0]
-    assert command.startswith("sudo -S -p '' sh -c ")
+    assert command.startswith("sh -c 'IFS= read -r portspec_pw; ")  # read once, fed to each sudo
     assert "s3cret!" not in command and stdin == "s3cret!\n"
     assert "s3cret!" not in repr(run)
 

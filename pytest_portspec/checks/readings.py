@@ -13,11 +13,20 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar
 
 from pytest_portspec.policy import EffectivePolicy, Expectation, effective_policy
 from pytest_portspec.spec.model import Decision, Reading, RowOverride
 from pytest_portspec.spec.readings import apply
 from pytest_portspec.verdict import Check, Verdict
+
+
+class _Probe(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Probe)
 
 Judged = tuple[Expectation, Check, Verdict]
 RowJudge = Callable[[EffectivePolicy, frozenset[str]], list[Judged]]  # the items of some rows
@@ -244,3 +253,12 @@ def _combined(verdicts: list[Verdict]) -> Verdict:
         evidence=tuple(line for v in verdicts for line in v.evidence),
         notes=tuple(dict.fromkeys(n for v in verdicts for n in v.notes)),
     )
+
+
+def probes_of_every_reading(plan: Callable[[EffectivePolicy], list[P]], policy: EffectivePolicy) -> list[P]:
+    """The probes of every reading of the document the device may follow, each once: they run before
+    the verdicts say which reading it follows (`judge` below)."""
+    found: dict[str, P] = {}
+    for each in reading_policies(policy):
+        found |= {p.id: p for p in plan(each) if p.id not in found}
+    return list(found.values())

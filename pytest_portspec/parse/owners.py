@@ -83,7 +83,10 @@ class Process:
 
     def evidence(self) -> str:
         exe = printable(self.exe.decode("utf-8", "backslashreplace"))
-        return f"pid {self.pid}: the kernel names it {self.shown()!r}, program {exe or 'unknown'}"
+        # /proc/PID/exe needs root for another user's process: in --sudo-mode commands it is read as
+        # the SSH user, so say the owner rests on the kernel's name alone (it always does: exe is evidence)
+        program = f"program {exe}" if exe else "program unreadable without root: checked by its name only"
+        return f"pid {self.pid}: the kernel names it {self.shown()!r}, {program}"
 
 
 def parse_processes(text: str) -> dict[int, Process]:
