@@ -12,8 +12,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
-from pytest_portspec import __version__, kernel_cli
+from pytest_portspec import __version__, kernel_cli, privilege
 from pytest_portspec.catalog import find_spec, packaged_spec_dir, spec_files
 from pytest_portspec.diff import diff_results, diff_text, load_results
 from pytest_portspec.errors import PortspecError, SpecError
@@ -24,6 +25,7 @@ from pytest_portspec.report.data import build as build_report
 from pytest_portspec.report.html import page
 from pytest_portspec.results import TITLE
 from pytest_portspec.spec import load_spec
+from pytest_portspec.text import clip, printable_lines
 from pytest_portspec.views import list_text, policy_text, spec_summary
 
 DOCS_ENV = "PORTSPEC_DOCS"
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_diff.add_argument("new", type=Path, metavar="NEW.json")
     p_diff.add_argument("--format", choices=("text", "json"), default="text")
     lab_cli.add_parser(commands)
+    privilege.add_parser(commands)
     kernel_cli.add_parsers(commands)
     return parser
 
@@ -101,6 +104,11 @@ def _add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table")
 
 
+def say(text: str, stream: TextIO | None = None) -> None:
+    """Print text that quotes specs, results files or devices: control characters escaped, lines kept."""
+    print(printable_lines(text), file=stream or sys.stdout)
+
+
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
@@ -114,10 +122,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
         raise PortspecError(f"--docs {args.docs}: no such directory")
     result = lint(files, args.docs)
     for problem in result.problems:
-        print(f"{problem}", file=sys.stderr)
+        say(str(problem), sys.stderr)
     if not args.quiet:
         for note in result.notes:
-            print(note)
+            say(str(note))
     checked = "citations checked" if args.docs else "citations not checked (no --docs)"
     summary = (
         f"{len(files)} spec file(s), {len(result.problems)} problem(s), "
@@ -140,7 +148,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(policy.as_dict(), indent=2))
     else:
-        print(policy_text(policy))
+        say(policy_text(policy))
     return 0
 
 
@@ -149,7 +157,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps([spec_summary(s) for s in specs], indent=2))
     else:
-        print(list_text(specs))
+        say(list_text(specs))
     return 0
 
 
@@ -165,13 +173,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(page(data), encoding="utf-8")
-    print(f"{args.output}: {'ACCEPTED' if data.accepted else 'NOT ACCEPTED'}")
+    verdict = "ACCEPTED" if data.accepted else f"NOT ACCEPTED ({clip('; '.join(data.refusals), 400)})"
+    say(f"{args.output}: {verdict}")
     return 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     result = diff_results(load_results(args.old), load_results(args.new))
-    print(json.dumps(result.as_dict(), indent=2) if args.format == "json" else diff_text(result))
+    say(json.dumps(result.as_dict(), indent=2) if args.format == "json" else diff_text(result))
     return 1 if result.regressed else 0
 
 
@@ -182,6 +191,7 @@ COMMANDS = {
     "diff": cmd_diff,
     "report": cmd_report,
     "lab": lab_cli.run_lab,
+    "sudoers": privilege.run_sudoers,
     "packet": kernel_cli.run_packet,
     "matrix": kernel_cli.run_matrix,
 }
@@ -192,10 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except SpecError as exc:
-        print(exc, file=sys.stderr)
+        say(str(exc), sys.stderr)
         return 2
     except PortspecError as exc:
-        print(f"portspec: error: {exc}", file=sys.stderr)
+        say(f"portspec: error: {exc}", sys.stderr)
         return 2
     except BrokenPipeError:  # `portspec show ... | head` closed the pipe: not an error
         sys.stderr.close()

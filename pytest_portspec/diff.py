@@ -1,21 +1,26 @@
 """`portspec diff OLD.json NEW.json`: what changed between two runs (pure over results files).
 
-For nightly regression runs: items that newly fail or error, items that were fixed, devices
+For nightly regression runs: items that newly fail or error, items that were fixed, items the
+new run no longer checked (absent, or not run: a narrower selection, a run cut short), devices
 that newly cannot be checked, and what changed on the device itself (ufw rules added or
-removed, listening sockets that appeared or went away).
+removed, listening sockets that appeared or went away). Both files are checked against the
+results schema first (`resultsfile.load_results`): an invalid file is an error, never "no regression".
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pytest_portspec.errors import PortspecError
 from pytest_portspec.parse.sockets import read_listening
+from pytest_portspec.resultsfile import load_results
+from pytest_portspec.text import printable
+
+__all__ = ["Diff", "diff_results", "diff_text", "load_results"]  # load_results: read by kernel_cli too
 
 BAD = ("failed", "error")
+CHECKED = ("passed", "accepted", "failed", "error")  # outcomes of an item that ran
+NOT_RUN = "not run"
 
 
 @dataclass
@@ -42,31 +47,23 @@ class DeviceChanges:
 class Diff:
     regressions: list[dict[str, Any]] = field(default_factory=list)
     fixed: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[dict[str, Any]] = field(default_factory=list)  # checked before, not now
     devices: list[DeviceChanges] = field(default_factory=list)
 
     @property
     def regressed(self) -> bool:
-        return bool(self.regressions) or any(d.error_now and not d.error_before for d in self.devices)
+        return bool(self.regressions or self.dropped) or any(
+            d.error_now and not d.error_before for d in self.devices
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "regressed": self.regressed,
             "regressions": self.regressions,
             "fixed": self.fixed,
+            "dropped": self.dropped,
             "devices": [vars(d) for d in self.devices if not d.empty()],
         }
-
-
-def load_results(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PortspecError(f"{path}: cannot read the results file: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise PortspecError(f"{path}: not a results file (invalid JSON: {exc})") from None
-    if not isinstance(data, dict) or data.get("format") != 1 or not isinstance(data.get("results"), list):
-        raise PortspecError(f"{path}: not a portspec results file (written by --portspec-json, format 1)")
-    return data
 
 
 def _change(item: dict[str, Any], before: str, now: str) -> dict[str, Any]:
@@ -91,6 +88,12 @@ def diff_results(old: dict[str, Any], new: dict[str, Any]) -> Diff:
             result.regressions.append(_change(item, was, now))
         elif was in BAD and now == "passed":
             result.fixed.append(_change(item, was, now))
+        elif was in CHECKED and now == NOT_RUN:
+            result.dropped.append(_change(item, was, now))
+    now_ids = {r["nodeid"] for r in new["results"]}
+    for item in old["results"]:
+        if item["nodeid"] not in now_ids and item["outcome"] in CHECKED:
+            result.dropped.append(_change(item, item["outcome"], "absent"))
     old_devices = {d["device"]: d for d in old.get("devices", [])}
     for device in new.get("devices", []):
         result.devices.append(_device_changes(old_devices.get(device["device"], {}), device))
@@ -118,12 +121,14 @@ def _device_changes(old: dict[str, Any], new: dict[str, Any]) -> DeviceChanges:
 
 
 def diff_text(result: Diff) -> str:
-    lines = [
-        f"REGRESSED: {len(result.regressions)} item(s) newly failing" if result.regressed else "no regression"
-    ]
-    for title, items in (("newly failing", result.regressions), ("fixed", result.fixed)):
+    lines = [_headline(result)]
+    for title, items in (
+        ("newly failing", result.regressions),
+        ("no longer checked", result.dropped),
+        ("fixed", result.fixed),
+    ):
         if items:
-            lines.append(f"\n{title}:")
+            lines += ["", f"{title}:"]
             lines += [
                 f"  {i['nodeid']}: {i['before']} -> {i['now']}"
                 + (f" ({i['failure_class']}: {i['observed']})" if i["now"] in BAD else "")
@@ -132,7 +137,7 @@ def diff_text(result: Diff) -> str:
     for d in result.devices:
         if d.empty():
             continue
-        lines.append(f"\n{d.device}:")
+        lines += ["", f"{d.device}:"]
         if d.error_now != d.error_before:
             lines.append(f"  device error: {d.error_before or 'none'} -> {d.error_now or 'none'}")
         lines += [f"  + ufw rule   {r}" for r in d.rules_added] + [
@@ -140,4 +145,11 @@ def diff_text(result: Diff) -> str:
         ]
         lines += [f"  + listening  {s}" for s in d.sockets_added]
         lines += [f"  - listening  {s}" for s in d.sockets_removed]
-    return "\n".join(lines)
+    return "\n".join(map(printable, lines))  # every value came from a file: no raw escapes
+
+
+def _headline(result: Diff) -> str:
+    if not result.regressed:
+        return "no regression"
+    dropped = f", {len(result.dropped)} no longer checked" if result.dropped else ""
+    return f"REGRESSED: {len(result.regressions)} item(s) newly failing{dropped}"

@@ -14,6 +14,7 @@ from pytest_portspec.pairs import Pair
 from pytest_portspec.policy import Expectation
 from pytest_portspec.runner import DeviceRun
 from pytest_portspec.sites import Site
+from pytest_portspec.text import printable, printable_lines
 from pytest_portspec.verdict import Check, Verdict, altered_by_hook
 
 Ensure = Callable[[Sequence[DeviceRun]], None]  # takes the snapshots of these devices (each once)
@@ -45,7 +46,7 @@ def setup_error(sentence: str) -> NoReturn:
     """End an item's setup as an error shown as one sentence. Without a traceback to format: pytest
     formats a setup exception's traceback before our hook replaces it, and re-raising a device's one
     exception grew it item after item (96 items of a refused device took 56 s, now under 1 s)."""
-    pytest.fail(sentence, pytrace=False)
+    pytest.fail(printable_lines(sentence), pytrace=False)
 
 
 def explain(verdict: Verdict, device: str) -> str:
@@ -80,6 +81,10 @@ class VerdictItem(pytest.Item):
         raise NotImplementedError
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        """What the terminal and the JUnit XML show: quotes the device and the files, so made printable."""
+        return printable_lines(self._failure_text(excinfo))
+
+    def _failure_text(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
         if isinstance(excinfo.value, CheckFailed):
             return explain(excinfo.value.verdict, self.device)
         if isinstance(excinfo.value, DeviceError):
@@ -101,11 +106,10 @@ def conclude(item: VerdictItem, verdict: Verdict) -> None:
     item.verdict = verdict
     record(item, verdict)
     if verdict.outcome == "accepted":  # a site's accepted deviation: reported apart, never as a pass
-        pytest.xfail(
-            next((n for n in verdict.notes if n.startswith("accepted deviation")), "accepted deviation")
-        )
-    if verdict.outcome == "skipped":
-        pytest.skip(verdict.observed)
+        note = next((n for n in verdict.notes if n.startswith("accepted deviation")), "accepted deviation")
+        pytest.xfail(printable(note))  # the waiver's sentence, from a file
+    if verdict.outcome == "skipped":  # the reason reaches the terminal (-rs) and the JUnit XML
+        pytest.skip(printable(verdict.observed))
     if verdict.outcome == "failed":
         raise CheckFailed(verdict)
     if verdict.outcome == "error":
@@ -127,8 +131,8 @@ def record(item: VerdictItem, verdict: Verdict) -> None:
         ("failure_class", verdict.failure_class),
         ("citation", f"{cite.doc}: {cite.quote}" if cite else None),
     ):
-        if value is not None:
-            item.user_properties.append((name, value))
+        if value is not None:  # device labels, citations: from files, shown by JUnit readers
+            item.user_properties.append((name, printable(value)))
 
 
 class CheckItem(VerdictItem):

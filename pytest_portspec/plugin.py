@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ import pytest
 
 from pytest_portspec import options, parallel
 from pytest_portspec.catalog import packaged_spec_dir, spec_files
+from pytest_portspec.text import printable, printable_lines
 
 if TYPE_CHECKING:
     from pytest_portspec.lab.fixture import LabSession
@@ -29,12 +31,13 @@ class Waivers:
 
     def __init__(self, waivers: tuple[Waiver, ...]) -> None:
         self.waivers = list(waivers)
+        self.used: set[str] = set()  # ids of the waivers that concerned a failure: the others are reported
 
     @pytest.hookimpl
     def pytest_portspec_verdict(self, device: str, verdict: Verdict) -> Verdict | None:
         from pytest_portspec.waivers import apply_waivers
 
-        return apply_waivers(self.waivers, device, verdict, datetime.date.today())
+        return apply_waivers(self.waivers, device, verdict, datetime.date.today(), self.used)
 
 
 class WorkerParts:
@@ -79,11 +82,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{check}: portspec {check} checks")
     for path in spec_files([packaged_spec_dir()]):
         config.addinivalue_line("markers", f"{path.stem}: portspec checks of {path.stem} devices")
-    settings = options.load_settings(config)
+    with _printable_usage_errors():
+        settings = options.load_settings(config)
     if settings.devices or settings.inventory:
         from pytest_portspec import registry
 
-        reg = registry.build(settings)
+        with _printable_usage_errors():
+            reg = registry.build(settings)
         reg.worker = parallel.is_worker(config)
         for spec in {run.policy.spec.name for run in reg.runs}:  # specs from --spec-dir or a path too
             config.addinivalue_line("markers", f"{spec}: portspec checks of {spec} devices")
@@ -94,6 +99,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(reg, "portspec-registry")
         if settings.waivers:
             config.pluginmanager.register(Waivers(settings.waivers), "portspec-waivers")
+
+
+@contextlib.contextmanager
+def _printable_usage_errors() -> Iterator[None]:
+    """A usage error's sentence quotes files (inventory, waivers, specs): shown printable."""
+    try:
+        yield
+    except pytest.UsageError as exc:
+        raise pytest.UsageError(printable_lines(str(exc))) from None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -125,7 +139,7 @@ def pytest_runtest_makereport(
 def pytest_report_header(config: pytest.Config) -> list[str]:
     if REGISTRY not in config.stash:
         return []
-    return [*config.stash[REGISTRY].header(), *parallel.header(config)]
+    return [printable(line) for line in (*config.stash[REGISTRY].header(), *parallel.header(config))]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -174,7 +188,7 @@ def _progress_writer(config: pytest.Config) -> Callable[[str, bool], None]:
     def write(line: str, bad: bool) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and config.get_verbosity() > -2:
-            reporter.write_line(line, red=bad, bold=bad)
+            reporter.write_line(printable(line), red=bad, bold=bad)  # quotes the device's errors
 
     return write
 
@@ -185,4 +199,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         from pytest_portspec.results import summary
 
         for line, red in summary(config.stash[RESULTS]):
-            terminalreporter.write_line(line, red=red, bold=red)
+            terminalreporter.write_line(printable_lines(line), red=red, bold=red)

@@ -12,6 +12,7 @@ import json
 import shlex
 import time
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,12 @@ from pytest_portspec.pairs import Pair
 from pytest_portspec.policy import Expectation
 from pytest_portspec.registry import Registry
 from pytest_portspec.report.data import ReportData, build, partial_run
+from pytest_portspec.resultsfile import FORMAT
+from pytest_portspec.resultsmerge import NOT_RUN
+from pytest_portspec.resultsmerge import merge as merge  # the plugin and the tests read it here
 from pytest_portspec.spec.model import ports_label
+from pytest_portspec.waivers import unused_waivers
 
-FORMAT = 1
 TITLE = "Port and firewall acceptance report"
 SNAPSHOT_SECTIONS = (
     "ufw-status",
@@ -35,8 +39,9 @@ SNAPSHOT_SECTIONS = (
     "nft",
     "resolv",
     "time-servers",
-)  # raw evidence for the report
-NOT_RUN = "not run"
+    "processes",
+)  # raw evidence for the report; the kernel sections are kept whole apart ("kernel")
+RAW_CAP = 1024 * 1024  # characters of each raw section copied: a device may answer with megabytes
 
 
 def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
@@ -61,12 +66,16 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
                 "read_only": run.read_only,
                 "read_only_problem": run.proof_problem,
                 "host_key": run.host_key,
+                "host_key_policy": run.host_key_policy,
+                "host_key_verified": run.host_key_verified,
+                "host_key_note": run.host_key_note,
+                "sudo_mode": run.sudo_mode if run.sudo else "none",
                 "error": run.error.reason if run.error else None,
                 "ufw_rules": [r.as_dict() for r in run.rules],
                 "firewall_findings": [f.as_dict() for f in run.findings],
                 "kernel_notes": run.facts.kernel.notes if run.facts and run.facts.kernel else [],
                 "readings": [c.as_dict() for c in run.readings],  # which reading each contradiction took
-                "snapshot": {k: run.raw[k] for k in SNAPSHOT_SECTIONS if k in run.raw},
+                "snapshot": {k: capped(run.raw[k]) for k in SNAPSHOT_SECTIONS if k in run.raw},
                 "kernel": run.kernel_texts,  # what `portspec packet --snapshot` and `matrix` read
                 "rows": [_row(e) for e in policy.rows],
                 "fingerprint": {"start": run.fingerprint, "end": run.fingerprint_after},
@@ -99,7 +108,27 @@ def results_data(reg: Registry, session: pytest.Session) -> dict[str, Any]:
         "deselected": reg.deselected,
         "selection": _selection(session.config),
     }
-    return {"format": FORMAT, "run": meta, "devices": devices, "results": rows}
+    unused = [{"where": w, "why": why} for w, why in _unused_waivers(reg, session.config)]
+    return {"format": FORMAT, "run": meta, "devices": devices, "results": rows, "unused_waivers": unused}
+
+
+def _unused_waivers(reg: Registry, config: pytest.Config) -> list[tuple[str, str]]:
+    """The waivers this process saw accept no failure (see `merge` for a run over workers)."""
+    used: Collection[str] = getattr(config.pluginmanager.get_plugin("portspec-waivers"), "used", ())
+    rows = {run.label: {r.id for r in run.policy.spec.rows} for run in reg.runs}
+    for group, pairs in (reg.site.groups() if reg.site else {}).items():
+        rows[group] = {r.id for r in pairs[0].source.policy.spec.rows}
+    return unused_waivers(reg.settings.waivers, used, rows)
+
+
+def capped(text: str, limit: int = RAW_CAP) -> str:
+    """A raw section as the results file keeps it: whole up to `limit` characters, else its first
+    whole lines and a last line saying how much was cut (a cut line would read as another one)."""
+    if len(text) <= limit:
+        return text
+    kept = text[: text.rfind("\n", 0, limit) + 1] or text[:limit]
+    cut = len(text) - len(kept)
+    return f"{kept}[portspec: {cut} more characters cut: a raw section keeps its first {limit} characters]\n"
 
 
 def _site(reg: Registry, group: str, pairs: list[Pair]) -> dict[str, Any]:
@@ -194,48 +223,6 @@ def worker_part(reg: Registry, session: pytest.Session) -> dict[str, Any]:
     return part
 
 
-def merge(base: dict[str, Any], parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The controller's data (every device, unread) completed by the workers' parts.
-
-    A device read by a worker replaces the controller's entry; an item's entry from the worker
-    that ran it replaces `not run`. Order: the controller's devices, the items as collected.
-    """
-    devices = {d["device"]: d for d in base["devices"]}
-    read: dict[str, list[dict[str, Any]]] = {}
-    for part in parts:
-        for device in part["devices"]:
-            read.setdefault(device["device"], []).append(device)
-    for label, entries in read.items():
-        devices[label] = _combine(entries)
-    results = {r["nodeid"]: r for r in base["results"]}
-    for part in parts:
-        for entry in part["results"]:
-            known = results.get(entry["nodeid"])
-            if known is None or known["outcome"] == NOT_RUN:
-                results[entry["nodeid"]] = entry
-    run = base["run"] | {  # every worker collects and deselects the same items; the controller none
-        "deselected": max(
-            [base["run"].get("deselected", 0)] + [p["run"].get("deselected", 0) for p in parts]
-        ),
-    }
-    return base | {"run": run, "devices": list(devices.values()), "results": list(results.values())}
-
-
-def _combine(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """One device read by several workers (a --dist other than loadgroup): every command counts,
-    and the proof fails if any worker's failed."""
-    if len(entries) == 1:
-        return entries[0]
-    proofs = [e["read_only"] for e in entries]
-    worst = min(
-        entries, key=lambda e: (e["read_only"] is not False, e["error"] is None, e["read_only"] is not None)
-    )
-    return worst | {
-        "remote_commands": sum(e["remote_commands"] for e in entries),
-        "read_only": False if False in proofs else None if None in proofs else True,
-    }
-
-
 def read(device: dict[str, Any]) -> bool:
     """Whether the run read the device (its snapshot, or the error that stopped it)."""
     return device["error"] is not None or (device.get("fingerprint") or {}).get("start") is not None
@@ -279,6 +266,8 @@ def summary(data: dict[str, Any]) -> list[tuple[str, bool]]:
                     True,
                 )
             )
+    for waiver in data.get("unused_waivers", []):
+        lines.append((f"portspec: warning: unused waiver {waiver['where']}: {waiver['why']}", False))
     partial = partial_run(data["run"])
     if partial:
         lines.append((f"portspec: partial run, not a sign-off: {partial}", True))

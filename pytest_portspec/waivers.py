@@ -18,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from pytest_portspec.spec import yamlsrc as y
+from pytest_portspec.text import clip, printable
 from pytest_portspec.verdict import CHECKS, Verdict
 
 KEYS_REQUIRED = ("id", "reason", "accepted_by", "expires")
@@ -41,9 +43,14 @@ class Waiver:
     check: str | None
     device: str | None
     line: int
+    file: str = ""  # the waiver file, for FILE:LINE in warnings
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
 
     def matches(self, device: str, verdict: Verdict) -> bool:
-        spec = re.split(r"[\[@]", device, maxsplit=1)[0]  # voss[cluster]@db-1, or a site's voss@site-a
+        spec = spec_of(device)
         if self.device and device != self.device and spec != self.device:
             return False
         if self.check and verdict.check != self.check:
@@ -78,7 +85,7 @@ def load_waivers(path: Path) -> list[Waiver]:
     for index, node in enumerate(items or []):
         waiver = _waiver(src, node, f"waivers[{index}]")
         if waiver is not None and waiver.id in seen:
-            src.problem(node, f"waivers[{index}].id", f"duplicate waiver id {waiver.id!r}")
+            src.problem(node, f"waivers[{index}].id", f"duplicate waiver id {y.quoted(waiver.id)}")
         elif waiver is not None:
             seen.add(waiver.id)
             found.append(waiver)
@@ -114,6 +121,7 @@ def _waiver(src: y.Source, node: yaml.Node, path: str) -> Waiver | None:
         check=check,
         device=text.get("device"),
         line=y.line_of(node),
+        file=src.name,
     )
 
 
@@ -131,24 +139,60 @@ def _port(src: y.Source, node: yaml.Node, path: str) -> tuple[str, int] | None:
     value = str(y.scalar_value(node))
     match = re.fullmatch(r"(\d{1,5})/(tcp|udp)", value)
     if not match or not 1 <= int(match.group(1)) <= 65535:
-        src.problem(node, path, f"expected PORT/PROTO such as 502/tcp, found {value!r}")
+        src.problem(node, path, f"expected PORT/PROTO such as 502/tcp, found {y.quoted(value)}")
         return None
     return match.group(2), int(match.group(1))
 
 
 def apply_waivers(
-    waivers: list[Waiver], device: str, verdict: Verdict, today: datetime.date
+    waivers: list[Waiver],
+    device: str,
+    verdict: Verdict,
+    today: datetime.date,
+    used: set[str] | None = None,
 ) -> Verdict | None:
     """The verdict as the site's waivers make it: an accepted deviation, a failure with an expired
-    waiver noted, or None when no waiver concerns it."""
+    waiver noted, or None when no waiver concerns it. The id of the waiver that concerned it is
+    added to `used` (an expired one too: the failure says so already)."""
     if verdict.outcome != "failed":
         return None
     for waiver in waivers:
         if not waiver.matches(device, verdict):
             continue
+        if used is not None:
+            used.add(waiver.id)
         if waiver.expires < today:
             note = f"waiver {waiver.id} expired on {waiver.expires.isoformat()}: it no longer applies"
             return dataclasses.replace(verdict, notes=(*verdict.notes, note))
         note = f"accepted deviation {waiver.describe()}"
         return dataclasses.replace(verdict, outcome="accepted", notes=(*verdict.notes, note))
     return None
+
+
+def spec_of(device: str) -> str:
+    """The spec name of a device label: voss[cluster]@db-1, or a site's voss@site-a."""
+    return re.split(r"[\[@]", device, maxsplit=1)[0]
+
+
+def unused_waivers(
+    waivers: Iterable[Waiver], used: Collection[str], rows: Mapping[str, Collection[str]]
+) -> list[tuple[str, str]]:
+    """(FILE:LINE, why) of each waiver that accepted no failure of the run: a device or row it
+    names that the run does not have (a typo never matches), or nothing of its to accept.
+
+    `rows`: every device label of the run (sites too) -> the row ids of its spec."""
+    found: list[tuple[str, str]] = []
+    for waiver in waivers:
+        if waiver.id in used:
+            continue
+        named = waiver.device
+        targets = [d for d in rows if named is None or named in (d, spec_of(d))]
+        specs = sorted({spec_of(d) for d in targets})
+        if named is not None and not targets:
+            why = f"no device {clip(printable(named), 80)} in this run"
+        elif waiver.row is not None and not any(waiver.row in rows[d] for d in targets):
+            why = f"no row {clip(printable(waiver.row), 80)} in spec {', '.join(specs) or '(none)'}"
+        else:
+            why = "matched nothing: no failure of this run was its to accept"
+        found.append((waiver.where, why))
+    return found

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import resultstools as rt
 
 from pytest_portspec.cli import main
 
@@ -17,29 +18,12 @@ SS_NEW = SS_OLD + '\ntcp LISTEN 0 64 0.0.0.0:8080 0.0.0.0:* users:(("java",pid=2
 def results(
     outcomes: dict[str, str], rules: list[str], sockets: str, error: str | None = None
 ) -> dict[str, Any]:
-    device = "smartserver[enhanced]@198.18.1.2"
-    return {
-        "format": 1,
-        "devices": [
-            {
-                "device": device,
-                "error": error,
-                "ufw_rules": [{"rule": r} for r in rules],
-                "snapshot": {"sockets": sockets},
-            }
-        ],
-        "results": [
-            {
-                "nodeid": f"{device}::{key}",
-                "device": device,
-                "check": key.split("::")[1],
-                "outcome": outcome,
-                "failure_class": "permitted-by-ufw" if outcome == "failed" else None,
-                "observed": "ufw permits inbound 502/tcp" if outcome == "failed" else "ok",
-            }
-            for key, outcome in outcomes.items()
-        ],
-    }
+    label = "smartserver[enhanced]@198.18.1.2"
+    ufw = [{"rule": r, "line": f"### tuple ### {r}", "kind": "documented", "explanation": ""} for r in rules]
+    entry = rt.device(label, error=error, ufw_rules=ufw, snapshot={"sockets": sockets})
+    checks = [(*key.split("::"), outcome) for key, outcome in outcomes.items()]
+    items = [rt.result(label, key, check, outcome) for key, check, outcome in checks]
+    return rt.results([entry], items)
 
 
 def write(tmp_path: Path, name: str, data: dict[str, Any]) -> str:
@@ -85,7 +69,13 @@ def test_unchanged_runs_exit_0_and_json_is_available(
         capsys, write(tmp_path, "a.json", same), write(tmp_path, "b.json", same), "--format", "json"
     )
     assert code == 0
-    assert json.loads(out) == {"regressed": False, "regressions": [], "fixed": [], "devices": []}
+    assert json.loads(out) == {
+        "regressed": False,
+        "regressions": [],
+        "fixed": [],
+        "dropped": [],
+        "devices": [],
+    }
 
 
 def test_a_device_that_can_no_longer_be_checked_is_a_regression(
@@ -105,7 +95,7 @@ def test_a_file_that_is_not_a_results_file_is_one_clear_error(
     code, _, err = run(capsys, write(tmp_path, "bad.json", {"hello": 1}), good)
     assert code == 2
     assert err.strip().endswith(
-        "bad.json: not a portspec results file (written by --portspec-json, format 1)"
+        "bad.json: not a portspec results file (no format key; --portspec-json writes one)"
     )
     code, _, err = run(capsys, str(tmp_path / "missing.json"), good)
     assert code == 2 and "cannot read the results file" in err

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import resultstools as rt
 
 from pytest_portspec.cli import main
 from pytest_portspec.text import printable
@@ -57,9 +58,9 @@ def results_file(tmp_path: Path, *labels: str, ip6tables: str | None = None) -> 
         "links": LINKS,
         "addresses": ADDRESSES,
     }
-    devices = [{"device": label, "kernel": kernel} for label in labels] + [{"device": "site", "kind": "site"}]
+    devices = [rt.device(label, kernel=kernel) for label in labels] + [rt.site("voss@site")]
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"format": 1, "run": {}, "devices": devices, "results": []}), encoding="utf-8")
+    path.write_text(json.dumps(rt.results(devices, [])), encoding="utf-8")
     return path
 
 

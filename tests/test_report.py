@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,14 @@ def results(
         "reading": None,
     }
     return {
-        "format": 1,
-        "run": {"operator": "J. Engineer", "created": "2026-11-24 21:00:00 UTC", "tool_version": "0.1.0"},
+        "format": 2,
+        "run": {
+            "operator": "J. Engineer",
+            "created": "2026-11-24 21:00:00 UTC",
+            "tool_version": "0.1.0",
+            "deselected": 0,
+            "selection": "",
+        },
         "devices": [
             {
                 "device": DEVICE,
@@ -35,13 +42,25 @@ def results(
                 "role": None,
                 "host": "198.18.1.2",
                 "host_key": "ssh-ed25519 SHA256:abc",
+                "host_key_policy": "strict",
+                "host_key_verified": True,
+                "spec_revision": 1,
+                "enabled": [],
                 "conditions": {"bacnet": {"enabled": False, "decided_by": "default"}},
                 "remote_commands": 3,
+                "snapshot_s": 2.5,
                 "read_only": read_only,
+                "read_only_problem": None,
+                "fingerprint": {"start": "3a5f", "end": "3a5f" if read_only is not False else "9bc1"},
                 "error": error,
+                "firewall_findings": [],
+                "kernel_notes": [],
+                "readings": [],
+                "kernel": {},
                 "ufw_rules": [
                     {
                         "rule": "502/tcp ALLOW IN Anywhere",
+                        "line": "### tuple ### allow tcp 502 0.0.0.0/0 any 0.0.0.0/0 in",
                         "kind": "contradicts",
                         "explanation": "502/tcp: row modbus-tcp requires inbound 502/tcp blocked",
                     }
@@ -97,6 +116,7 @@ def results(
                 "key": "in-47808-udp",
                 "check": "ufw",
                 "outcome": "skipped",
+                "failure_class": None,
                 "observed": "condition bacnet is off",
                 "citation": citation,
                 "notes": [],
@@ -107,10 +127,12 @@ def results(
                 "key": "exposure",
                 "check": "exposure",
                 "outcome": "passed",
+                "failure_class": None,
                 "observed": "4 reachable socket(s), every one documented",
                 "notes": ["tcp 198.18.1.2:22 (sshd): management access used by this test"],
             },
         ],
+        "unused_waivers": [],
     }
 
 
@@ -156,7 +178,7 @@ def test_a_partial_run_is_never_a_sign_off() -> None:
     html = page(build(data, title="t", operator="o", created="c", tool_version="v"))
     assert "NOT ACCEPTED" in html
     banner = html.split("NOT ACCEPTED", 1)[1].split("</div>", 1)[0]
-    assert "partial run: 32 check(s) not selected (-m &#x27;not inbound&#x27;)" in banner
+    assert "partial run: 32 check(s) not selected (-m 'not inbound')" in unescape(banner)
 
 
 @pytest.mark.parametrize(
@@ -198,7 +220,7 @@ def test_portspec_report_re_renders_a_results_file(
     source.write_text(json.dumps(results(outcome="failed")), encoding="utf-8")
     out = tmp_path / "out" / "report.html"
     assert main(["report", str(source), "-o", str(out)]) == 0
-    assert capsys.readouterr().out.strip() == f"{out}: NOT ACCEPTED"
+    assert capsys.readouterr().out.strip() == f"{out}: NOT ACCEPTED (1 failed)"
     html = out.read_text(encoding="utf-8")
     assert "J. Engineer" in html and "2026-11-24 21:00:00 UTC" in html
 

@@ -11,6 +11,7 @@ from pytest_portspec.lab.cluster import up_site
 from pytest_portspec.lab.controller import Lab, UpRequest
 from pytest_portspec.lab.drifts import KINDS, usage
 from pytest_portspec.lab.system import install_deps
+from pytest_portspec.text import printable, printable_lines
 from pytest_portspec.views import table
 
 
@@ -49,6 +50,11 @@ def add_parser(commands: Any) -> None:
     sub.add_parser("install-deps", help="apt-get the system packages the lab needs")
 
 
+def say(text: str) -> None:
+    """Print what quotes the lab's state files and inventories: control characters escaped."""
+    print(printable_lines(text))
+
+
 def run_lab(args: argparse.Namespace) -> int:
     lab = Lab()
     if args.lab_command == "up" and args.inventory:
@@ -58,7 +64,7 @@ def run_lab(args: argparse.Namespace) -> int:
                 "conditions; pass only --drift NODE:DRIFT"
             )
         states, site = up_site(lab, Path(args.inventory), args.drift)
-        print(json.dumps(states, indent=2) if args.json else _site_text(states, site))
+        say(json.dumps(states, indent=2) if args.json else _site_text(states, site))
         return 0
     if args.lab_command == "up":
         if not args.target:
@@ -75,7 +81,7 @@ def run_lab(args: argparse.Namespace) -> int:
                 role=args.role,
             )
         )
-        print(json.dumps(state, indent=2) if args.json else _up_text(state))
+        say(json.dumps(state, indent=2) if args.json else _up_text(state))
         return 0
     if args.lab_command == "down":
         if not args.names and not args.all and not args.site:
@@ -84,14 +90,14 @@ def run_lab(args: argparse.Namespace) -> int:
         if args.site:
             nodes = [st["name"] for st in lab.status() if st.get("site") == args.site]
             if not nodes:
-                raise SystemExit(f"portspec lab down: no node of a site {args.site!r} is up")
+                raise SystemExit(f"portspec lab down: no node of a site {printable(args.site)!r} is up")
             names += nodes
         gone = lab.down(names, everything=args.all)
-        print(f"down: {', '.join(gone) or 'nothing was up'}")
+        say(f"down: {', '.join(gone) or 'nothing was up'}")
         return 0
     if args.lab_command == "status":
         states = lab.status()
-        print(json.dumps(states, indent=2) if args.json else _status_text(states))
+        say(json.dumps(states, indent=2) if args.json else _status_text(states))
         return 0
     if args.lab_command == "drifts":
         print(table(["DRIFT", "WHAT IT DOES"], [[usage(k), k.description] for k in KINDS.values()]))

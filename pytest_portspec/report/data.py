@@ -12,6 +12,7 @@ from typing import Any
 
 CHECK_COLUMNS = ("ufw", "listening", "outbound", "inbound")
 BLOCKING = ("failed", "error")
+NOT_RUN = "not run"  # an item collected and never run: the run stopped short
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ class DeviceReport:
     fingerprint: dict[str, str | None] = field(default_factory=dict)  # the read-only proof: start and end
     kind: str = "device"  # or "site": a site's node-to-node flows (its nodes are devices of their own)
     nodes: list[dict[str, Any]] = field(default_factory=list)
+    host_key_policy: str | None = None  # --host-key-policy it was reached with; None: not recorded
+    host_key_verified: bool | None = None  # checked against known_hosts; None: not recorded
+    host_key_note: str | None = None  # why it was not verified, in the transport's words
+    items: int = 0  # the results file's items of this device (a device with none was not checked)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -85,6 +90,8 @@ class ReportData:
     tool_version: str
     devices: list[DeviceReport]
     partial: str | None = None  # checks the run left out (-k, -m, --deselect): no sign-off then
+    unused_waivers: list[tuple[str, str]] = field(default_factory=list)  # (FILE:LINE, why)
+    strays: int = 0  # items naming a device the file does not describe: counted nowhere else
 
     @property
     def counts(self) -> Counter[str]:
@@ -95,14 +102,42 @@ class ReportData:
 
     @property
     def accepted(self) -> bool:
-        """ACCEPTED only when no check failed or errored, none was left out, every device was checked
-        and left unchanged."""
-        return (
-            not any(self.counts[o] for o in BLOCKING)
-            and self.partial is None
-            and bool(self.devices)
-            and all(d.error is None and (d.read_only is True or d.kind == "site") for d in self.devices)
+        """ACCEPTED only when no check failed, errored or was left out (deselected, not run), every
+        device was checked (has items, no error) and proven unchanged: see `refusals`."""
+        return not self.refusals
+
+    @property
+    def refusals(self) -> list[str]:
+        """Why the run is not a sign-off, one phrase each; empty for ACCEPTED. Nothing is presumed:
+        a results file that says nothing of a device, or nothing at all, is no acceptance."""
+        counts = self.counts
+        found = [f"{counts[o]} {o}" for o in (*BLOCKING, NOT_RUN) if counts[o]]
+        found += ["no device"] if not self.devices else []
+        found += [f"partial run: {self.partial}"] if self.partial else []
+        found += [f"{self.strays} item(s) of devices the results file does not describe"] * bool(self.strays)
+        return found + [why for device in self.devices for why in _device_refusals(device)]
+
+
+def _device_refusals(device: DeviceReport) -> list[str]:
+    label = device.label
+    if device.error is not None:
+        return [f"{label}: {device.error}"]
+    found = [f"{label}: no check ran"] if not device.items else []
+    if device.kind == "site":  # no snapshot of its own: its nodes carry the proof
+        return found
+    start, end = device.fingerprint.get("start"), device.fingerprint.get("end")
+    if device.read_only is False:
+        found.append(f"{label}: read-only proof failed (its firewall state changed during the run)")
+    elif device.read_only is None:
+        found.append(f"{label}: read-only proof missing ({device.read_only_problem or 'not taken'})")
+    elif start is None or start != end:  # a file saying "read only" must carry the proof
+        found.append(f"{label}: the read-only proof does not match its fingerprints")
+    if device.host_key_policy == "ignore" and device.host_key_verified is not True:
+        # accept-new's first use is the operator's trust on first use; ignore trusted nothing
+        found.append(
+            f"{label}: host key NOT verified (--host-key-policy ignore): it may not be the device named"
         )
+    return found
 
 
 def _status(row: dict[str, Any]) -> str:
@@ -138,6 +173,10 @@ def device_report(device: dict[str, Any], results: list[dict[str, Any]]) -> Devi
         fingerprint=device.get("fingerprint") or {},
         kind=device.get("kind", "device"),
         nodes=device.get("nodes", []),
+        host_key_policy=device.get("host_key_policy"),
+        host_key_verified=device.get("host_key_verified"),
+        host_key_note=device.get("host_key_note"),
+        items=len(mine),
     )
     for row in device.get("rows", []):
         cite = row.get("citation") or {}
@@ -189,13 +228,17 @@ def build(
     results: dict[str, Any], *, title: str, operator: str, created: str, tool_version: str
 ) -> ReportData:
     items = results.get("results", [])
+    devices = results.get("devices", [])
+    known = {d["device"] for d in devices}
     return ReportData(
         title=title,
         operator=operator,
         created=created,
         tool_version=tool_version,
-        devices=[device_report(d, items) for d in results.get("devices", [])],
+        devices=[device_report(d, items) for d in devices],
         partial=partial_run(results.get("run", {})),
+        unused_waivers=[(w["where"], w["why"]) for w in results.get("unused_waivers", [])],
+        strays=sum(r["device"] not in known for r in items),
     )
 
 
