@@ -7,6 +7,13 @@ from typing import Any
 
 CITATION = {"doc": "001_1f41fa5c7f5e2425.txt", "quote": "502Modbus TCPTCPBlocked/Allowed", "reading": None}
 FINGERPRINT = "ufw files 3a5f... iptables 9bc1..."
+RUN = {  # the results file's "run" of a complete run of one process
+    "operator": "J. Engineer",
+    "created": "2026-11-24 21:00:00 UTC",
+    "tool_version": "0.1.0",
+    "deselected": 0,
+    "selection": "",
+}
 
 
 def row(row_id: str, key: str, **override: Any) -> dict[str, Any]:
@@ -102,14 +109,7 @@ def result(label: str, key: str, check: str, outcome: str, **override: Any) -> d
 def results(devices: list[dict[str, Any]], items: list[dict[str, Any]], **run: Any) -> dict[str, Any]:
     return {
         "format": 2,
-        "run": {
-            "operator": "J. Engineer",
-            "created": "2026-11-24 21:00:00 UTC",
-            "tool_version": "0.1.0",
-            "deselected": 0,
-            "selection": "",
-        }
-        | run,
+        "run": RUN | run,
         "devices": devices,
         "results": items,
         "unused_waivers": [],

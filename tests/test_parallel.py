@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+import resultstools as rt
 
 from pytest_portspec import parallel
 from pytest_portspec import registry as registry_module
@@ -52,13 +53,7 @@ def plain_run() -> dict[str, Any]:
     """What one process writes for A and B checked, C not contacted (nothing of it selected)."""
     return {
         "format": 1,
-        "run": {
-            "operator": "J. Engineer",
-            "created": "2026-11-24 21:00:00 UTC",
-            "tool_version": "0.1.0",
-            "deselected": 0,
-            "selection": "",
-        },
+        "run": dict(rt.RUN),
         "devices": [device(A), device(B), device(C, read=False)],
         "results": [result(label, key, o) for label, keys in KEYS.items() for key, o in keys.items()],
     }

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import resultstools as rt
 
 from pytest_portspec.cli import main
 from pytest_portspec.report.data import build
@@ -26,13 +27,7 @@ def results(
     }
     return {
         "format": 2,
-        "run": {
-            "operator": "J. Engineer",
-            "created": "2026-11-24 21:00:00 UTC",
-            "tool_version": "0.1.0",
-            "deselected": 0,
-            "selection": "",
-        },
+        "run": dict(rt.RUN),
         "devices": [
             {
                 "device": DEVICE,

@@ -20,7 +20,7 @@ DEVICE = "smartserver@lab:leastpriv"
 FULL_ROOT = "portspec ALL=(ALL) NOPASSWD: ALL\n"  # the lab's own rule (lab/appliance.py)
 
 
-def run_plugin(pytester: pytest.Pytester, *args: str) -> tuple[dict[str, Any], str]:
+def run_plugin(pytester: pytest.Pytester, *args: str, device: str = DEVICE) -> tuple[dict[str, Any], str]:
     out = pytester.path / "results.json"
     result = pytester.runpytest_subprocess(
         "-p",
@@ -30,7 +30,7 @@ def run_plugin(pytester: pytest.Pytester, *args: str) -> tuple[dict[str, Any], s
         "--portspec-json",
         str(out),
         "--device",
-        DEVICE,
+        device,
         *args,
     )
     text = result.stdout.str()
@@ -113,23 +113,13 @@ def test_the_password_mode_reads_with_a_sudo_per_command_and_never_shows_the_pas
     try:
         password = Path(up.state["sudo_password_file"]).read_text()
         os.environ["LEAST_SUDO_PASSWORD"] = password
-        out = pytester.path / "results.json"
-        result = pytester.runpytest_subprocess(
-            "-p",
-            "no:cacheprovider",
-            "--probe-timeout",
-            "1",
-            "--portspec-json",
-            str(out),
-            "--device",
-            "coppercube@lab:leastpw",
-            "--sudo-password-env",
-            "LEAST_SUDO_PASSWORD",
+        data, text = run_plugin(
+            pytester, "--sudo-password-env", "LEAST_SUDO_PASSWORD", device="coppercube@lab:leastpw"
         )
-        data = json.loads(out.read_text())
         device = data["devices"][0]
         assert device["error"] is None and device["read_only"] is True
-        assert password not in result.stdout.str() and password not in out.read_text()
+        out = pytester.path / "results.json"
+        assert password not in text and password not in out.read_text()
         assert password not in (Path(up.state["known_hosts"]).parent / "sshd.log").read_text()
     finally:
         os.environ.pop("LEAST_SUDO_PASSWORD", None)
