@@ -19,6 +19,7 @@ from kdiff_bench import Bench, run
 from kdiff_rules import Probe, RuleSet
 
 from pytest_portspec.lab.appliance import UFW_DRIVER
+from pytest_portspec.privilege import remote
 from pytest_portspec.snapshot import (
     KERNEL_SECTIONS,
     NOT_LOADED,
@@ -85,7 +86,10 @@ def capture(bench: Bench) -> tuple[dict[str, str | None], str, str | None]:
     read directly, and why the plugin's nft section is empty when nftables has tables."""
     sections = {name: SECTIONS[name] for name in KERNEL_SECTIONS}
     sections["nft-direct"] = "nft -j list ruleset"
-    found = parse_sections(bench.inside(_script(sections)).stdout)
+    # as root already (no sudo): `remote` defines the portspec_root the commands call
+    found = parse_sections(
+        bench.inside(remote(_script(sections), sudo=False, mode="shell", password=False)).stdout
+    )
     texts = kernel_texts({k: v for k, v in found.items() if k != "nft-direct"})
     direct = found["nft-direct"].text
     gap = None

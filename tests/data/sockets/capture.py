@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from pytest_portspec.privilege import remote
 from pytest_portspec.snapshot import SECTIONS, _script
 
 # (process name, socket family, address, port, kind, IPV6_V6ONLY)
@@ -55,7 +56,8 @@ def main(out: Path) -> None:
     try:
         for child in children:
             assert child.stdout is not None and child.stdout.readline() == "ready\n"
-        script = _script({name: SECTIONS[name] for name in ("sockets", "processes")})
+        sections = {name: SECTIONS[name] for name in ("sockets", "processes")}
+        script = remote(_script(sections), sudo=False, mode="shell", password=False)  # as root already
         snapshot = subprocess.run(["sh", "-c", script], capture_output=True, check=True).stdout
         (out / "ss-families.snapshot").write_bytes(snapshot)
         plain = subprocess.run(["runuser", "-u", "nobody", "--", "ss", "-H", "-tulpn"], capture_output=True)
