@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_portspec.errors import SpecNotFoundError
+from pytest_portspec.text import quoted
 
 if TYPE_CHECKING:  # the spec machinery (YAML, netaddr) loads when a spec does: pytest start-up stays light
     from pytest_portspec.spec import Spec
@@ -49,7 +50,7 @@ def find_spec_file(name_or_path: str, spec_dirs: Sequence[Path] = ()) -> Path:
 
     names = sorted({p.stem for d in dirs if d.is_dir() for p in spec_files([d])})
     raise SpecNotFoundError(
-        f"no spec named {name_or_path!r}{suggest(name_or_path, names)}; "
+        f"no spec named {quoted(name_or_path)}{suggest(name_or_path, names)}; "
         f"available: {', '.join(names) or 'none'}"
     )
 

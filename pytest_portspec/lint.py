@@ -18,6 +18,7 @@ from pytest_portspec.policy import ALL, effective_policy
 from pytest_portspec.spec import Spec, load_spec
 from pytest_portspec.spec.model import Decision, ports_label
 from pytest_portspec.spec.readings import describe
+from pytest_portspec.text import quoted
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -81,7 +82,7 @@ def check_citations(spec: Spec, docs_dir: Path) -> list[Problem]:
                     str(spec.path),
                     cite.line,
                     f"{where}.quote",
-                    f"quote not found in {cite.doc}: {cite.quote!r}",
+                    f"quote not found in {cite.doc}: {quoted(cite.quote)}",
                 )
             )
     return problems

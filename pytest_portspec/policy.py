@@ -31,6 +31,7 @@ from pytest_portspec.spec.model import (
     subtract,
 )
 from pytest_portspec.spec.yamlsrc import suggest
+from pytest_portspec.text import quoted
 
 ALL = "all"
 
@@ -172,7 +173,8 @@ def effective_policy(
     if role is not None and role not in spec.roles:
         offered = ", ".join(spec.roles) or "none (it describes a single node)"
         raise SelectionError(
-            f"spec {spec.name!r} has no role {role!r}{suggest(role, list(spec.roles))}; roles: {offered}"
+            f"spec {spec.name!r} has no role {quoted(role)}{suggest(role, list(spec.roles))}; "
+            f"roles: {offered}"
         )
     on = {c.name: c for c in conditions}
     keys = side_keys(spec)
@@ -195,7 +197,7 @@ def choose_profile(spec: Spec, name: str | None, firmware: str | None) -> Profil
     if name is not None:
         if name not in spec.profiles:
             raise SelectionError(
-                f"spec {spec.name!r} has no profile {name!r}{suggest(name, list(spec.profiles))}; "
+                f"spec {spec.name!r} has no profile {quoted(name)}{suggest(name, list(spec.profiles))}; "
                 f"profiles: {', '.join(spec.profiles)}"
             )
         chosen = spec.profiles[name]
@@ -220,7 +222,7 @@ def choose_profile(spec: Spec, name: str | None, firmware: str | None) -> Profil
 def _version(text: str) -> Version:
     version = parse_version(text)
     if version is None:
-        raise SelectionError(f"firmware version {text!r} is not a dotted number such as 1.6")
+        raise SelectionError(f"firmware version {quoted(text)} is not a dotted number such as 1.6")
     return version
 
 
@@ -230,11 +232,12 @@ def choose_conditions(spec: Spec, enable: Sequence[str], disable: Sequence[str])
         if name != ALL and name not in spec.conditions:
             offered = ", ".join(known) or "none"
             raise SelectionError(
-                f"spec {spec.name!r} has no condition {name!r}{suggest(name, known)}; conditions: {offered}"
+                f"spec {spec.name!r} has no condition {quoted(name)}{suggest(name, known)}; "
+                f"conditions: {offered}"
             )
     both = sorted(set(enable) & set(disable))
     if both:
-        raise SelectionError(f"condition {both[0]!r} is both enabled and disabled")
+        raise SelectionError(f"condition {quoted(both[0])} is both enabled and disabled")
     choices = []
     for condition in spec.conditions.values():
         name = condition.name

@@ -2,6 +2,7 @@
 
     printable(text)  control and invisible characters (ESC, CR, BEL, bidi overrides) escaped
     clip(text)       at most ~200 characters of a value quoted in an error line
+    quoted(value)    its repr, clipped
 
 A device or a file is untrusted input: `ESC[2J` would clear the reviewer's terminal, `ESC]0;...BEL`
 set its title, a bidi override reorder what an error line seems to say. Everything shown in a
@@ -28,3 +29,8 @@ def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def quoted(value: object) -> str:
+    """A value as an error line quotes it: its repr, at most ~200 characters of it."""
+    return clip(repr(value))

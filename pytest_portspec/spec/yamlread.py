@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from pytest_portspec.errors import Problem
-from pytest_portspec.text import clip, printable
+from pytest_portspec.text import clip, printable, quoted
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,11 +38,6 @@ _COLLECTIONS = {_STD + "seq": yaml.SequenceNode, _STD + "map": yaml.MappingNode}
 _FAST: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _RESOLVER = yaml.resolver.Resolver()
-
-
-def quoted(value: object) -> str:
-    """A value as an error line quotes it: its repr, at most ~200 characters of it."""
-    return clip(repr(value))
 
 
 def join(path: str, key: str | int) -> str:

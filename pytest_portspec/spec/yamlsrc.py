@@ -23,8 +23,8 @@ from pytest_portspec.spec.yamlread import MAX_FILE_BYTES as MAX_FILE_BYTES
 from pytest_portspec.spec.yamlread import compose as compose
 from pytest_portspec.spec.yamlread import construct
 from pytest_portspec.spec.yamlread import join as join
-from pytest_portspec.spec.yamlread import quoted as quoted
 from pytest_portspec.spec.yamlread import read_text as read_text
+from pytest_portspec.text import quoted as quoted
 
 T = TypeVar("T")
 
