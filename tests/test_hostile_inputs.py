@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_loader_errors import GOOD as SPEC
@@ -377,3 +378,19 @@ def _line_of(path: Path, text: str) -> int:
     """The 1-based line of the first line of `path` holding `text`."""
     lines = path.read_text(encoding="utf-8").splitlines()
     return next(n for n, line in enumerate(lines, 1) if text in line)
+
+
+@pytest.mark.parametrize(
+    "choice",
+    [{"role": "r" * 5000}, {"profile": "p" * 5000}, {"enable": ["c" * 5000]}],
+    ids=["role", "profile", "condition"],
+)
+def test_a_huge_command_line_choice_is_quoted_clipped(choice: dict[str, Any]) -> None:
+    from pytest_portspec.catalog import find_spec
+    from pytest_portspec.errors import SelectionError
+    from pytest_portspec.policy import effective_policy
+
+    spec = find_spec("voss" if "role" in choice else "smartserver", [])
+    with pytest.raises(SelectionError) as info:
+        effective_policy(spec, **choice)
+    assert len(str(info.value)) < 600 and "more characters" in str(info.value)
