@@ -148,6 +148,21 @@ def test_the_cover_says_whether_the_host_key_was_verified(
     assert bool(warning) is warns
 
 
+def test_the_cover_shows_why_an_ignored_key_was_not_verified() -> None:
+    note = "host key does not match known_hosts (ignored: --host-key-policy ignore)"
+    markup = parsed(page(report_data(host_key_policy="ignore", host_key_verified=False, host_key_note=note)))
+    assert f"ssh-ed25519 SHA256:abc ({note})" in markup.text
+
+
+@pytest.mark.parametrize(
+    ("mode", "shown"),
+    [("commands", "a sudo per read-only command"), ("shell", "sudo sh, full root"), (None, None)],
+)
+def test_the_cover_says_how_the_root_reads_ran(mode: str | None, shown: str | None) -> None:
+    html = page(report_data(sudo_mode=mode))
+    assert (shown is None and "root reads" not in html) or (shown is not None and shown in html)
+
+
 def test_unused_waivers_have_their_own_section_only_when_there_are_some() -> None:
     data = report_data()
     assert "Unused waivers" not in page(data)

@@ -75,6 +75,7 @@ class DeviceReport:
     host_key_policy: str | None = None  # --host-key-policy it was reached with; None: not recorded
     host_key_verified: bool | None = None  # checked against known_hosts; None: not recorded
     host_key_note: str | None = None  # why it was not verified, in the transport's words
+    sudo_mode: str | None = None  # how the root reads ran: commands, shell, none; None: not recorded
     items: int = 0  # the results file's items of this device (a device with none was not checked)
 
     @property
@@ -176,6 +177,7 @@ def device_report(device: dict[str, Any], results: list[dict[str, Any]]) -> Devi
         host_key_policy=device.get("host_key_policy"),
         host_key_verified=device.get("host_key_verified"),
         host_key_note=device.get("host_key_note"),
+        sudo_mode=device.get("sudo_mode"),
         items=len(mine),
     )
     for row in device.get("rows", []):

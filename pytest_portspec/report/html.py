@@ -87,6 +87,13 @@ def host_key_text(device: DeviceReport) -> tuple[str, bool]:
     return f"{device.host_key} (NOT verified: host-key policy {policy})", True
 
 
+SUDO_MODES = {  # how the root reads ran, for a security reviewer
+    "commands": " (root reads: a sudo per read-only command)",
+    "shell": " (root reads: sudo sh, full root)",
+    "none": " (as root over SSH)",
+}
+
+
 def _device_row(d: DeviceReport) -> dict[str, Any]:
     host_key, warning = host_key_text(d)
     problem = f": {d.read_only_problem}" if d.read_only is None and d.read_only_problem else ""
@@ -102,7 +109,7 @@ def _device_row(d: DeviceReport) -> dict[str, Any]:
         or "none",
         "host_key": host_key,
         "host_key_warning": warning,
-        "remote_commands": d.remote_commands,
+        "remote_commands": f"{d.remote_commands}{SUDO_MODES.get(d.sudo_mode or '', '')}",
         "read_only": {True: "unchanged", False: "CHANGED", None: "not made"}[d.read_only] + problem,
         "read_only_class": "passed" if d.read_only else "failed",
     }
