@@ -21,11 +21,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 MB = 1024 * 1024
+FLOOD = "flood 200 MB (cap 8 MB)"
+NAIVE = "flood 200 MB, naive read-all"
 
 
 def cases() -> list[tuple[str, object, dict[str, object], dict[str, object]]]:
@@ -43,8 +46,8 @@ def cases() -> list[tuple[str, object, dict[str, object], dict[str, object]]]:
     return [
         ("well-behaved (no outbound probe tool)", answering(good, proof=good), {}, {}),
         ("trickle 1 B/2 s (device deadline 5 s)", trickling(2.0), {}, {"deadline": 5.0}),
-        ("flood 200 MB (cap 8 MB)", flooding(200 * MB), {}, {}),
-        ("flood 200 MB, naive read-all", flooding(200 * MB), {}, {"naive": True}),
+        (FLOOD, flooding(200 * MB), {}, {}),
+        (NAIVE, flooding(200 * MB), {}, {"naive": True}),
         ("channel never confirmed (open timeout 2 s)", answering(good), {"confirm": False}, {"open": 2.0}),
         (
             "exec never answered (device deadline 5 s)",
@@ -135,11 +138,25 @@ def main() -> None:
     from hostile_server import HostileServer, make_keys
 
     logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # the server's side of a reset: expected
-    keys = make_keys(Path(tempfile.mkdtemp(prefix="portspec-faults-")))
+    with tempfile.TemporaryDirectory(prefix="portspec-faults-") as workdir:
+        measured = _matrix(HostileServer, make_keys(Path(workdir)))
+    capped, naive = measured.get(FLOOD), measured.get(NAIVE)
+    if capped and naive:  # the ratio the cap buys, both measured in this run
+        print(
+            f"flood 200 MB, capped against naive read-all: RSS growth {naive['growth']:.0f} MB / "
+            f"{max(capped['growth'], 1):.0f} MB = {naive['growth'] / max(capped['growth'], 1):.0f}x less, "
+            f"time to end {naive['seconds']:.2f} s / {capped['seconds']:.2f} s = "
+            f"{naive['seconds'] / capped['seconds']:.1f}x shorter"
+        )
+
+
+def _matrix(server_class: Any, keys: Any) -> dict[str, dict[str, float]]:
+    """Each case in a subprocess of its own (its peak RSS is its own), one line each."""
+    measured: dict[str, dict[str, float]] = {}
     print(f"{'case':<44} {'time to end':>11} {'peak RSS':>9} {'growth':>8}  outcome")
     total = time.monotonic()
     for name, behaviour, server_options, options in cases():
-        with HostileServer(behaviour, keys, **server_options) as server:  # type: ignore[arg-type]
+        with server_class(behaviour, keys, **server_options) as server:
             argv = [
                 sys.executable,
                 __file__,
@@ -156,7 +173,9 @@ def main() -> None:
         peak, growth = found["peak"] / 1024, (found["peak"] - found["before"]) / 1024
         outcome = found["outcome"].replace("ERROR ", "error: ", 1)
         print(f"{name:<44} {found['seconds']:>9.2f} s {peak:>6.0f} MB {growth:>5.0f} MB  {outcome[:150]}")
+        measured[name] = {"seconds": found["seconds"], "growth": growth}
     print(f"(all cases: {time.monotonic() - total:.0f} s)")
+    return measured
 
 
 if __name__ == "__main__":
