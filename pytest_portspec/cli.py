@@ -21,9 +21,9 @@ from pytest_portspec.errors import PortspecError, SpecError
 from pytest_portspec.lab import cli as lab_cli
 from pytest_portspec.lint import lint
 from pytest_portspec.policy import effective_policy
+from pytest_portspec.report.data import TITLE
 from pytest_portspec.report.data import build as build_report
 from pytest_portspec.report.html import page
-from pytest_portspec.results import TITLE
 from pytest_portspec.spec import load_spec
 from pytest_portspec.text import clip, printable_lines
 from pytest_portspec.views import list_text, policy_text, spec_summary

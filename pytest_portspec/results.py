@@ -23,14 +23,13 @@ from pytest_portspec.items import CheckItem, PairItem
 from pytest_portspec.pairs import Pair
 from pytest_portspec.policy import Expectation
 from pytest_portspec.registry import Registry
-from pytest_portspec.report.data import ReportData, build, partial_run
+from pytest_portspec.report.data import TITLE, ReportData, build, partial_run
 from pytest_portspec.resultsfile import FORMAT
 from pytest_portspec.resultsmerge import NOT_RUN
 from pytest_portspec.resultsmerge import merge as merge  # the plugin and the tests read it here
 from pytest_portspec.spec.model import ports_label
 from pytest_portspec.waivers import unused_waivers
 
-TITLE = "Port and firewall acceptance report"
 SNAPSHOT_SECTIONS = (
     "ufw-status",
     "sockets",

@@ -18,13 +18,14 @@ from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from pytest_portspec.errors import PortspecError
 from pytest_portspec.text import clip, printable
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 FORMAT = 2  # the shape results.py writes; the schema file carries the same number
 READABLE = (1, 2)  # format 1 (no schema yet) is upgraded on reading: see `_upgrade`
@@ -52,6 +53,8 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # imported when a file is read, not by every command
+
     return Draft202012Validator(schema())
 
 
@@ -74,6 +77,8 @@ def load_results(path: Path) -> dict[str, Any]:
 
 def first_problem(data: object) -> str | None:
     """The first place where `data` differs from the schema, as `JSON.PATH: what is wrong`."""
+    from jsonschema.exceptions import best_match
+
     try:
         error = next(iter(_validator().iter_errors(data)), None)
         if error is None:

@@ -7,10 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_portspec.lab.cluster import up_site
-from pytest_portspec.lab.controller import Lab, UpRequest
-from pytest_portspec.lab.drifts import KINDS, usage
-from pytest_portspec.lab.system import install_deps
 from pytest_portspec.text import printable, printable_lines
 from pytest_portspec.views import table
 
@@ -56,6 +52,12 @@ def say(text: str) -> None:
 
 
 def run_lab(args: argparse.Namespace) -> int:
+    # The emulator is imported here, not above: every `portspec` command builds this parser.
+    from pytest_portspec.lab.cluster import up_site
+    from pytest_portspec.lab.controller import Lab, UpRequest
+    from pytest_portspec.lab.drifts import KINDS, usage
+    from pytest_portspec.lab.system import install_deps
+
     lab = Lab()
     if args.lab_command == "up" and args.inventory:
         if args.target or args.name or args.role or args.enable or args.disable:

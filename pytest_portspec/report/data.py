@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+TITLE = "Port and firewall acceptance report"
 CHECK_COLUMNS = ("ufw", "listening", "outbound", "inbound")
 BLOCKING = ("failed", "error")
 NOT_RUN = "not run"  # an item collected and never run: the run stopped short

@@ -8,13 +8,15 @@ takes only a value of an allow-list. Nothing secret is in the data (no passwords
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from markupsafe import Markup
 
 from pytest_portspec.report.data import DeviceReport, ReportData
 from pytest_portspec.text import printable_lines
+
+if TYPE_CHECKING:
+    import jinja2
 
 SECTION_LIMIT = 64 * 1024  # bytes of one raw section the HTML shows: the results file keeps it whole
 CLASSES = frozenset({"passed", "failed", "error", "skipped", "accepted"})  # outcomes with a style
@@ -45,6 +47,8 @@ def visible(value: object) -> object:
 
 @cache
 def _env() -> jinja2.Environment:
+    import jinja2  # imported on the first render, not by every `portspec` command
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pytest_portspec.report", "templates"),
         autoescape=True,
