@@ -2,10 +2,10 @@
 
     device deadline = connect allowance + 60 s (state command) + (2 x probe timeout + 30 s)
                       (outbound probes' command) + probe timeout (inbound probes) + 30 s (local work)
-    connect allowance = 2 x (4 x --connect-timeout + 15 s)    (transport.py; 0 for the fake)
+    connect allowance = 2 x (4 x --connect-timeout + 15 s)    (transports/ssh.py; 0 for the fake)
 
 With the defaults (--connect-timeout 10, --probe-timeout 3): 110 + 60 + 36 + 3 + 30 = 239 s. Each
-remote command has its own total deadline as well (transport.py); the read-only proof at the end is
+remote command has its own total deadline as well (transports/ssh.py); the read-only proof at the end is
 bounded by its command deadline (60 s, plus reconnecting).
 """
 

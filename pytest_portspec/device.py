@@ -10,6 +10,7 @@ import netaddr
 
 from pytest_portspec.addresses import is_documentation_address, is_hostname, is_ip
 from pytest_portspec.text import clip
+from pytest_portspec.transports.schemes import LAB_HOST, is_lab_host
 
 HostKeyPolicy = Literal["strict", "accept-new", "ignore"]  # what to do with an unknown host key
 
@@ -27,7 +28,7 @@ class DeviceRequest:
 
     @property
     def lab(self) -> bool:
-        return self.host == "lab" or self.host.startswith("lab:")
+        return is_lab_host(self.host)
 
 
 def parse_device(text: str) -> DeviceRequest:
@@ -71,7 +72,7 @@ def _host_and_port(text: str, where: str) -> tuple[str, int | None]:
             raise ValueError(f"--device {_q(text)}: {_q(where)} is not a valid address")
         return where, None
     host, _, port_text = where.partition(":")
-    if host == "lab" and port_text and not port_text.isdigit():
+    if host == LAB_HOST and port_text and not port_text.isdigit():
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", port_text):
             raise ValueError(f"--device {_q(text)}: {_q(port_text)} is not an emulated appliance name")
         return where, None

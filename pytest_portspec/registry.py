@@ -24,7 +24,7 @@ from pytest_portspec.runner import DeviceRun, progress_line
 from pytest_portspec.sites import Site, plan_site
 from pytest_portspec.spec import Spec
 from pytest_portspec.spec.yamlsrc import suggest
-from pytest_portspec.transport import SSHSettings, SSHTransport
+from pytest_portspec.transports.schemes import Target, is_lab_host, transport_for
 
 
 @dataclass(eq=False)  # a pluggy plugin object: hashed by identity
@@ -232,7 +232,7 @@ def _from_inventory(settings: Settings, device: InventoryDevice) -> tuple[Settin
         ssh_user=device.ssh_user or settings.ssh_user,
         ssh_key=device.ssh_key or settings.ssh_key,
     )
-    host = f"lab:{device.name}" if device.host == "lab" else device.host
+    host = f"lab:{device.name}" if is_lab_host(device.host) else device.host
     request = DeviceRequest(
         f"{device.name} (inventory line {device.line})", device.spec, device.profile, host, device.port
     )
@@ -267,13 +267,13 @@ def _device(settings: Settings, request: DeviceRequest, name: str | None = None)
     host = lab["management_address"] if lab else request.host
     where = name or (f"[{host}]" if ":" in host and not request.lab else host)
     label = f"{spec.name}[{policy.profile.name}]@{where}" + (f":{request.port}" if request.port else "")
-    ssh = _ssh_settings(settings, request, lab)
+    port = int(lab["ssh_port"]) if lab else request.port  # the SSH port declared (the connection's wins)
     return DeviceRun(
         label=label,
         host=host,
         policy=policy,
-        transport=SSHTransport(label, ssh),
-        declared=_declarations(settings, ssh.port or 22, lab),
+        transport=transport_for(Target(label, request.host, request.port, settings, lab)),
+        declared=_declarations(settings, port or 22, lab),
         sudo=settings.sudo,
         sudo_password=settings.sudo_password,
         sudo_mode=settings.sudo_mode,
@@ -301,26 +301,3 @@ def _lab_origin(enable: list[str], disable: list[str], settings: Settings) -> di
         c: f"the emulated appliance (portspec lab up --disable {c})" for c in disable if c not in mine
     }
 
-
-def _ssh_settings(settings: Settings, request: DeviceRequest, lab: dict[str, Any] | None) -> SSHSettings:
-    if lab is not None:
-        return SSHSettings(
-            host=lab["management_address"],
-            port=int(lab["ssh_port"]),
-            user=lab["ssh_user"],
-            key=lab["private_key"],
-            known_hosts=lab["known_hosts"],
-            host_key_policy="strict",
-            connect_timeout=settings.connect_timeout,
-            allow_agent=False,
-        )
-    return SSHSettings(
-        host=request.host,
-        port=request.port,
-        user=settings.ssh_user,
-        key=settings.ssh_key,
-        ssh_config=settings.ssh_config,
-        known_hosts=settings.known_hosts,
-        host_key_policy=settings.host_key_policy,
-        connect_timeout=settings.connect_timeout,
-    )

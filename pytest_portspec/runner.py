@@ -10,15 +10,15 @@ start with the run, so their timeout (a blocked port never answers) overlaps the
 and the commands; the few that need the snapshot (a configurable row's port, found from its
 listener) follow it.
 
-Deadlines: every remote command has a total deadline (transport.py), and the whole run of one
-device has one too (deadline.py), after which the device is an error and its connection is closed.
+The device is reached only through the transport contract (transports/contract.py). Deadlines:
+every remote command has a total deadline (the transport's), and the whole run of one device has
+one too (deadline.py), after which the device is an error and its connection is closed.
 """
 
 from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -37,7 +37,7 @@ from pytest_portspec.firewall.agreement import Finding, disagreements
 from pytest_portspec.policy import EffectivePolicy
 from pytest_portspec.probe import inbound, outbound
 from pytest_portspec.snapshot_facts import facts_from_sections
-from pytest_portspec.transport import CommandResult, Transport
+from pytest_portspec.transports.contract import CommandResult, Transport
 from pytest_portspec.verdict import Check, Verdict
 
 
@@ -59,8 +59,7 @@ OUTBOUND_COMMAND = "the outbound probes' command"
 
 def device_deadline(run: DeviceRun) -> float:
     """Seconds one device's run may take (deadline.py): reaching it, its commands, the tester's work."""
-    allowance = float(getattr(run.transport, "connect_allowance", 0.0))
-    return deadline_for(allowance, run.probe_timeout)
+    return deadline_for(run.transport.connect_allowance, run.probe_timeout)
 
 
 @dataclass
@@ -108,11 +107,7 @@ class DeviceRun:
         limit = self.deadline if self.deadline is not None else device_deadline(self)
         self.error = run_within(self.label, limit, self._run)
         if self.error is not None and self.error.reason.startswith("the device did not finish"):
-            abort = getattr(self.transport, "abort", None)  # closed for good: later commands fail at once
-            if callable(abort):
-                abort(self.error.reason)
-            else:
-                self.transport.close()
+            self.transport.abort(self.error.reason)  # closed for good: later commands fail at once
         self._remember_trust()
         self.seconds = time.monotonic() - started
 
@@ -158,38 +153,28 @@ class DeviceRun:
             self.findings = disagreements(self.facts.ufw, user, self.facts.kernel)
 
     def _remember_connection(self) -> None:
-        connection = getattr(self.transport, "connect", None)
-        client = connection() if callable(connection) else None
-        channel = client.get_transport() if client is not None else None
-        if channel is not None:
-            self.address = self.address or channel.getpeername()[0]
+        reached = self.transport.connection()  # connects if not yet: a DeviceError is the device's error
+        if reached is not None:
+            self.address = self.address or reached.peer_address
             self.declared = replace(
-                self.declared,
-                tester_address=channel.sock.getsockname()[0],
-                management_port=int(channel.getpeername()[1]),
+                self.declared, tester_address=reached.local_address, management_port=reached.peer_port
             )
-        fingerprint = getattr(self.transport, "host_key_fingerprint", None)
-        self.host_key = fingerprint() if callable(fingerprint) else None
+        self.host_key = self.transport.host_key_fingerprint()
         self._remember_trust()
 
     def _remember_trust(self) -> None:
         """The host key policy and its outcome (a device that errored after connecting has one too)."""
-        self.host_key_policy = getattr(self.transport, "host_key_policy", None)
-        self.host_key_verified = getattr(self.transport, "host_key_verified", None)
-        self.host_key_note = getattr(self.transport, "host_key_note", None)
+        self.host_key_policy = self.transport.host_key_policy
+        self.host_key_verified = self.transport.host_key_verified
+        self.host_key_note = self.transport.host_key_note
 
     def _start_inbound(self, pool: ThreadPoolExecutor) -> EarlyInbound | None:
         """Start the inbound probes that need no snapshot, at the address SSH connects to: known now
         for an IP (or a lab appliance), else once connected (the state command connects anyway)."""
-        endpoint: Callable[[], tuple[str, int]] | None = getattr(self.transport, "endpoint", None)
-        host, port = endpoint() if callable(endpoint) else (self.host, self.declared.management_port)
+        host, port = self.transport.endpoint() or (self.host, self.declared.management_port)
         address = _canonical(self.address or host)
         if address is None:
-            connect = getattr(self.transport, "connect", None)
-            if not callable(connect):
-                return None
-            connect()  # a DeviceError here is the device's error, as it would be from the state command
-            self._remember_connection()
+            self._remember_connection()  # connects: a DeviceError is the device's, as from the state command
             address, port = _canonical(self.address or ""), self.declared.management_port
             if address is None:
                 return None

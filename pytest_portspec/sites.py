@@ -10,6 +10,7 @@ from pytest_portspec.lab.resolve import resolve
 from pytest_portspec.pairs import Node, Pair, plan_pairs
 from pytest_portspec.probe.outbound import OutboundProbe
 from pytest_portspec.runner import DeviceRun
+from pytest_portspec.transports.schemes import is_lab_host
 
 
 @dataclass
@@ -33,7 +34,7 @@ def node_address(device: InventoryDevice, run: DeviceRun) -> str:
     """Where the node's peers reach it: the inventory's address, the emulated site's, else its host."""
     if device.address:
         return device.address
-    if device.host == "lab":
+    if is_lab_host(device.host):  # an inventory's `lab` (an inventory host is never `lab:NAME`)
         return str(resolve(device.spec, f"lab:{device.name}").state.get("segment_address") or run.host)
     return device.host
 

@@ -28,8 +28,8 @@ from kernelfixture import ufw_save
 from sockettools import processes_section
 from test_runner import DATA, NO_PROBE_TOOLS, ok, sections
 
-import pytest_portspec.registry
 from pytest_portspec.transport import CommandResult, FakeTransport
+from pytest_portspec.transports.schemes import register
 
 HOSTILE = {HOSTILE!r}
 MANAGEMENT = "706f7274737065632d6c6162206d616e6167656d656e7420616363657373"  # hex of the lab's comment
@@ -62,7 +62,7 @@ def answers():
     return {{"ufw status verbose": ok(state), "python3 -I": probe}}
 
 
-pytest_portspec.registry.SSHTransport = lambda label, ssh: FakeTransport(answers())
+register("ssh", lambda target: FakeTransport(answers()))
 """
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import paramiko
 import pytest
 
-from pytest_portspec import transport as transport_module
 from pytest_portspec.errors import DeviceError
-from pytest_portspec.transport import SSHSettings, SSHTransport
+from pytest_portspec.transports import ssh as ssh_module
+from pytest_portspec.transports.ssh import SSHSettings, SSHTransport
 
 
 class Channel:
@@ -72,7 +72,7 @@ def transport(opens: list[bool], monkeypatch: pytest.MonkeyPatch) -> tuple[SSHTr
 
     monkeypatch.setattr(ssh, "connect", connect)
     # the command's exchange itself is tested against a real server (test_hostile_device.py)
-    monkeypatch.setattr(transport_module, "exchange", lambda channel, *args: (0, "out\n", ""))
+    monkeypatch.setattr(ssh_module, "exchange", lambda channel, *args: (0, "out\n", ""))
     return ssh, connections
 
 

@@ -7,8 +7,10 @@ from typing import Any
 
 from pytest_portspec.errors import LabError
 from pytest_portspec.lab.store import Store
+from pytest_portspec.transports.schemes import LAB_HOST, is_lab_host
 
-LAB_HOST = "lab"
+# "is this the lab?" is answered in schemes.py, where the lab's transport is registered; kept here too
+__all__ = ["LAB_HOST", "LabTarget", "is_lab_host", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -24,10 +26,6 @@ class LabTarget:
     private_key: str
     known_hosts: str
     state: dict[str, Any]
-
-
-def is_lab_host(host: str) -> bool:
-    return host == LAB_HOST or host.startswith(f"{LAB_HOST}:")
 
 
 def resolve(spec: str, host: str, store: Store | None = None) -> LabTarget:

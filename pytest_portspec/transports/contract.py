@@ -1,0 +1,89 @@
+"""What the runner needs from whatever reaches a device: the Transport protocol.
+
+A transport runs the plugin's few shell commands on the device and hands back what they printed;
+everything else (what to run, what the answers mean) is the runner's. What it must keep:
+
+- Commands are read-only: the runner sends only reads (snapshot.py, privilege.py, the outbound
+  probes); a transport runs each as given, once (a retry only before the command started, e.g. an
+  unconfirmed session), with `stdin` written to it, and counts it in `commands_run`.
+- The answer is untrusted text: the state command's stdout is the `==portspec==` section format of
+  snapshot.py (`==portspec==NAME`, the section's text, `==portspec==rc=N`), which a transport passes
+  through untouched; it never interprets or repairs it.
+- Every failure to reach or use the device is a DeviceError (errors.py) with one printable sentence
+  naming the device, never another exception and never a partial CommandResult.
+- Deadlines and caps: `timeout` is the TOTAL time one command may take (not per read); the answer is
+  bounded in size (ssh.py: 8 MiB of stdout and stderr together); `connect_allowance` is the part of
+  the device's deadline (deadline.py) reaching the device may take; after `abort(reason)` every
+  command fails at once with that reason (the device's deadline passed, its connection is closed).
+- Where the device was reached: `endpoint()` before connecting, `connection()` after (the address the
+  tester's inbound probes go to, its management port, the tester's own address on that path); both
+  None for a transport with no network connection (the fake).
+- The host key: `host_key_policy` (strict, accept-new, ignore; None when not over SSH),
+  `host_key_verified` and `host_key_note` say what was done, `host_key_fingerprint()` what was seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_status: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where an open connection goes, as its socket says."""
+
+    peer_address: str  # the device's address: inbound probes go there
+    peer_port: int  # its management port
+    local_address: str  # the tester's own address on the path to the device
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """One device's access (module docstring). Attributes are read-only to the runner."""
+
+    @property
+    def commands_run(self) -> int:
+        """Remote commands run so far (the report proves how few a device took)."""
+
+    @property
+    def connect_allowance(self) -> float:
+        """Seconds reaching the device may take at most (0 when there is nothing to reach)."""
+
+    @property
+    def host_key_policy(self) -> str | None: ...
+
+    @property
+    def host_key_verified(self) -> bool | None:
+        """True: the host key matched known_hosts; False: accepted unverified; None: not connected."""
+
+    @property
+    def host_key_note(self) -> str | None:
+        """Why the host key was not verified, for the report."""
+
+    def run(
+        self, command: str, stdin: str | None = None, timeout: float = 60.0, *, name: str = "a remote command"
+    ) -> CommandResult:
+        """Run one read-only command within `timeout` seconds in all; `name` is how errors call it."""
+
+    def endpoint(self) -> tuple[str, int] | None:
+        """The host (or address) and port the transport reaches, known without connecting."""
+
+    def connection(self) -> Connection | None:
+        """Connect if not connected yet (a DeviceError when the device cannot be reached) and say where."""
+
+    def host_key_fingerprint(self) -> str | None:
+        """The device's host key as "TYPE SHA256:..." once connected."""
+
+    def abort(self, reason: str) -> None:
+        """Close for good: every later command is a DeviceError with `reason`."""
+
+    def close(self) -> None:
+        """Close the connection (a later command may open a new one)."""

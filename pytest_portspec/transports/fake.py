@@ -1,0 +1,60 @@
+"""FakeTransport: a first-class fake device for unit tests (the plugin's and its users' own).
+
+    FakeTransport({"ufw status verbose": CommandResult(0, SECTIONS, "", 0.0)})
+
+It keeps the contract of contract.py with no connection: no endpoint, no host key, nothing to
+reach (connect allowance 0); an aborted fake fails every later command as a device would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pytest_portspec.errors import DeviceError
+from pytest_portspec.transports.contract import CommandResult, Connection
+
+
+@dataclass
+class FakeTransport:
+    """A first-class fake device for unit tests: answers commands from a table of responders.
+
+    `responses` maps a substring of the command to a CommandResult, or to a callable that
+    builds one from (command, stdin); the first key found in the command answers.
+    """
+
+    responses: Mapping[str, CommandResult | Callable[[str, str | None], CommandResult]]
+    commands_run: int = 0
+    commands: list[str] = field(default_factory=list)
+    aborted: str | None = None
+    host_key_policy: str | None = None  # a test of the report may set what an SSH transport would
+    host_key_verified: bool | None = None
+    host_key_note: str | None = None
+    connect_allowance: float = 0.0
+
+    def run(
+        self, command: str, stdin: str | None = None, timeout: float = 60.0, *, name: str = "a remote command"
+    ) -> CommandResult:
+        if self.aborted is not None:
+            raise DeviceError("fake", self.aborted)
+        self.commands_run += 1
+        self.commands.append(command)
+        for needle, answer in self.responses.items():
+            if needle in command:
+                return answer(command, stdin) if callable(answer) else answer
+        return CommandResult(127, "", f"fake device: no response for {command[:60]!r}", 0.0)
+
+    def endpoint(self) -> tuple[str, int] | None:
+        return None
+
+    def connection(self) -> Connection | None:
+        return None
+
+    def host_key_fingerprint(self) -> str | None:
+        return None
+
+    def abort(self, reason: str) -> None:
+        self.aborted = reason
+
+    def close(self) -> None:
+        pass
