@@ -43,9 +43,11 @@ class Registry:
     _submit: threading.Lock = field(default_factory=threading.Lock)
     _lock_out: threading.Lock = field(default_factory=threading.Lock)
     _labels: set[str] = field(default_factory=set)
+    _by_label: dict[str, DeviceRun] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._labels = set(self.labels())  # a fleet's thousands of reports look it up
+        self._by_label = {run.label: run for run in self.runs}  # xdist's controller: twice per item
 
     def collect(self, session: pytest.Session) -> list[pytest.Item]:
         items: list[pytest.Item] = []
@@ -86,10 +88,11 @@ class Registry:
         (the worker runs whole groups). An item waits only for its own devices: a device that
         does not answer costs its own items its connect timeout, not the others'.
         """
-        with self._submit:
-            for run in self._scope(runs):
-                if run.label not in self._futures:
-                    self._futures[run.label] = self._pool().submit(self._take, run)
+        if any(run.label not in self._futures for run in runs):  # not per item: _scope walks the fleet
+            with self._submit:
+                for run in self._scope(runs):
+                    if run.label not in self._futures:
+                        self._futures[run.label] = self._pool().submit(self._take, run)
         for run in runs:
             self._futures[run.label].result()
 
@@ -112,7 +115,9 @@ class Registry:
 
     def group_of(self, nodeid: str) -> str | None:
         """The group of an item from its node id (xdist's controller collects no items)."""
-        run = next((r for r in self.runs if nodeid.startswith(f"{r.label}::")), None)
+        run = self._by_label.get(nodeid.rsplit("::", 2)[0])  # LABEL::KEY::CHECK, as logreport reads it
+        if run is None:
+            run = next((r for r in self.runs if nodeid.startswith(f"{r.label}::")), None)
         if run is None and self.site is not None:  # a node-to-node item: its site's group
             pairs = next((p for g, p in self.site.groups().items() if nodeid.startswith(f"{g}::")), None)
             run = self.site.run_of(pairs[0].source) if pairs else None
@@ -300,4 +305,3 @@ def _lab_origin(enable: list[str], disable: list[str], settings: Settings) -> di
     return origin | {
         c: f"the emulated appliance (portspec lab up --disable {c})" for c in disable if c not in mine
     }
-
