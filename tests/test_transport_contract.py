@@ -28,7 +28,7 @@ from pytest_portspec.transports.ssh import SSHSettings, SSHTransport
 
 # checked by mypy --strict: both are Transports as the runner types them
 FAKE: Transport = FakeTransport({})
-SSH: Transport = SSHTransport("smartserver@10.0.0.5", SSHSettings(host="10.0.0.5"))
+SSH: Transport = SSHTransport("smartserver@198.18.0.5", SSHSettings(host="198.18.0.5"))
 
 MEMBERS: dict[
     str, type | tuple[type, ...]
@@ -69,8 +69,8 @@ def test_both_transports_keep_the_contract_before_connecting(transport: Transpor
 
 
 def test_the_ssh_transport_says_where_it_goes_without_connecting() -> None:
-    ssh = SSHTransport("d", SSHSettings(host="10.0.0.5", port=2222, connect_timeout=5.0))
-    assert ssh.endpoint() == ("10.0.0.5", 2222) and ssh._client is None
+    ssh = SSHTransport("d", SSHSettings(host="198.18.0.5", port=2222, connect_timeout=5.0))
+    assert ssh.endpoint() == ("198.18.0.5", 2222) and ssh._client is None
     assert ssh.connect_allowance == 2 * (4 * 5.0 + 15.0)
     assert (ssh.host_key_policy, ssh.host_key_verified, ssh.host_key_note) == ("strict", None, None)
 
@@ -120,7 +120,7 @@ def test_the_runner_takes_the_address_port_and_host_key_from_the_connection() ->
 
 @pytest.mark.parametrize(
     ("text", "lab"),
-    [("smartserver@lab", True), ("smartserver@lab:x", True), ("smartserver@10.0.0.5", False)],
+    [("smartserver@lab", True), ("smartserver@lab:x", True), ("smartserver@198.18.0.5", False)],
 )
 def test_the_host_picks_the_transport(text: str, lab: bool) -> None:
     request = parse_device(text)
@@ -138,7 +138,7 @@ def test_the_host_picks_the_transport(text: str, lab: bool) -> None:
         )
         assert (s.host_key_policy, s.allow_agent) == ("strict", False)
     else:
-        assert (s.host, s.port, s.user, s.allow_agent) == ("10.0.0.5", None, "me", True)
+        assert (s.host, s.port, s.user, s.allow_agent) == ("198.18.0.5", None, "me", True)
     assert request.lab is lab and is_lab_host(request.host) is lab
 
 
@@ -157,14 +157,14 @@ def test_a_new_transport_is_one_registration_line(monkeypatch: pytest.MonkeyPatc
     assert isinstance(chosen, FakeTransport) and chosen.run("hostname").stdout == "dummy:bench-1"
     assert isinstance(transport_for(Target("d", "dummyhost", None, settings())), SSHTransport)
     register("ssh", lambda target: FakeTransport({}))  # a conftest's fake for every ordinary host
-    assert isinstance(transport_for(Target("d", "10.0.0.5", None, settings())), FakeTransport)
+    assert isinstance(transport_for(Target("d", "198.18.0.5", None, settings())), FakeTransport)
 
 
 def test_the_registry_builds_the_same_runs_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Store(tmp_path).save(dict(LAB_STATE))
     monkeypatch.setenv(LAB_DIR_ENV, str(tmp_path))
     lab = _device(settings(), parse_device("smartserver@lab:x"))
-    ssh = _device(settings(ssh_user="me"), parse_device("smartserver@10.0.0.5:2222"))
+    ssh = _device(settings(ssh_user="me"), parse_device("smartserver@198.18.0.5:2222"))
     assert isinstance(lab.transport, SSHTransport) and isinstance(ssh.transport, SSHTransport)
     assert (lab.label, lab.address, lab.declared.management_port) == (
         "smartserver[enhanced]@198.18.1.2",
@@ -173,4 +173,4 @@ def test_the_registry_builds_the_same_runs_as_before(tmp_path: Path, monkeypatch
     )
     assert lab.transport.settings.key == "/lab/keys/id_ed25519"
     assert (ssh.address, ssh.declared.management_port, ssh.transport.settings.port) == (None, 2222, 2222)
-    assert ssh.transport.label == ssh.label == "smartserver[enhanced]@10.0.0.5:2222"
+    assert ssh.transport.label == ssh.label == "smartserver[enhanced]@198.18.0.5:2222"

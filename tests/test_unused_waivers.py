@@ -130,7 +130,6 @@ def test_a_run_warns_of_unused_waivers_and_lists_them(pytester: pytest.Pytester,
 
 
 def test_under_xdist_the_workers_use_of_waivers_is_merged(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    pytest.importorskip("xdist")
     path = accept_file(tmp_path)
     _, out = fake_run(pytester, "--accept", str(path), "-n", "2")
     data = json.loads(out.read_text(encoding="utf-8"))
