@@ -177,9 +177,9 @@ def test_a_connection_lost_in_the_middle_of_the_run(lab: LabSession, pytester: p
     assert out.exists(), done.stdout[-2000:] + done.stderr[-2000:]
     data = json.loads(out.read_text())
     error = data["devices"][0]["error"] or ""
-    assert "the SSH connection dropped before the outbound probes' command finished" in error, done.stdout[
-        -2000:
-    ]
+    # python3 also runs in the state command (probe tools): the cut may land in either command
+    lost = ("the SSH connection dropped before", "the SSH connection was lost")
+    assert any(words in error for words in lost), error + done.stdout[-2000:]
     assert outcomes(data, data["devices"][0]["device"]) == {"error"}
     lab.down(appliance)
 
