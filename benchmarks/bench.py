@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.lab.controller import Lab, UpRequest
 from pytest_portspec.lab.store import LAB_DIR_ENV, Store
-from pytest_portspec.policy import effective_policy
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 
 LAB_DIR = Path("/var/lib/portspec-lab-bench")
 SPEC = "smartserver"

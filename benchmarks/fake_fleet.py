@@ -29,9 +29,9 @@ from typing import Any
 
 import pytest
 
+from pytest_portspec.device.state_command import MARK
 from pytest_portspec.probe import payloads
 from pytest_portspec.probe.model import udp_verifiable
-from pytest_portspec.snapshot import MARK
 from pytest_portspec.transport import CommandResult, FakeTransport
 
 HERE = Path(__file__).resolve().parent

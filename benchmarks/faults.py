@@ -71,10 +71,10 @@ def cases() -> list[tuple[str, object, dict[str, object], dict[str, object]]]:
 
 def child(port: int, client_key: str, options: dict[str, object]) -> dict[str, object]:
     """One device's run against the server at `port`; what it took."""
-    from pytest_portspec.catalog import find_spec
     from pytest_portspec.checks.context import Declarations
-    from pytest_portspec.policy import effective_policy
-    from pytest_portspec.runner import DeviceRun
+    from pytest_portspec.engine.device_run import DeviceRun
+    from pytest_portspec.spec.catalog import find_spec
+    from pytest_portspec.spec.policy import effective_policy
     from pytest_portspec.transport import SSHSettings, SSHTransport
 
     settings = SSHSettings(

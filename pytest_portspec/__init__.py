@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING, Any
 from pytest_portspec.errors import PortspecError, SelectionError, SpecError, SpecNotFoundError
 
 if TYPE_CHECKING:
-    from pytest_portspec.catalog import find_spec
-    from pytest_portspec.policy import EffectivePolicy, Expectation, effective_policy
     from pytest_portspec.spec import Spec, load_spec
+    from pytest_portspec.spec.catalog import find_spec
+    from pytest_portspec.spec.policy import EffectivePolicy, Expectation, effective_policy
 
 __version__ = "0.1.0"
 
 # imported on first use: pytest imports this package for every run, with or without a device
 _LAZY = {
-    "find_spec": "pytest_portspec.catalog",
-    "EffectivePolicy": "pytest_portspec.policy",
-    "Expectation": "pytest_portspec.policy",
-    "effective_policy": "pytest_portspec.policy",
+    "find_spec": "pytest_portspec.spec.catalog",
+    "EffectivePolicy": "pytest_portspec.spec.policy",
+    "Expectation": "pytest_portspec.spec.policy",
+    "effective_policy": "pytest_portspec.spec.policy",
     "Spec": "pytest_portspec.spec",
     "load_spec": "pytest_portspec.spec",
 }

@@ -14,19 +14,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pytest_portspec import __version__, kernel_cli, privilege
-from pytest_portspec.catalog import find_spec, packaged_spec_dir, spec_files
-from pytest_portspec.diff import diff_results, diff_text, load_results
+from pytest_portspec import __version__, kernel_cli
+from pytest_portspec.device import privilege
 from pytest_portspec.errors import PortspecError, SpecError
 from pytest_portspec.lab import cli as lab_cli
-from pytest_portspec.lint import lint
-from pytest_portspec.policy import effective_policy
+from pytest_portspec.outcome.diff import diff_results, diff_text, load_results
 from pytest_portspec.report.data import TITLE
 from pytest_portspec.report.data import build as build_report
 from pytest_portspec.report.html import page
+from pytest_portspec.report.policy_text import list_text, policy_text, spec_summary
 from pytest_portspec.spec import load_spec
+from pytest_portspec.spec.catalog import find_spec, packaged_spec_dir, spec_files
+from pytest_portspec.spec.lint import lint
+from pytest_portspec.spec.policy import effective_policy
 from pytest_portspec.text import clip, printable_lines
-from pytest_portspec.views import list_text, policy_text, spec_summary
 
 DOCS_ENV = "PORTSPEC_DOCS"
 

@@ -14,15 +14,15 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Any
 
-from pytest_portspec.diff import load_results
 from pytest_portspec.errors import PortspecError, RulesetError
 from pytest_portspec.firewall.evaluate import PolicyStep, Step
 from pytest_portspec.firewall.matrix import SECTIONS, Flow, Part, Section, condition, matrix, packet_parts
 from pytest_portspec.firewall.model import KernelModel, KernelSources, sources_from_texts
 from pytest_portspec.firewall.packet import PacketQuery, explain, named_interfaces, packet_space
 from pytest_portspec.firewall.space import OTHER_INTERFACE
+from pytest_portspec.outcome.diff import load_results
+from pytest_portspec.report.policy_text import table
 from pytest_portspec.text import printable
-from pytest_portspec.views import table
 
 FILES = (("iptables_save", "iptables-save"), ("ip6tables_save", "ip6tables-save"), ("nft_json", "nft -j"))
 FIELDS = ("direction", "proto", "src", "sport", "dst", "dport", "iface")

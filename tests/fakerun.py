@@ -21,7 +21,7 @@ sys.path.insert(0, {str(TESTS)!r})
 from test_runner import PROOF, ok, sections  # noqa: E402
 
 from pytest_portspec.plugin import REGISTRY  # noqa: E402
-from pytest_portspec.snapshot import MARK  # noqa: E402
+from pytest_portspec.device.state_command import MARK  # noqa: E402
 from pytest_portspec.transport import FakeTransport  # noqa: E402
 
 

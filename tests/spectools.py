@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_portspec.policy import effective_policy
 from pytest_portspec.spec import Spec, load_spec
+from pytest_portspec.spec.policy import effective_policy
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 

@@ -14,16 +14,16 @@ import dataclasses
 import pytest
 from kernelfixture import ufw_kernel
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import check_inbound, check_outbound, inbound_probes, outbound_probes
+from pytest_portspec.checks.verdict import Verdict
 from pytest_portspec.firewall.model import KernelModel
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.parse.ufw_rules import UfwState
-from pytest_portspec.policy import effective_policy
 from pytest_portspec.probe.outbound import ProbeResult
+from pytest_portspec.spec.catalog import find_spec
 from pytest_portspec.spec.model import PortRange
-from pytest_portspec.verdict import Verdict
+from pytest_portspec.spec.policy import effective_policy
 
 UFW = UfwState(True, "deny", "allow", "disabled", (), True, "user.rules")
 DEVICE = "198.18.1.2"

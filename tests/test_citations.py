@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_portspec.catalog import packaged_spec_dir, spec_files
-from pytest_portspec.lint import check_citations, normalize
 from pytest_portspec.spec import load_spec
+from pytest_portspec.spec.catalog import packaged_spec_dir, spec_files
+from pytest_portspec.spec.lint import check_citations, normalize
 
 SPEC_FILES = spec_files([packaged_spec_dir()])
 

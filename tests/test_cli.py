@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pytest_portspec.catalog import packaged_spec_dir
 from pytest_portspec.cli import main
+from pytest_portspec.spec.catalog import packaged_spec_dir
 
 ROW_KEYS = {
     "id",
@@ -169,7 +169,7 @@ def test_show_json_is_one_object_in_the_documented_shape(
 
 @pytest.mark.parametrize("spec", list(PROFILES))
 def test_show_json_lists_every_row_of_the_spec(capsys: pytest.CaptureFixture[str], spec: str) -> None:
-    from pytest_portspec.catalog import find_spec
+    from pytest_portspec.spec.catalog import find_spec
 
     ids = [row.id for row in find_spec(spec).rows]
     policy = show_json(capsys, spec)

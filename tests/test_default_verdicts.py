@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from kernelfixture import ufw_kernel
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.defaults import check_default
 from pytest_portspec.parse.ufw_rules import UfwState
-from pytest_portspec.policy import effective_policy
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 
 UFW = UfwState(True, "deny", "deny", "disabled", (), True, "user.rules")
 

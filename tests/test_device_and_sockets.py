@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from sockettools import processes_section
 
-from pytest_portspec.device import parse_device
+from pytest_portspec.device.address import parse_device
+from pytest_portspec.device.state_command import parse_sections, resolvers, state_command, time_servers
 from pytest_portspec.parse.sockets import (
     cross_check,
     parse_listening,
@@ -15,7 +16,6 @@ from pytest_portspec.parse.sockets import (
     parse_ss,
     read_listening,
 )
-from pytest_portspec.snapshot import parse_sections, resolvers, state_command, time_servers
 
 DATA = Path(__file__).parent / "data"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pytest_portspec.policy import effective_policy
 from pytest_portspec.spec import load_spec
+from pytest_portspec.spec.policy import effective_policy
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "spec-format.md"
 

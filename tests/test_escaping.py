@@ -29,7 +29,7 @@ from sockettools import processes_section
 from test_runner import DATA, NO_PROBE_TOOLS, ok, sections
 
 from pytest_portspec.transport import CommandResult, FakeTransport
-from pytest_portspec.transports.schemes import register
+from pytest_portspec.device.schemes import register
 
 HOSTILE = {HOSTILE!r}
 MANAGEMENT = "706f7274737065632d6c6162206d616e6167656d656e7420616363657373"  # hex of the lab's comment
@@ -129,8 +129,8 @@ def test_a_usage_error_quoting_a_file_is_printable(pytester: pytest.Pytester) ->
 def test_portspec_show_and_list_print_a_spec_printable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_portspec.catalog import find_spec
     from pytest_portspec.cli import main
+    from pytest_portspec.spec.catalog import find_spec
 
     source = find_spec("smartserver").path.read_text(encoding="utf-8")
     spec = tmp_path / "smartserver.yaml"

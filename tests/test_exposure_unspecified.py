@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from kernelfixture import ufw_kernel
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.sockets import check_exposure
 from pytest_portspec.parse.sockets import parse_listening
 from pytest_portspec.parse.ufw_rules import UfwState
-from pytest_portspec.policy import effective_policy
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 
 # `ufw allow 8080/tcp` as ufw 0.36 writes it to user.rules
 WEB_UI = (

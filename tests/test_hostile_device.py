@@ -25,13 +25,13 @@ from hostile_server import (
 from sockettools import processes_section
 from test_runner import DATA, sections
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations
+from pytest_portspec.engine.device_run import DeviceRun, device_deadline, progress_line
 from pytest_portspec.errors import DeviceError
-from pytest_portspec.policy import effective_policy
 from pytest_portspec.probe import OutboundProbe
 from pytest_portspec.probe.results import parse_results
-from pytest_portspec.runner import DeviceRun, device_deadline, progress_line
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 from pytest_portspec.transport import SSHSettings, SSHTransport
 
 MB = 1024 * 1024

@@ -15,12 +15,12 @@ from test_loader_errors import GOOD as SPEC
 
 from pytest_portspec.addresses import is_documentation_address, is_hostname, is_ip
 from pytest_portspec.cli import main
-from pytest_portspec.device import parse_device
+from pytest_portspec.device.address import parse_device
+from pytest_portspec.engine.waivers import load_waivers
 from pytest_portspec.errors import SpecError
-from pytest_portspec.inventory import load_inventory
 from pytest_portspec.spec import load_spec
+from pytest_portspec.spec.inventory import load_inventory
 from pytest_portspec.spec.yamlsrc import MAX_FILE_BYTES
-from pytest_portspec.waivers import load_waivers
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SPEC_END = len(SPEC.splitlines()) + 1  # the line a key appended to the spec is on
@@ -222,7 +222,8 @@ def test_a_yaml_alias_bomb_is_refused_in_bounded_time_and_memory(
     path = tmp_path / name
     path.write_text(LAUGHS + text, encoding="utf-8")
     loader = {"demo.yaml": "load_spec", "accept.yaml": "load_waivers", "site.yaml": "load_inventory"}[name]
-    module = {"load_spec": "spec", "load_waivers": "waivers", "load_inventory": "inventory"}[loader]
+    modules = {"load_spec": "spec", "load_waivers": "engine.waivers", "load_inventory": "spec.inventory"}
+    module = modules[loader]
     code = (
         "import resource, sys\nfrom pathlib import Path\n"
         f"from pytest_portspec.{module} import {loader}\n"
@@ -386,9 +387,9 @@ def _line_of(path: Path, text: str) -> int:
     ids=["role", "profile", "condition"],
 )
 def test_a_huge_command_line_choice_is_quoted_clipped(choice: dict[str, Any]) -> None:
-    from pytest_portspec.catalog import find_spec
     from pytest_portspec.errors import SelectionError
-    from pytest_portspec.policy import effective_policy
+    from pytest_portspec.spec.catalog import find_spec
+    from pytest_portspec.spec.policy import effective_policy
 
     spec = find_spec("voss" if "role" in choice else "smartserver", [])
     with pytest.raises(SelectionError) as info:

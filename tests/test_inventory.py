@@ -9,8 +9,8 @@ import pytest
 
 from pytest_portspec.cli import main
 from pytest_portspec.errors import LabError, SpecError
-from pytest_portspec.inventory import load_inventory
 from pytest_portspec.lab.cluster import node_drifts
+from pytest_portspec.spec.inventory import load_inventory
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from kernelfixture import ufw_kernel, ufw_save
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.firewall import check_row
+from pytest_portspec.checks.verdict import Verdict
 from pytest_portspec.firewall.model import KernelModel, KernelSources
 from pytest_portspec.parse.ufw import parse_user_rules
 from pytest_portspec.parse.ufw_rules import UfwState
-from pytest_portspec.policy import effective_policy
-from pytest_portspec.verdict import Verdict
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 
 UFW = UfwState(True, "deny", "allow", "disabled", (), True, "user.rules")
 

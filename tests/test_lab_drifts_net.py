@@ -7,13 +7,13 @@ import socket
 import netaddr
 import pytest
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.errors import LabError
 from pytest_portspec.lab.drifts import apply_drifts
 from pytest_portspec.lab.forwards import iptables_nat, nft_nat
 from pytest_portspec.lab.plan import Addresses, AppliancePlan, Listener, NatForward, plan_appliance
 from pytest_portspec.lab.services import JUNK, sntp_reply
-from pytest_portspec.policy import effective_policy
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 
 
 def plan(spec: str = "smartserver", **kwargs: object) -> AppliancePlan:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import netaddr
 import pytest
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.errors import LabError
 from pytest_portspec.lab.drifts import KINDS, apply_drifts
 from pytest_portspec.lab.plan import Addresses, AppliancePlan, Listener, plan_appliance, service_address
-from pytest_portspec.policy import effective_policy
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 
 LAB = netaddr.IPNetwork("198.18.0.0/15")
 

@@ -8,12 +8,12 @@ import pytest
 from kernelfixture import ufw_kernel
 from sockettools import processes_section
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.sockets import check_exposure, check_listening
 from pytest_portspec.parse.sockets import Socket, cross_check, parse_listening
 from pytest_portspec.parse.ufw_rules import UfwState
-from pytest_portspec.policy import Expectation, effective_policy
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import Expectation, effective_policy
 
 INACTIVE = UfwState(False, "deny", "allow", "deny", (), False, "user.rules")
 

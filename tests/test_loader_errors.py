@@ -345,7 +345,7 @@ def test_libyaml_and_the_python_parser_give_the_same_nodes_and_lines() -> None:
     """Specs are composed with libyaml where PyYAML has it; every line a problem names must match."""
     import yaml
 
-    from pytest_portspec.catalog import packaged_spec_dir, spec_files
+    from pytest_portspec.spec.catalog import packaged_spec_dir, spec_files
 
     def flat(node: yaml.Node) -> list[tuple[str, int, int]]:
         here = [(node.tag, node.start_mark.line, node.start_mark.column)]

@@ -6,15 +6,15 @@ import dataclasses
 
 import pytest
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Facts
-from pytest_portspec.checks.pairs import check_pair
-from pytest_portspec.pairs import Node, Pair, plan_pairs
+from pytest_portspec.checks.flow_plan import Node, Pair, plan_pairs
+from pytest_portspec.checks.flows import check_pair
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.parse.ufw_rules import UfwRule, UfwState
-from pytest_portspec.policy import effective_policy
 from pytest_portspec.probe.outbound import ProbeResult
+from pytest_portspec.spec.catalog import find_spec
 from pytest_portspec.spec.model import PortRange
+from pytest_portspec.spec.policy import effective_policy
 
 VOSS = [("webproxy-1", "webproxy"), ("application-1", "application"), ("database-1", "database")]
 

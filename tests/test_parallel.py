@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 import resultstools as rt
 
-from pytest_portspec import parallel
-from pytest_portspec import registry as registry_module
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations
-from pytest_portspec.items import group_name
-from pytest_portspec.options import Settings
-from pytest_portspec.policy import effective_policy
-from pytest_portspec.registry import Registry
-from pytest_portspec.results import NOT_RUN, changed, merge, summary
-from pytest_portspec.runner import DeviceRun
+from pytest_portspec.engine.device_run import DeviceRun
+from pytest_portspec.plugin import session as registry_module
+from pytest_portspec.plugin import xdist as parallel
+from pytest_portspec.plugin.items import group_name
+from pytest_portspec.plugin.options import Settings
+from pytest_portspec.plugin.results import NOT_RUN, changed, merge, summary
+from pytest_portspec.plugin.session import Registry
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 from pytest_portspec.transport import CommandResult, FakeTransport
 
 A, B, C = (f"smartserver[enhanced]@198.18.1.{n}" for n in (2, 3, 4))

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from pytest_portspec.errors import SelectionError
-from pytest_portspec.policy import effective_policy
 from pytest_portspec.spec import Spec, load_spec
 from pytest_portspec.spec.model import PortRange, subtract
+from pytest_portspec.spec.policy import effective_policy
 
 HEAD = """\
 format: 1

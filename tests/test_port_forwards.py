@@ -9,13 +9,13 @@ from pathlib import Path
 
 from kernelfixture import ufw_save
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.sockets import check_exposure
+from pytest_portspec.checks.verdict import Verdict
 from pytest_portspec.firewall.model import KernelModel, KernelSources
 from pytest_portspec.parse.ufw_rules import UfwState
-from pytest_portspec.policy import effective_policy
-from pytest_portspec.verdict import Verdict
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 
 DATA = Path(__file__).parent / "data" / "kernel"
 NAT = DATA / "nat"

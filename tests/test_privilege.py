@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_portspec import __version__, privilege
+from pytest_portspec import __version__
 from pytest_portspec.cli import main
-from pytest_portspec.privilege import READS, REFUSED, ROOT, refusal, refusal_reason, sudoers
-from pytest_portspec.snapshot import fingerprint_command, state_command
+from pytest_portspec.device import privilege
+from pytest_portspec.device.privilege import READS, REFUSED, ROOT, refusal, refusal_reason, sudoers
+from pytest_portspec.device.state_command import fingerprint_command, state_command
 
 
 def inner(command: str) -> str:

@@ -7,15 +7,15 @@ import dataclasses
 
 import pytest
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.ports import inbound_ports
 from pytest_portspec.checks.reach import check_inbound, check_outbound, inbound_probes, outbound_probes
+from pytest_portspec.device.state_command import own_addresses
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.parse.ufw_rules import UfwState
-from pytest_portspec.policy import EffectivePolicy, Expectation, effective_policy
 from pytest_portspec.probe.outbound import ProbeResult
-from pytest_portspec.snapshot import own_addresses
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import EffectivePolicy, Expectation, effective_policy
 
 INACTIVE = UfwState(False, "deny", "allow", "deny", (), False, "user.rules")
 

@@ -12,16 +12,16 @@ from dataclasses import replace
 
 from kernelfixture import ufw_kernel
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks import Judgement, judge
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import inbound_probes
 from pytest_portspec.checks.readings import reading_policies
+from pytest_portspec.checks.verdict import Verdict
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.parse.ufw_rules import UfwState
-from pytest_portspec.policy import EffectivePolicy, effective_policy
 from pytest_portspec.probe.model import ProbeResult
-from pytest_portspec.verdict import Verdict
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import EffectivePolicy, effective_policy
 
 ADDRESS = "198.18.1.2"
 UFW = UfwState(True, "deny", "deny", "disabled", (), True, "user.rules")

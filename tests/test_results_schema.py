@@ -20,11 +20,11 @@ import pytest
 import resultstools as rt
 from fakerun import fake_run
 
-from pytest_portspec import resultsfile
 from pytest_portspec.cli import main
+from pytest_portspec.outcome import read as resultsfile
+from pytest_portspec.outcome.read import load_results
+from pytest_portspec.plugin.results import SNAPSHOT_SECTIONS, capped
 from pytest_portspec.report.data import build
-from pytest_portspec.results import SNAPSHOT_SECTIONS, capped
-from pytest_portspec.resultsfile import load_results
 
 A = "smartserver[enhanced]@198.18.1.2"
 

@@ -9,15 +9,15 @@ import pytest
 from kernelfixture import ufw_save
 from sockettools import processes_section
 
-from pytest_portspec import runner
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations
 from pytest_portspec.checks.reach import inbound_probes
 from pytest_portspec.checks.readings import reading_policies
-from pytest_portspec.policy import effective_policy
+from pytest_portspec.device.state_command import MARK, Section, proof_problem
+from pytest_portspec.engine import device_run as runner
+from pytest_portspec.engine.device_run import DeviceRun, progress_line
 from pytest_portspec.probe import InboundProbe, ProbeResult
-from pytest_portspec.runner import DeviceRun, progress_line
-from pytest_portspec.snapshot import MARK, Section, proof_problem
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 from pytest_portspec.transport import CommandResult, FakeTransport
 
 DATA = Path(__file__).parent / "data"

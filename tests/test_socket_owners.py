@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_portspec.device.state_command import SECTIONS, parse_sections
 from pytest_portspec.parse.owners import parse_processes, users_column
 from pytest_portspec.parse.sockets import Socket, cross_check, parse_listening
-from pytest_portspec.snapshot import SECTIONS, parse_sections
 
 DATA = Path(__file__).parent / "data" / "sockets"
 
@@ -127,7 +127,7 @@ def test_a_snapshot_without_the_processes_section_is_read_but_credits_no_owner()
     """An older capture or fake: the device is read; each listening item says why it cannot pass."""
     from test_runner import device, ok, sections
 
-    from pytest_portspec.snapshot import MARK
+    from pytest_portspec.device.state_command import MARK
 
     text = sections()
     start = text.index(f"{MARK}processes\n")

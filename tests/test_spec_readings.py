@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from test_loader_errors import GOOD, line_of, problems_of, write
 
-from pytest_portspec.catalog import find_spec
-from pytest_portspec.lint import spec_notes
 from pytest_portspec.spec import load_spec
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.lint import spec_notes
 from pytest_portspec.spec.readings import apply, describe
 
 DECISION = """\
@@ -137,8 +137,8 @@ def test_lint_lists_each_reading_and_show_prints_it() -> None:
 
 
 def test_show_prints_the_other_readings() -> None:
-    from pytest_portspec.policy import effective_policy
-    from pytest_portspec.views import policy_text
+    from pytest_portspec.report.policy_text import policy_text
+    from pytest_portspec.spec.policy import effective_policy
 
     text = policy_text(effective_policy(find_spec("smartserver")))
     assert (

@@ -9,9 +9,10 @@ import sys
 HEAVY = (
     "paramiko",
     "yaml",
-    "pytest_portspec.spec",
+    "pytest_portspec.spec.loader",  # the spec machinery (the package itself is light: catalog lives there)
+    "pytest_portspec.spec.model",
     "pytest_portspec.lab.controller",
-    "pytest_portspec.registry",
+    "pytest_portspec.plugin.session",
 )
 
 

@@ -10,21 +10,21 @@ from pathlib import Path
 import pytest
 from test_runner import ok, sections
 
-from pytest_portspec import runner
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations
-from pytest_portspec.device import DeviceRequest, parse_device
+from pytest_portspec.device import schemes
+from pytest_portspec.device.address import DeviceRequest, parse_device
+from pytest_portspec.device.contract import CommandResult, Connection, Transport
+from pytest_portspec.device.fake import FakeTransport
+from pytest_portspec.device.schemes import Target, is_lab_host, register, transport_for
+from pytest_portspec.device.ssh import SSHSettings, SSHTransport
+from pytest_portspec.engine import device_run as runner
+from pytest_portspec.engine.device_run import DeviceRun
 from pytest_portspec.lab import resolve as lab_resolve
 from pytest_portspec.lab.store import LAB_DIR_ENV, Store
-from pytest_portspec.options import Settings
-from pytest_portspec.policy import effective_policy
-from pytest_portspec.registry import _device
-from pytest_portspec.runner import DeviceRun
-from pytest_portspec.transports import schemes
-from pytest_portspec.transports.contract import CommandResult, Connection, Transport
-from pytest_portspec.transports.fake import FakeTransport
-from pytest_portspec.transports.schemes import Target, is_lab_host, register, transport_for
-from pytest_portspec.transports.ssh import SSHSettings, SSHTransport
+from pytest_portspec.plugin.options import Settings
+from pytest_portspec.plugin.session import _device
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 
 # checked by mypy --strict: both are Transports as the runner types them
 FAKE: Transport = FakeTransport({})

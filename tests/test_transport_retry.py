@@ -9,9 +9,9 @@ from typing import Any
 import paramiko
 import pytest
 
+from pytest_portspec.device import ssh as ssh_module
+from pytest_portspec.device.ssh import SSHSettings, SSHTransport
 from pytest_portspec.errors import DeviceError
-from pytest_portspec.transports import ssh as ssh_module
-from pytest_portspec.transports.ssh import SSHSettings, SSHTransport
 
 
 class Channel:

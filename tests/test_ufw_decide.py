@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_portspec.firewall.ufw_view import BEFORE_RULES, Packet, decide
 from pytest_portspec.parse.ufw import UfwPolicy, UfwState, parse_user_rules, ufw_state
-from pytest_portspec.ufwmodel import BEFORE_RULES, Packet, decide
 
 DATA = Path(__file__).parent / "data" / "ufw"
 

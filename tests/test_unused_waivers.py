@@ -14,10 +14,10 @@ import pytest
 import resultstools as rt
 from fakerun import fake_run
 
+from pytest_portspec.checks.verdict import Verdict
+from pytest_portspec.engine.waivers import apply_waivers, load_waivers, unused_waivers
+from pytest_portspec.plugin.results import merge
 from pytest_portspec.report.data import build
-from pytest_portspec.results import merge
-from pytest_portspec.verdict import Verdict
-from pytest_portspec.waivers import apply_waivers, load_waivers, unused_waivers
 
 WAIVERS = """\
 waivers:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations
 from pytest_portspec.checks.rules import RuleExplanation, explain_rules
 from pytest_portspec.parse.ufw import UfwRule, UfwState, parse_status_rules
-from pytest_portspec.policy import effective_policy
+from pytest_portspec.spec.catalog import find_spec
 from pytest_portspec.spec.model import PortRange
+from pytest_portspec.spec.policy import effective_policy
 
 EXAMPLE = Path(__file__).parent / "data" / "ufw" / "vendor-example.status-numbered.txt"
 

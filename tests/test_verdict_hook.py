@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pytest_portspec.verdict import Verdict, altered_by_hook
+from pytest_portspec.checks.verdict import Verdict, altered_by_hook
 
 FAILED = Verdict(
     key="in-502-tcp",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_portspec.checks.verdict import Verdict
+from pytest_portspec.engine.waivers import apply_waivers, load_waivers
 from pytest_portspec.errors import SpecError
-from pytest_portspec.verdict import Verdict
-from pytest_portspec.waivers import apply_waivers, load_waivers
 
 GOOD = """\
 waivers:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 from pytest_portspec.checks import defaults, firewall, reach, readings, sockets
 from pytest_portspec.checks.context import Declarations, Facts
-from pytest_portspec.policy import EffectivePolicy, Expectation
-from pytest_portspec.verdict import Check, Verdict, for_row, row_skip
+from pytest_portspec.checks.verdict import Check, Verdict, for_row, row_skip
+from pytest_portspec.spec.policy import EffectivePolicy, Expectation
 
 DEVICE_CHECKS: tuple[tuple[str, Check], ...] = (
     ("default-in", "default"),

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.firewall import kernel_unread, port_set
+from pytest_portspec.checks.verdict import Outcome, Verdict
 from pytest_portspec.firewall.evaluate import Decided
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.model import KernelModel
 from pytest_portspec.firewall.questions import FAMILIES, describe, open_to, opened
 from pytest_portspec.firewall.ruleset import Rule
 from pytest_portspec.firewall.space import L4, Direction
-from pytest_portspec.policy import EffectivePolicy
-from pytest_portspec.verdict import Outcome, Verdict
+from pytest_portspec.spec.policy import EffectivePolicy
 
 PROTOS: tuple[L4, ...] = ("tcp", "udp")
 MAX_LISTED = 6

@@ -12,15 +12,15 @@ from collections.abc import Mapping
 
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.ports import configured_port, unknown_port_reason
+from pytest_portspec.checks.verdict import Verdict, for_row, row_skip
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.model import KernelModel
 from pytest_portspec.firewall.questions import Answer, closed, open_to
 from pytest_portspec.firewall.ruleset import Family
+from pytest_portspec.firewall.ufw_view import Packet, decide
 from pytest_portspec.firewall.values import address_span
-from pytest_portspec.policy import Expectation
 from pytest_portspec.spec.model import Destination, PortRange, ports_label
-from pytest_portspec.ufwmodel import Packet, decide
-from pytest_portspec.verdict import Verdict, for_row, row_skip
+from pytest_portspec.spec.policy import Expectation
 
 
 def port_set(ranges: tuple[PortRange, ...]) -> Intervals:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pytest_portspec.checks.context import Declarations, Facts
-from pytest_portspec.policy import Expectation
 from pytest_portspec.spec.model import PortRange
+from pytest_portspec.spec.policy import Expectation
 
 WIDE_RANGE = 16  # a wider fixed range is probed on its first port only
 MAX_RANGE_PROBES = 4  # inbound: the service's ports probed within one documented range

@@ -14,14 +14,14 @@ from pytest_portspec.addresses import is_ip
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.ports import inbound_ports, unknown_port_reason, used_ports
 from pytest_portspec.checks.refusal import check_blocked
+from pytest_portspec.checks.verdict import Check, Verdict, for_row, row_skip
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.questions import Answer, open_to
 from pytest_portspec.firewall.ruleset import Family
 from pytest_portspec.firewall.values import address_span
-from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.probe.inbound import InboundProbe
 from pytest_portspec.probe.outbound import OutboundProbe, ProbeResult
-from pytest_portspec.verdict import Check, Verdict, for_row, row_skip
+from pytest_portspec.spec.policy import EffectivePolicy, Expectation
 
 MAX_BLOCKED_PROBES = 4
 

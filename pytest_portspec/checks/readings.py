@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
-from pytest_portspec.policy import EffectivePolicy, Expectation, effective_policy
+from pytest_portspec.checks.verdict import Check, Verdict
 from pytest_portspec.spec.model import Decision, Reading, RowOverride
+from pytest_portspec.spec.policy import EffectivePolicy, Expectation, effective_policy
 from pytest_portspec.spec.readings import apply
-from pytest_portspec.verdict import Check, Verdict
 
 
 class _Probe(Protocol):

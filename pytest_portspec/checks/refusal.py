@@ -23,6 +23,7 @@ from typing import Literal
 from pytest_portspec.addresses import is_ip
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.firewall import kernel_unread
+from pytest_portspec.checks.verdict import Verdict, for_row, row_skip
 from pytest_portspec.firewall.evaluate import Decided, clip
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.model import KernelModel
@@ -30,10 +31,9 @@ from pytest_portspec.firewall.questions import OPEN, describe, required_boxes
 from pytest_portspec.firewall.ruleset import Family
 from pytest_portspec.firewall.space import L4, with_dim
 from pytest_portspec.firewall.values import address_span
-from pytest_portspec.policy import Expectation
 from pytest_portspec.probe.outbound import ProbeResult
 from pytest_portspec.spec.model import ports_label
-from pytest_portspec.verdict import Verdict, for_row, row_skip
+from pytest_portspec.spec.policy import Expectation
 
 Status = Literal["rejected", "open", "dropped", "unknown"]
 MAX_EVIDENCE = 4

@@ -18,7 +18,7 @@ from typing import Literal
 from pytest_portspec.checks.context import Declarations
 from pytest_portspec.parse.ufw import UfwRule, UfwState
 from pytest_portspec.parse.ufw_rules import PORTLESS
-from pytest_portspec.policy import EffectivePolicy, Expectation
+from pytest_portspec.spec.policy import EffectivePolicy, Expectation
 
 Kind = Literal[
     "documented",

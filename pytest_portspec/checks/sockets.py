@@ -7,13 +7,13 @@ from dataclasses import replace
 
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.firewall import kernel_unread
+from pytest_portspec.checks.verdict import Verdict, for_row
 from pytest_portspec.firewall.forwards import port_forwards
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.questions import Answer, closed
 from pytest_portspec.parse.sockets import Socket
-from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.spec.model import ports_label
-from pytest_portspec.verdict import Verdict, for_row
+from pytest_portspec.spec.policy import EffectivePolicy, Expectation
 
 
 def _on_row_ports(s: Socket, e: Expectation, declared: Declarations) -> bool:

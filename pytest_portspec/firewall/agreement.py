@@ -19,8 +19,8 @@ from pytest_portspec.firewall.model import KernelModel
 from pytest_portspec.firewall.questions import describe
 from pytest_portspec.firewall.ruleset import Chain, Family, Rule, Ruleset
 from pytest_portspec.firewall.space import DPORT, L4, Direction
+from pytest_portspec.firewall.ufw_view import Packet, decide
 from pytest_portspec.parse.ufw import UfwState
-from pytest_portspec.ufwmodel import Packet, decide
 
 MAX_FINDINGS = 12
 _TARGETS = {"allow": "accept", "limit": "accept", "deny": "drop", "reject": "reject"}

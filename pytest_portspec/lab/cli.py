@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pytest_portspec.report.policy_text import table
 from pytest_portspec.text import printable, printable_lines
-from pytest_portspec.views import table
 
 
 def add_parser(commands: Any) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 
 from pytest_portspec.errors import LabError, PortspecError
-from pytest_portspec.inventory import Inventory, InventoryDevice, load_inventory
 from pytest_portspec.lab.controller import Lab, UpRequest
 from pytest_portspec.lab.store import check_name
+from pytest_portspec.spec.inventory import Inventory, InventoryDevice, load_inventory
 from pytest_portspec.spec.yamlsrc import suggest
 
 

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.errors import LabError, PortspecError
 from pytest_portspec.lab import appliance, internet
 from pytest_portspec.lab.drifts import apply_drifts
@@ -17,7 +16,8 @@ from pytest_portspec.lab.processes import alive, in_namespace, kill, netns_exist
 from pytest_portspec.lab.segment import Segments
 from pytest_portspec.lab.store import Store, check_name
 from pytest_portspec.lab.system import require_lab_host, run
-from pytest_portspec.policy import effective_policy
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 
 
 @dataclass

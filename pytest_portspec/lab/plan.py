@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import netaddr
 
-from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.spec.model import PortRange, Proto
+from pytest_portspec.spec.policy import EffectivePolicy, Expectation
 
 LAB_NET = netaddr.IPNetwork("198.18.0.0/15")
 LAB_NET6 = netaddr.IPNetwork("2001:2::/48")  # the IPv6 benchmarking block: the lab's IPv6 addresses

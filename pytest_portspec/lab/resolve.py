@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_portspec.device.schemes import LAB_HOST, is_lab_host
 from pytest_portspec.errors import LabError
 from pytest_portspec.lab.store import Store
-from pytest_portspec.transports.schemes import LAB_HOST, is_lab_host
 
 # "is this the lab?" is answered in schemes.py, where the lab's transport is registered; kept here too
 __all__ = ["LAB_HOST", "LabTarget", "is_lab_host", "resolve"]

@@ -2,7 +2,7 @@
 
 The rule set applied through ufw's own frontend, iptables and nft inside the appliance's
 namespaces; the kernel's state captured with the plugin's own snapshot commands
-(`pytest_portspec.snapshot`); the packets sent and their fate read.
+(`pytest_portspec.device.state_command`); the packets sent and their fate read.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from typing import Any
 from kdiff_bench import Bench, run
 from kdiff_rules import Probe, RuleSet
 
-from pytest_portspec.lab.appliance import UFW_DRIVER
-from pytest_portspec.privilege import remote
-from pytest_portspec.snapshot import (
+from pytest_portspec.device.privilege import remote
+from pytest_portspec.device.state_command import (
     KERNEL_SECTIONS,
     NOT_LOADED,
     SECTIONS,
@@ -28,6 +27,7 @@ from pytest_portspec.snapshot import (
     kernel_texts,
     parse_sections,
 )
+from pytest_portspec.lab.appliance import UFW_DRIVER
 
 
 @dataclass

@@ -17,7 +17,7 @@ Pieces of tests/lab/test_kernel_differential.py:
   this test, an agent (kernel_agent.py) in each.
 - kdiff_kernel: the rule set applied through ufw's own frontend, iptables and nft inside the
   appliance's namespaces, the kernel's state captured with the plugin's own snapshot commands
-  (`pytest_portspec.snapshot`), and the packets sent.
+  (`pytest_portspec.device.state_command`), and the packets sent.
 - kdiff_judge `run_rule_set`: `explain()` of each packet against what the kernel did with it.
 """
 

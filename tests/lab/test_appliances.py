@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.lab.fixture import Appliance, LabSession
 from pytest_portspec.lab.plan import AppliancePlan, plan_appliance
-from pytest_portspec.policy import effective_policy
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 
 # (spec, role, conditions) — every spec, every role of the multi-node ones, every condition on
 TARGETS = [

@@ -35,8 +35,8 @@ from kdiff_generate import generate
 from kdiff_judge import Tally, report, run_rule_set
 from kdiff_rules import NFT_READER, RuleSet
 
+from pytest_portspec.device.state_command import SECTIONS, kernel_texts, parse_sections, state_command
 from pytest_portspec.lab.fixture import LabSession
-from pytest_portspec.snapshot import SECTIONS, kernel_texts, parse_sections, state_command
 
 SEED = os.environ.get("PORTSPEC_KERNEL_DIFF_SEED") or "portspec-kernel-1"
 RULE_SETS = int(os.environ.get("PORTSPEC_KERNEL_DIFF_SETS") or 200)

@@ -35,9 +35,9 @@ from typing import Literal
 
 import pytest
 
+from pytest_portspec.firewall.ufw_view import Packet, UfwVerdict, decide
 from pytest_portspec.lab.fixture import Appliance, LabSession
 from pytest_portspec.parse.ufw import UfwState, ufw_state
-from pytest_portspec.ufwmodel import Packet, UfwVerdict, decide
 
 Kind = Literal["tcp-in", "udp-in", "tcp-out", "udp-out", "tcp-in6"]
 Outcome = Literal["open", "refused", "dropped"]

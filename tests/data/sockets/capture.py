@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_portspec.privilege import remote
-from pytest_portspec.snapshot import SECTIONS, _script
+from pytest_portspec.device.privilege import remote
+from pytest_portspec.device.state_command import SECTIONS, _script
 
 # (process name, socket family, address, port, kind, IPV6_V6ONLY)
 LISTENERS = [

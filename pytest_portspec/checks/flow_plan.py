@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pytest_portspec.checks.ports import fixed_ports
-from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.spec.model import Proto
+from pytest_portspec.spec.policy import EffectivePolicy, Expectation
 
 
 @dataclass(frozen=True)

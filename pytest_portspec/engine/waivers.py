@@ -24,9 +24,9 @@ from pathlib import Path
 
 import yaml
 
+from pytest_portspec.checks.verdict import CHECKS, Verdict
 from pytest_portspec.spec import yamlsrc as y
 from pytest_portspec.text import clip, printable
-from pytest_portspec.verdict import CHECKS, Verdict
 
 KEYS_REQUIRED = ("id", "reason", "accepted_by", "expires")
 KEYS_OPTIONAL = ("row", "port", "check", "device")

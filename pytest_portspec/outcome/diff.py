@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_portspec.outcome.read import load_results
 from pytest_portspec.parse.sockets import read_listening
-from pytest_portspec.resultsfile import load_results
 from pytest_portspec.text import printable
 
 __all__ = ["Diff", "diff_results", "diff_text", "load_results"]  # load_results: read by kernel_cli too

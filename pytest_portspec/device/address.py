@@ -9,8 +9,8 @@ from typing import Literal
 import netaddr
 
 from pytest_portspec.addresses import is_documentation_address, is_hostname, is_ip
+from pytest_portspec.device.schemes import LAB_HOST, is_lab_host
 from pytest_portspec.text import clip
-from pytest_portspec.transports.schemes import LAB_HOST, is_lab_host
 
 HostKeyPolicy = Literal["strict", "accept-new", "ignore"]  # what to do with an unknown host key
 

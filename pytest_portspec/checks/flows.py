@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 from pytest_portspec.addresses import is_ip
 from pytest_portspec.checks.context import Facts
+from pytest_portspec.checks.flow_plan import Pair
+from pytest_portspec.checks.verdict import Outcome, Verdict
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.questions import open_to
 from pytest_portspec.firewall.ruleset import Family
+from pytest_portspec.firewall.ufw_view import Packet, decide
 from pytest_portspec.firewall.values import address_span
-from pytest_portspec.pairs import Pair
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.probe.outbound import ProbeResult
 from pytest_portspec.spec.model import Citation
-from pytest_portspec.ufwmodel import Packet, decide
-from pytest_portspec.verdict import Outcome, Verdict
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pytest_portspec.inventory import InventoryDevice
+from pytest_portspec.checks.flow_plan import Node, Pair, plan_pairs
+from pytest_portspec.device.schemes import is_lab_host
+from pytest_portspec.engine.device_run import DeviceRun
 from pytest_portspec.lab.resolve import resolve
-from pytest_portspec.pairs import Node, Pair, plan_pairs
 from pytest_portspec.probe.outbound import OutboundProbe
-from pytest_portspec.runner import DeviceRun
-from pytest_portspec.transports.schemes import is_lab_host
+from pytest_portspec.spec.inventory import InventoryDevice
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_portspec.verdict import Verdict
+    from pytest_portspec.checks.verdict import Verdict
 
 
 @pytest.hookspec(firstresult=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from pytest_portspec.device.contract import CommandResult, Connection
 from pytest_portspec.errors import DeviceError
-from pytest_portspec.transports.contract import CommandResult, Connection
 
 
 @dataclass

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_portspec.options import Settings
-    from pytest_portspec.transports.contract import Transport
+    from pytest_portspec.device.contract import Transport
+    from pytest_portspec.plugin.options import Settings
 
 LAB_HOST = "lab"
 SSH = "ssh"  # the scheme of every host without one of its own
@@ -60,7 +60,7 @@ def transport_for(target: Target) -> Transport:
 
 
 def _ssh(target: Target) -> Transport:
-    from pytest_portspec.transports.ssh import SSHSettings, SSHTransport
+    from pytest_portspec.device.ssh import SSHSettings, SSHTransport
 
     s = target.settings
     settings = SSHSettings(
@@ -78,7 +78,7 @@ def _ssh(target: Target) -> Transport:
 
 def _lab(target: Target) -> Transport:
     """The appliance's own key and known_hosts, strict: the lab wrote both when it started it."""
-    from pytest_portspec.transports.ssh import SSHSettings, SSHTransport
+    from pytest_portspec.device.ssh import SSHSettings, SSHTransport
 
     if target.lab is None:
         raise ValueError(f"{target.label}: an emulated appliance's transport needs its lab state")

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_portspec.errors import Problem, SpecError
-from pytest_portspec.policy import ALL, effective_policy
 from pytest_portspec.spec import Spec, load_spec
 from pytest_portspec.spec.model import Decision, ports_label
+from pytest_portspec.spec.policy import ALL, effective_policy
 from pytest_portspec.spec.readings import describe
 from pytest_portspec.text import quoted
 

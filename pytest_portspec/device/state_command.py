@@ -17,7 +17,7 @@ import shlex
 from dataclasses import dataclass
 
 from pytest_portspec.addresses import check_ip, is_ip
-from pytest_portspec.privilege import SudoMode, remote, root
+from pytest_portspec.device.privilege import SudoMode, remote, root
 from pytest_portspec.probe.outbound import tools_command
 
 MARK = "==portspec=="

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, cast
 import pytest
 
 from pytest_portspec.addresses import is_hostname, is_ip
-from pytest_portspec.device import DeviceRequest, HostKeyPolicy, parse_device
+from pytest_portspec.device.address import DeviceRequest, HostKeyPolicy, parse_device
+from pytest_portspec.device.privilege import SUDO_MODES, SudoMode
 from pytest_portspec.errors import SpecError
-from pytest_portspec.privilege import SUDO_MODES, SudoMode
 
 if TYPE_CHECKING:  # loaded only when given: a plain pytest run stays light
-    from pytest_portspec.inventory import Inventory
-    from pytest_portspec.waivers import Waiver
+    from pytest_portspec.engine.waivers import Waiver
+    from pytest_portspec.spec.inventory import Inventory
 
 GROUP = "portspec"
 
@@ -314,7 +314,7 @@ def _inventory(path: str, spec_dirs: tuple[Path, ...]) -> Inventory | None:
         return None
     if not Path(path).is_file():
         raise pytest.UsageError(f"--inventory {path}: no such file")
-    from pytest_portspec.inventory import load_inventory
+    from pytest_portspec.spec.inventory import load_inventory
 
     try:
         return load_inventory(Path(path), spec_dirs)
@@ -327,7 +327,7 @@ def _waivers(path: str) -> tuple[Waiver, ...]:
         return ()
     if not Path(path).is_file():
         raise pytest.UsageError(f"--accept {path}: no such file")
-    from pytest_portspec.waivers import load_waivers
+    from pytest_portspec.engine.waivers import load_waivers
 
     try:
         return tuple(load_waivers(Path(path)))

@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_portspec import options, parallel
-from pytest_portspec.catalog import packaged_spec_dir, spec_files
+from pytest_portspec.plugin import options
+from pytest_portspec.plugin import xdist as parallel
+from pytest_portspec.spec.catalog import packaged_spec_dir, spec_files
 from pytest_portspec.text import printable, printable_lines
 
 if TYPE_CHECKING:
+    from pytest_portspec.checks.verdict import Verdict
+    from pytest_portspec.engine.waivers import Waiver
     from pytest_portspec.lab.fixture import LabSession
-    from pytest_portspec.registry import Registry  # noqa: F401 (named in the stash key's string annotation)
-    from pytest_portspec.verdict import Verdict
-    from pytest_portspec.waivers import Waiver
+    from pytest_portspec.plugin.session import Registry  # noqa: F401 (named in the stash key's string annotation)
 
 # the checks' machinery is imported only when devices are given: plain pytest runs stay light
 CHECKS = ("ufw", "listening", "outbound", "inbound", "exposure", "default", "pair")
@@ -35,7 +36,7 @@ class Waivers:
 
     @pytest.hookimpl
     def pytest_portspec_verdict(self, device: str, verdict: Verdict) -> Verdict | None:
-        from pytest_portspec.waivers import apply_waivers
+        from pytest_portspec.engine.waivers import apply_waivers
 
         return apply_waivers(self.waivers, device, verdict, datetime.date.today(), self.used)
 
@@ -62,7 +63,7 @@ def portspec_lab() -> Iterator[LabSession]:
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from pytest_portspec import hooks
+    from pytest_portspec.plugin import hookspecs as hooks
 
     pluginmanager.add_hookspecs(hooks)
 
@@ -85,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
     with _printable_usage_errors():
         settings = options.load_settings(config)
     if settings.devices or settings.inventory:
-        from pytest_portspec import registry
+        from pytest_portspec.plugin import session as registry
 
         with _printable_usage_errors():
             reg = registry.build(settings)
@@ -129,7 +130,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if call.when == "setup" and call.excinfo is not None:
-        from pytest_portspec.items import VerdictItem
+        from pytest_portspec.plugin.items import VerdictItem
 
         if isinstance(item, VerdictItem):  # a device that cannot be checked: one sentence, no traceback
             report.longrepr = item.repr_failure(call.excinfo)
@@ -156,7 +157,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if REGISTRY not in config.stash:
         return
     reg = config.stash[REGISTRY]
-    from pytest_portspec import results
+    from pytest_portspec.plugin import results
 
     reg.finish()  # the read-only proof, where the snapshots were taken
     if reg.worker:  # the controller merges, writes and decides
@@ -176,8 +177,8 @@ def pytest_html_results_summary(
     """The sign-off report's cover, matrices, evidence and sign-off block on pytest-html's page."""
     config = session.config
     if REGISTRY in config.stash and RESULTS in config.stash:
+        from pytest_portspec.plugin.results import report_data
         from pytest_portspec.report.html import fragments
-        from pytest_portspec.results import report_data
 
         prefix.extend(fragments(report_data(config.stash[RESULTS], config.stash[REGISTRY].settings.operator)))
 
@@ -196,7 +197,7 @@ def _progress_writer(config: pytest.Config) -> Callable[[str, bool], None]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     config = terminalreporter.config
     if RESULTS in config.stash:
-        from pytest_portspec.results import summary
+        from pytest_portspec.plugin.results import summary
 
         for line, red in summary(config.stash[RESULTS]):
             terminalreporter.write_line(printable_lines(line), red=red, bold=red)

@@ -5,8 +5,8 @@ facts_from_sections(label, sections, address) -> Facts    (DeviceError: one sent
 
 from __future__ import annotations
 
-from pytest_portspec import snapshot as snap
 from pytest_portspec.checks.context import Facts
+from pytest_portspec.device import state_command as snap
 from pytest_portspec.errors import DeviceError, RulesetError
 from pytest_portspec.firewall.model import KernelModel, sources_from_texts
 from pytest_portspec.parse.sockets import cross_check, parse_listening

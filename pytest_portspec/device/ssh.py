@@ -30,18 +30,18 @@ from typing import cast
 
 import paramiko
 
-from pytest_portspec.device import HostKeyPolicy
-from pytest_portspec.errors import DeviceError
-from pytest_portspec.text import clip, printable
-from pytest_portspec.transports.contract import CommandResult, Connection
-from pytest_portspec.transports.exchange import OUTPUT_CAP, Broken, Late, Overflow, exchange
-from pytest_portspec.transports.sshconfig import (
+from pytest_portspec.device.address import HostKeyPolicy
+from pytest_portspec.device.contract import CommandResult, Connection
+from pytest_portspec.device.exchange import OUTPUT_CAP, Broken, Late, Overflow, exchange
+from pytest_portspec.device.sshconfig import (
     HostKeyCheck,
     KnownHosts,
     connect_failure,
     host_config,
     load_known_hosts,
 )
+from pytest_portspec.errors import DeviceError
+from pytest_portspec.text import clip, printable
 
 CHANNEL_OPEN_TIMEOUT = 15.0  # seconds for the server to confirm a new session channel
 CONNECT_STEPS = 4  # TCP connect, banner, key exchange, authentication: each --connect-timeout

@@ -27,10 +27,10 @@ from pathlib import Path
 import yaml
 
 from pytest_portspec.addresses import is_documentation_address, is_hostname, is_ip
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.errors import PortspecError, Problem
-from pytest_portspec.policy import effective_policy
 from pytest_portspec.spec import yamlsrc as y
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.policy import effective_policy
 from pytest_portspec.text import QUOTE_LIMIT, clip, printable
 
 SSH_KEYS = ("ssh_user", "ssh_key", "port")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_portspec.policy import EffectivePolicy, Expectation
 from pytest_portspec.spec import Spec
 from pytest_portspec.spec.model import ports_label
+from pytest_portspec.spec.policy import EffectivePolicy, Expectation
 from pytest_portspec.spec.readings import describe
 
 

@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 
 from pytest_portspec import __version__
-from pytest_portspec.items import CheckItem, PairItem
-from pytest_portspec.pairs import Pair
-from pytest_portspec.policy import Expectation
-from pytest_portspec.registry import Registry
+from pytest_portspec.checks.flow_plan import Pair
+from pytest_portspec.engine.waivers import unused_waivers
+from pytest_portspec.outcome.merge import NOT_RUN
+from pytest_portspec.outcome.merge import merge as merge  # the plugin and the tests read it here
+from pytest_portspec.outcome.read import FORMAT
+from pytest_portspec.plugin.items import CheckItem, PairItem
+from pytest_portspec.plugin.session import Registry
 from pytest_portspec.report.data import TITLE, ReportData, build, partial_run
-from pytest_portspec.resultsfile import FORMAT
-from pytest_portspec.resultsmerge import NOT_RUN
-from pytest_portspec.resultsmerge import merge as merge  # the plugin and the tests read it here
 from pytest_portspec.spec.model import ports_label
-from pytest_portspec.waivers import unused_waivers
+from pytest_portspec.spec.policy import Expectation
 
 SNAPSHOT_SECTIONS = (
     "ufw-status",

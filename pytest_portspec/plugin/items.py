@@ -8,14 +8,14 @@ from typing import Any, NoReturn
 
 import pytest
 
-from pytest_portspec.checks.pairs import check_pair
+from pytest_portspec.checks.flow_plan import Pair
+from pytest_portspec.checks.flows import check_pair
+from pytest_portspec.checks.verdict import Check, Verdict, altered_by_hook
+from pytest_portspec.engine.device_run import DeviceRun
+from pytest_portspec.engine.site import Site
 from pytest_portspec.errors import DeviceError
-from pytest_portspec.pairs import Pair
-from pytest_portspec.policy import Expectation
-from pytest_portspec.runner import DeviceRun
-from pytest_portspec.sites import Site
+from pytest_portspec.spec.policy import Expectation
 from pytest_portspec.text import printable, printable_lines
-from pytest_portspec.verdict import Check, Verdict, altered_by_hook
 
 Ensure = Callable[[Sequence[DeviceRun]], None]  # takes the snapshots of these devices (each once)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from pytest_portspec.policy import Expectation
 from pytest_portspec.spec.model import Citation, ports_label
+from pytest_portspec.spec.policy import Expectation
 
 Outcome = Literal["passed", "failed", "skipped", "error", "accepted"]  # accepted: a waived failure
 Check = Literal["ufw", "listening", "outbound", "inbound", "exposure", "default", "pair"]

@@ -22,23 +22,23 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from pytest_portspec import privilege
-from pytest_portspec import snapshot as snap
 from pytest_portspec.addresses import check_ip
 from pytest_portspec.checks import judge
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import inbound_probes, outbound_probes
 from pytest_portspec.checks.readings import ReadingChoice, probes_of_every_reading
 from pytest_portspec.checks.rules import RuleExplanation, explain_rules
-from pytest_portspec.deadline import STATE_TIMEOUT, outbound_timeout, run_within
-from pytest_portspec.deadline import device_deadline as deadline_for
+from pytest_portspec.checks.verdict import Check, Verdict
+from pytest_portspec.device import privilege
+from pytest_portspec.device import state_command as snap
+from pytest_portspec.device.contract import CommandResult, Transport
+from pytest_portspec.device.deadline import STATE_TIMEOUT, outbound_timeout, run_within
+from pytest_portspec.device.deadline import device_deadline as deadline_for
+from pytest_portspec.engine.facts import facts_from_sections
 from pytest_portspec.errors import DeviceError
 from pytest_portspec.firewall.agreement import Finding, disagreements
-from pytest_portspec.policy import EffectivePolicy
 from pytest_portspec.probe import inbound, outbound
-from pytest_portspec.snapshot_facts import facts_from_sections
-from pytest_portspec.transports.contract import CommandResult, Transport
-from pytest_portspec.verdict import Check, Verdict
+from pytest_portspec.spec.policy import EffectivePolicy
 
 
 class NoProbeTool(Exception):

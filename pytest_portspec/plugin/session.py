@@ -10,21 +10,21 @@ from typing import Any
 
 import pytest
 
-from pytest_portspec.catalog import find_spec
 from pytest_portspec.checks.context import Declarations
-from pytest_portspec.device import DeviceRequest
+from pytest_portspec.device.address import DeviceRequest
+from pytest_portspec.device.schemes import Target, is_lab_host, transport_for
+from pytest_portspec.engine.device_run import DeviceRun, progress_line
+from pytest_portspec.engine.site import Site, plan_site
 from pytest_portspec.errors import LabError, PortspecError
-from pytest_portspec.inventory import InventoryDevice
-from pytest_portspec.items import CheckItem, DeviceCollector, PairItem, SiteCollector, group_name
 from pytest_portspec.lab.resolve import resolve
-from pytest_portspec.options import Settings
-from pytest_portspec.policy import effective_policy
+from pytest_portspec.plugin.items import CheckItem, DeviceCollector, PairItem, SiteCollector, group_name
+from pytest_portspec.plugin.options import Settings
 from pytest_portspec.probe import remote_program
-from pytest_portspec.runner import DeviceRun, progress_line
-from pytest_portspec.sites import Site, plan_site
 from pytest_portspec.spec import Spec
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.inventory import InventoryDevice
+from pytest_portspec.spec.policy import effective_policy
 from pytest_portspec.spec.yamlsrc import suggest
-from pytest_portspec.transports.schemes import Target, is_lab_host, transport_for
 
 
 @dataclass(eq=False)  # a pluggy plugin object: hashed by identity

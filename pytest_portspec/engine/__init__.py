@@ -1,0 +1,1 @@
+"""The engine: devices run to verdicts and outcomes, without pytest."""
