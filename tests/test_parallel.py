@@ -15,7 +15,7 @@ from pytest_portspec.engine.device_run import DeviceRun
 from pytest_portspec.plugin import session as registry_module
 from pytest_portspec.plugin import xdist as parallel
 from pytest_portspec.plugin.items import group_name
-from pytest_portspec.plugin.options import Settings
+from pytest_portspec.engine.settings import Settings
 from pytest_portspec.plugin.results import NOT_RUN, changed, merge, summary
 from pytest_portspec.plugin.session import Registry
 from pytest_portspec.spec.catalog import find_spec

@@ -21,7 +21,7 @@ from pytest_portspec.engine import device_run as runner
 from pytest_portspec.engine.device_run import DeviceRun
 from pytest_portspec.lab import resolve as lab_resolve
 from pytest_portspec.lab.store import LAB_DIR_ENV, Store
-from pytest_portspec.plugin.options import Settings
+from pytest_portspec.engine.settings import Settings
 from pytest_portspec.plugin.session import _device
 from pytest_portspec.spec.catalog import find_spec
 from pytest_portspec.spec.policy import effective_policy

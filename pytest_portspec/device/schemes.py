@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_portspec.device.contract import Transport
-    from pytest_portspec.plugin.options import Settings
+    from pytest_portspec.engine.settings import Settings
 
 LAB_HOST = "lab"
 SSH = "ssh"  # the scheme of every host without one of its own

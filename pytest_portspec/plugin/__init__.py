@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_portspec.plugin import options
+from pytest_portspec.plugin import option_table, options
 from pytest_portspec.plugin import xdist as parallel
 from pytest_portspec.spec.catalog import packaged_spec_dir, spec_files
 from pytest_portspec.text import printable, printable_lines
@@ -69,7 +69,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    options.add_options(parser)
+    option_table.add_options(parser)
 
 
 def pytest_load_initial_conftests(

@@ -14,11 +14,11 @@ from pytest_portspec.checks.context import Declarations
 from pytest_portspec.device.address import DeviceRequest
 from pytest_portspec.device.schemes import Target, is_lab_host, transport_for
 from pytest_portspec.engine.device_run import DeviceRun, progress_line
+from pytest_portspec.engine.settings import Settings
 from pytest_portspec.engine.site import Site, plan_site
 from pytest_portspec.errors import LabError, PortspecError
 from pytest_portspec.lab.resolve import resolve
 from pytest_portspec.plugin.items import CheckItem, DeviceCollector, PairItem, SiteCollector, group_name
-from pytest_portspec.plugin.options import Settings
 from pytest_portspec.probe import remote_program
 from pytest_portspec.spec import Spec
 from pytest_portspec.spec.catalog import find_spec
