@@ -18,7 +18,8 @@ from pytest_portspec import __version__, kernel_cli
 from pytest_portspec.device import privilege
 from pytest_portspec.errors import PortspecError, SpecError
 from pytest_portspec.lab import cli as lab_cli
-from pytest_portspec.outcome.diff import diff_results, diff_text, load_results
+from pytest_portspec.outcome.diff import diff_results, diff_text
+from pytest_portspec.outcome.read import load_results
 from pytest_portspec.report.data import TITLE
 from pytest_portspec.report.data import build as build_report
 from pytest_portspec.report.html import page
@@ -164,13 +165,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     results = load_results(args.results)
-    run = results.get("run", {})
+    run = results.run
     data = build_report(
         results,
         title=TITLE,
-        operator=args.operator or run.get("operator") or getpass.getuser(),
-        created=run.get("created") or "unknown",
-        tool_version=run.get("tool_version") or __version__,
+        operator=args.operator or run.operator or getpass.getuser(),
+        created=run.created or "unknown",
+        tool_version=run.tool_version or __version__,
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(page(data), encoding="utf-8")

@@ -4,6 +4,8 @@
     ├── SpecError                 one or more spec files cannot be used
     │                             (each Problem names file, line, key path, what is wrong)
     ├── SpecNotFoundError         a spec name or path that does not exist
+    ├── ConfigurationError        a run's devices and options do not fit together (a device
+    │                             given twice, a --port row no spec has, a role missing)
     ├── SelectionError            a profile, condition, role or firmware choice the spec
     │                             does not offer
     ├── LabError                  the emulator cannot do what was asked (not root, a system
@@ -55,6 +57,10 @@ class SpecError(PortspecError):
 
 class SpecNotFoundError(PortspecError):
     """No spec has the given name (or the given path does not exist)."""
+
+
+class ConfigurationError(PortspecError):
+    """The devices and options of a run do not fit together; one sentence naming the device or option."""
 
 
 class SelectionError(PortspecError):

@@ -20,7 +20,8 @@ from pytest_portspec.firewall.matrix import SECTIONS, Flow, Part, Section, condi
 from pytest_portspec.firewall.model import KernelModel, KernelSources, sources_from_texts
 from pytest_portspec.firewall.packet import PacketQuery, explain, named_interfaces, packet_space
 from pytest_portspec.firewall.space import OTHER_INTERFACE
-from pytest_portspec.outcome.diff import load_results
+from pytest_portspec.outcome.read import load_results
+from pytest_portspec.outcome.records import Device
 from pytest_portspec.report.policy_text import table
 from pytest_portspec.text import printable
 
@@ -105,17 +106,14 @@ def _read(path: str) -> str:
 
 
 def _from_snapshot(path: Path, label: str | None) -> Loaded:
-    devices = [d for d in load_results(path).get("devices", []) if isinstance(d, dict) and "kernel" in d]
-    named = ", ".join(str(d.get("device")) for d in devices) or "none"
+    devices = [d for d in load_results(path).devices if isinstance(d, Device)]  # a site has no capture
+    named = ", ".join(d.device for d in devices) or "none"
     if label is None and len(devices) != 1:
         raise PortspecError(f"{path} has {len(devices)} kernel captures: give --device ({named})")
-    device = devices[0] if label is None else next((d for d in devices if d.get("device") == label), None)
+    device = devices[0] if label is None else next((d for d in devices if d.device == label), None)
     if device is None:
         raise PortspecError(f"{path} has no device {label!r} with a kernel capture (its devices: {named})")
-    texts = device["kernel"]
-    if not isinstance(texts, dict) or not all(isinstance(v, str | None) for v in texts.values()):
-        raise PortspecError(f"{path}: the kernel capture of device {device.get('device')!r} is not readable")
-    return Loaded(str(device.get("device")), _build(sources_from_texts(texts)))
+    return Loaded(device.device, _build(sources_from_texts(dict(device.kernel))))
 
 
 def _build(sources: KernelSources) -> KernelModel:

@@ -11,39 +11,40 @@ import pytest
 import resultstools as rt
 
 from pytest_portspec.checks.context import Declarations
+from pytest_portspec.engine import schedule as schedule_module
 from pytest_portspec.engine.device_run import DeviceRun
-from pytest_portspec.plugin import session as registry_module
-from pytest_portspec.plugin import xdist as parallel
-from pytest_portspec.plugin.items import group_name
+from pytest_portspec.engine.fleet import Fleet
+from pytest_portspec.engine.schedule import Scheduler, group_name
 from pytest_portspec.engine.settings import Settings
-from pytest_portspec.plugin.results import NOT_RUN, changed, merge, summary
+from pytest_portspec.outcome.merge import merge
+from pytest_portspec.outcome.records import NOT_RUN, Outcome
+from pytest_portspec.plugin import xdist as parallel
 from pytest_portspec.plugin.session import Registry
+from pytest_portspec.report import terminal
 from pytest_portspec.spec.catalog import find_spec
 from pytest_portspec.spec.policy import effective_policy
 from pytest_portspec.transport import CommandResult, FakeTransport
 
 A, B, C = (f"smartserver[enhanced]@198.18.1.{n}" for n in (2, 3, 4))
+NOT_TAKEN = {"start": None, "end": None}  # the fingerprint of a device no process read
 
 
 def device(label: str, *, read: bool = True, read_only: bool | None = True) -> dict[str, Any]:
     """A device entry as results_data writes it (read by this process, or not contacted)."""
-    return {
-        "device": label,
-        "spec": "smartserver",
-        "profile": "enhanced",
-        "host": label.split("@")[1],
-        "remote_commands": 3 if read else 0,
-        "snapshot_s": 2.345 if read else 0.0,
-        "read_only": read_only if read else None,
-        "error": None,
-        "ufw_rules": [{"rule": "22/tcp ALLOW IN Anywhere", "kind": "documented"}] if read else [],
-        "snapshot": {"ufw-status": f"Status: active ({label})"} if read else {},
-        "fingerprint": {"start": "abc", "end": "abc" if read_only else "def"} if read else {},
-    }
+    rule = {"rule": "22/tcp ALLOW IN Anywhere", "line": "", "kind": "documented", "explanation": ""}
+    return rt.device(
+        label,
+        remote_commands=3 if read else 0,
+        snapshot_s=2.345 if read else 0.0,
+        read_only=read_only if read else None,
+        ufw_rules=[rule] if read else [],
+        snapshot={"ufw-status": f"Status: active ({label})"} if read else {},
+        fingerprint={"start": "abc", "end": "abc" if read_only else "def"} if read else NOT_TAKEN,
+    )
 
 
 def result(label: str, key: str, outcome: str) -> dict[str, Any]:
-    return {"nodeid": f"{label}::{key}::ufw", "device": label, "outcome": outcome, "key": key}
+    return rt.result(label, key, "ufw", outcome)
 
 
 KEYS = {A: {"in-22-tcp": "passed", "in-502-tcp": "failed"}, B: {"in-22-tcp": "passed"}, C: {}}
@@ -54,6 +55,7 @@ def plain_run() -> dict[str, Any]:
     return {
         "format": 1,
         "run": dict(rt.RUN),
+        "unused_waivers": [],
         "devices": [device(A), device(B), device(C, read=False)],
         "results": [result(label, key, o) for label, keys in KEYS.items() for key, o in keys.items()],
     }
@@ -102,20 +104,20 @@ def test_an_item_no_worker_ran_stays_not_run_and_a_device_no_worker_read_stays_u
 
 def test_the_summary_and_the_exit_status_read_the_merged_data_as_a_plain_run() -> None:
     merged = merge(controller(), [worker(B), worker(A)])
-    assert summary(merged) == summary(plain_run())
-    assert summary(merged) == [
+    assert terminal.summary(Outcome.from_json(merged)) == terminal.summary(Outcome.from_json(plain_run()))
+    assert terminal.summary(Outcome.from_json(merged)) == [
         (f"portspec {A}: 3 remote command(s), 2.3 s, 1 failed, 1 passed", False),
         (f"portspec {B}: 3 remote command(s), 2.3 s, 1 passed", False),
     ]
-    assert changed(merged) == []
+    assert Outcome.from_json(merged).changed() == []
 
 
 def test_a_change_seen_by_a_worker_fails_the_session_on_the_controller() -> None:
     part = worker(B)
     part["devices"][0] = device(B, read_only=False)
     merged = merge(controller(), [worker(A), part])
-    assert changed(merged) == [B]
-    assert summary(merged)[-1] == (
+    assert Outcome.from_json(merged).changed() == [B]
+    assert terminal.summary(Outcome.from_json(merged))[-1] == (
         f"portspec {B}: SESSION ERROR: the device's firewall state changed during the run "
         "(ufw files or iptables rules differ from the start)",
         True,
@@ -147,11 +149,12 @@ def fake_run(label: str) -> DeviceRun:
     )
 
 
-def fake_registry(worker: bool) -> Registry:
-    settings = Settings(devices=(), spec_dirs=(), enable=(), disable=(), firmware=None)
-    reg = Registry(settings, [fake_run(A), fake_run(B), fake_run(C)], worker=worker)
-    reg.selected = {A, B}
-    return reg
+def fake_session() -> Registry:
+    return Registry(Fleet(Settings(), [fake_run(A), fake_run(B), fake_run(C)]))
+
+
+def fake_registry(worker: bool) -> Scheduler:
+    return Scheduler([fake_run(A), fake_run(B), fake_run(C)], own_groups_only=worker, selected={A, B})
 
 
 def test_one_process_reads_every_selected_device_at_the_first_item() -> None:
@@ -173,7 +176,7 @@ def test_a_worker_reads_only_the_devices_of_its_items_each_once() -> None:
 
 def test_a_worker_reads_a_whole_group_together(monkeypatch: pytest.MonkeyPatch) -> None:
     """Checks between devices put them in one group: the worker that runs it reads them all."""
-    monkeypatch.setattr(registry_module, "group_name", lambda run: "site-a")
+    monkeypatch.setattr(schedule_module, "group_name", lambda run: "site-a")
     reg = fake_registry(worker=True)
     reg.ensure([reg.runs[0]])
     assert reg.done == {A, B}  # B's snapshot started with A's; C: not selected
@@ -215,7 +218,7 @@ class TwoWorkers:
 )
 def test_the_controller_schedules_a_device_group_as_one_unit(nodeid: str, scope: str) -> None:
     """Whether or not xdist managed to append "@GROUP" to the node id (pytest 9.2 ignores it)."""
-    sched = parallel.scheduler(TwoWorkers(), None, fake_registry(worker=False).group_of)  # type: ignore[arg-type]
+    sched = parallel.scheduler(TwoWorkers(), None, fake_session().group_of)  # type: ignore[arg-type]
     assert sched._split_scope(nodeid) == scope
 
 

@@ -11,6 +11,7 @@ import pytest
 import resultstools as rt
 
 from pytest_portspec.cli import main
+from pytest_portspec.outcome.records import Outcome
 from pytest_portspec.report.data import build
 from pytest_portspec.report.html import page
 
@@ -132,7 +133,15 @@ def results(
 
 
 def render(data: dict[str, Any]) -> str:
-    return page(build(data, title="Acceptance", operator="J. Engineer", created="now", tool_version="0.1.0"))
+    return page(
+        build(
+            Outcome.from_json(data),
+            title="Acceptance",
+            operator="J. Engineer",
+            created="now",
+            tool_version="0.1.0",
+        )
+    )
 
 
 def test_a_clean_run_is_accepted_with_the_matrix_and_conditions() -> None:
@@ -156,6 +165,7 @@ def test_a_skipped_check_of_an_applying_row_is_listed_with_its_reason() -> None:
             "key": "in-502-tcp",
             "check": "inbound",
             "outcome": "skipped",
+            "failure_class": None,
             "observed": "cannot verify that udp is blocked: no protocol <known>",
             "notes": [],
         }
@@ -170,7 +180,7 @@ def test_a_partial_run_is_never_a_sign_off() -> None:
     """-k, -m or --deselect left checks out: the report says so instead of ACCEPTED."""
     data = results()
     data["run"] |= {"deselected": 32, "selection": "-m 'not inbound'"}
-    html = page(build(data, title="t", operator="o", created="c", tool_version="v"))
+    html = page(build(Outcome.from_json(data), title="t", operator="o", created="c", tool_version="v"))
     assert "NOT ACCEPTED" in html
     banner = html.split("NOT ACCEPTED", 1)[1].split("</div>", 1)[0]
     assert "partial run: 32 check(s) not selected (-m 'not inbound')" in unescape(banner)
@@ -233,11 +243,16 @@ def with_site(outcome: str) -> dict[str, Any]:
             "device": "voss@site-a",
             "kind": "site",
             "spec": "voss",
+            "spec_revision": 1,
             "source_doc": "002_41be44c79507ffab.txt",
             "profile": "cluster",
             "role": None,
             "host": "site-a",
+            "enabled": [],
+            "conditions": {},
+            "remote_commands": 0,
             "read_only": None,  # a site takes no snapshot of its own: its nodes carry the proof
+            "host_key": None,
             "error": None,
             "nodes": [
                 {"name": "database-1", "role": "database", "device": "voss@db", "address": "198.18.251.3"}
@@ -291,3 +306,13 @@ def test_the_cover_lists_sites_and_no_empty_device_table() -> None:
     html = render(data)
     assert "site (node-to-node flows)" in html and "database-1 (database)" in html
     assert "SSH host key" not in html  # no device of its own: no empty device table
+
+
+def test_the_device_section_explains_its_rules_and_the_firewall_findings() -> None:
+    data = results()
+    finding = {"finding": "ufw says 502 blocked", "ufw": "DENY 502/tcp", "kernel": "ACCEPT tcp dpt:502"}
+    data["devices"][0]["firewall_findings"] = [finding]
+    html = render(data)
+    assert "502/tcp: row modbus-tcp requires inbound 502/tcp blocked" in html  # the rule's explanation
+    assert all(text in html for text in finding.values())
+    assert "ufw's view and the kernel's ruleset agree." not in html

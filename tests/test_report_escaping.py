@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from test_report import DEVICE, results
 
+from pytest_portspec.outcome.records import Outcome
 from pytest_portspec.report.data import ReportData, build
 from pytest_portspec.report.html import CLASSES, SECTION_LIMIT, capped, css_class, page
 
@@ -74,7 +75,9 @@ def crafted() -> dict[str, Any]:
 
 
 def render(data: dict[str, Any]) -> str:
-    return page(build(data, title="Acceptance", operator="o", created="c", tool_version="v"))
+    return page(
+        build(Outcome.from_json(data), title="Acceptance", operator="o", created="c", tool_version="v")
+    )
 
 
 def test_nothing_from_a_crafted_results_file_becomes_an_element_or_an_attribute() -> None:
@@ -111,7 +114,7 @@ def test_a_raw_section_is_capped_in_the_html_and_says_how_much_is_left_out() -> 
 
 
 def report_data(**device: Any) -> ReportData:
-    data = build(results(), title="t", operator="o", created="c", tool_version="v")
+    data = build(Outcome.from_json(results()), title="t", operator="o", created="c", tool_version="v")
     for name, value in device.items():  # fields of the host key's verification (results format 2)
         setattr(data.devices[0], name, value)
     return data

@@ -21,9 +21,10 @@ import resultstools as rt
 from fakerun import fake_run
 
 from pytest_portspec.cli import main
+from pytest_portspec.engine.results import SNAPSHOT_SECTIONS, capped
 from pytest_portspec.outcome import read as resultsfile
-from pytest_portspec.outcome.read import load_results
-from pytest_portspec.plugin.results import SNAPSHOT_SECTIONS, capped
+from pytest_portspec.outcome.read import load_data, load_results
+from pytest_portspec.outcome.records import Device, Outcome
 from pytest_portspec.report.data import build
 
 A = "smartserver[enhanced]@198.18.1.2"
@@ -75,7 +76,7 @@ def test_the_tests_own_results_files_are_valid() -> None:
 def test_a_run_of_the_plugin_writes_a_valid_file_with_the_new_keys(pytester: pytest.Pytester) -> None:
     result, out = fake_run(pytester)
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
-    data = load_results(out)  # raises with the first problem if the writer and the schema disagree
+    data = load_data(out)  # raises with the first problem if the writer and the schema disagree
     device = data["devices"][0]
     assert {"host_key_policy", "host_key_verified"} <= device.keys()
     assert "processes" in device["snapshot"] and data["unused_waivers"] == []
@@ -85,8 +86,7 @@ def test_a_partial_run_writes_a_valid_file_that_is_no_sign_off(
     pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, out = fake_run(pytester, "-m", "ufw and not outbound")
-    data = load_results(out)
-    assert data["run"]["deselected"] > 0
+    assert load_results(out).run.deselected > 0
     code, said, _ = cli(capsys, "report", str(out), "-o", str(out.with_suffix(".html")))
     assert code == 0 and "NOT ACCEPTED" in said and "partial run" in said
 
@@ -98,8 +98,7 @@ def test_a_device_that_cannot_be_reached_writes_a_valid_file(
     pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--device", "smartserver@127.0.0.1:1", "--portspec-json", str(out)
     )
-    data = load_results(out)
-    assert data["devices"][0]["error"]
+    assert load_results(out).devices[0].error
     code, said, _ = cli(capsys, "report", str(out), "-o", str(out.with_suffix(".html")))
     assert code == 0 and "NOT ACCEPTED" in said
 
@@ -226,9 +225,10 @@ def test_a_format_1_file_is_read_with_its_host_key_unknown(tmp_path: Path) -> No
     old.pop("unused_waivers")
     for key in ("host_key_policy", "host_key_verified", "readings", "read_only_problem"):
         old["devices"][0].pop(key)
-    data = load_results(write(tmp_path / "old.json", old))
-    assert data["format"] == 2 and data["unused_waivers"] == []
-    assert data["devices"][0]["host_key_verified"] is None  # not recorded: never shown as verified
+    outcome = load_results(write(tmp_path / "old.json", old))
+    assert outcome.format == 2 and outcome.unused_waivers == ()
+    device = outcome.devices[0]
+    assert isinstance(device, Device) and device.host_key_verified is None  # never shown as verified
 
 
 def test_packet_snapshot_refuses_an_invalid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -255,7 +255,7 @@ def test_packet_snapshot_refuses_an_invalid_file(tmp_path: Path, capsys: pytest.
 
 
 def verdict(data: dict[str, Any]) -> tuple[bool, list[str]]:
-    report = build(data, title="t", operator="o", created="c", tool_version="v")
+    report = build(Outcome.from_json(data), title="t", operator="o", created="c", tool_version="v")
     return report.accepted, report.refusals
 
 

@@ -18,11 +18,11 @@ from pytest_portspec.device.fake import FakeTransport
 from pytest_portspec.device.schemes import Target, is_lab_host, register, transport_for
 from pytest_portspec.device.ssh import SSHSettings, SSHTransport
 from pytest_portspec.engine import device_run as runner
+from pytest_portspec.engine.build import _device
 from pytest_portspec.engine.device_run import DeviceRun
+from pytest_portspec.engine.settings import Settings
 from pytest_portspec.lab import resolve as lab_resolve
 from pytest_portspec.lab.store import LAB_DIR_ENV, Store
-from pytest_portspec.engine.settings import Settings
-from pytest_portspec.plugin.session import _device
 from pytest_portspec.spec.catalog import find_spec
 from pytest_portspec.spec.policy import effective_policy
 

@@ -16,7 +16,8 @@ from fakerun import fake_run
 
 from pytest_portspec.checks.verdict import Verdict
 from pytest_portspec.engine.waivers import apply_waivers, load_waivers, unused_waivers
-from pytest_portspec.plugin.results import merge
+from pytest_portspec.outcome.merge import merge
+from pytest_portspec.outcome.records import Outcome
 from pytest_portspec.report.data import build
 
 WAIVERS = """\
@@ -100,7 +101,7 @@ def test_an_expired_waiver_that_met_its_failure_is_not_reported_unused(tmp_path:
 def test_the_report_data_carries_them() -> None:
     data = rt.results([rt.device(LABEL)], [rt.result(LABEL, "in-502-tcp", "ufw", "passed")])
     data["unused_waivers"] = [{"where": "accept.yaml:8", "why": "no row modbus-tpc in spec smartserver"}]
-    report = build(data, title="t", operator="o", created="c", tool_version="v")
+    report = build(Outcome.from_json(data), title="t", operator="o", created="c", tool_version="v")
     assert report.unused_waivers == [("accept.yaml:8", "no row modbus-tpc in spec smartserver")]
     assert report.accepted  # a warning, not a refusal: the failures it meant are reported as failed
 

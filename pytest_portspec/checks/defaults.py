@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.firewall import kernel_unread, port_set
+from pytest_portspec.checks.kinds import DeviceCheck
 from pytest_portspec.checks.verdict import Outcome, Verdict
 from pytest_portspec.firewall.evaluate import Decided
 from pytest_portspec.firewall.intervals import Intervals
@@ -157,3 +158,10 @@ def _ufw_default(facts: Facts, direction: str) -> str:
     word = {"in": "incoming", "out": "outgoing"}[direction]
     actual = facts.ufw.default_in if direction == "in" else facts.ufw.default_out
     return f"ufw's view: default {word} policy {actual}"
+
+
+def _default_item(policy: EffectivePolicy, facts: Facts, declared: Declarations, key: str) -> Verdict:
+    return check_default(policy, facts, declared, "in" if key == "default-in" else "out")
+
+
+DEFAULT = DeviceCheck(keys=("default-in", "default-out"), evaluate=_default_item)  # kinds.py registers it

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.checks.kinds import RowCheck
 from pytest_portspec.checks.ports import configured_port, unknown_port_reason
 from pytest_portspec.checks.verdict import Verdict, for_row, row_skip
 from pytest_portspec.firewall.intervals import Intervals
@@ -72,13 +73,33 @@ def _not_judged(e: Expectation, expected: str, answer: Answer) -> Verdict:
     return for_row(e, "ufw", "error", expected, answer.why, evidence=answer.evidence, notes=answer.notes)
 
 
+def _kernel_failed(
+    e: Expectation, expected: str, answer: Answer, view: str, klass: str, notes: list[str], why: str = ""
+) -> Verdict:
+    """The kernel's answer fails the row; ufw's own view stands beside its evidence."""
+    evidence = [*answer.evidence, view]
+    return for_row(
+        e, "ufw", "failed", expected, why or answer.why, evidence=evidence, failure_class=klass, notes=notes
+    )
+
+
+def _ports_to_check(
+    e: Expectation, facts: Facts, declared: Declarations
+) -> tuple[tuple[PortRange, ...], list[str]] | None:
+    """The row's ports, or the one port a configurable row is configured to (None: not known)."""
+    if not e.row.configurable:
+        return e.row.ports, []
+    port, how = configured_port(e, facts, declared)
+    if port is None:
+        return None
+    return (PortRange(port, port),), [f"port {port} from {how}"]
+
+
 def _check_allow(e: Expectation, facts: Facts, model: KernelModel, declared: Declarations) -> Verdict:
-    ranges, notes = e.row.ports, []
-    if e.row.configurable:
-        port, how = configured_port(e, facts, declared)
-        if port is None:
-            return row_skip(e, "ufw", unknown_port_reason(e))
-        ranges, notes = (PortRange(port, port),), [f"port {port} from {how}"]
+    chosen = _ports_to_check(e, facts, declared)
+    if chosen is None:
+        return row_skip(e, "ufw", unknown_port_reason(e))
+    ranges, notes = chosen
     ports = port_set(ranges)
     direction, proto = e.side.direction, e.side.proto
     expected = _expected(e, ports_label(ranges))
@@ -91,15 +112,14 @@ def _check_allow(e: Expectation, facts: Facts, model: KernelModel, declared: Dec
         if narrower is not None:
             return narrower
         some = closed(model, direction, proto, ports).status == "no"
-        return for_row(
+        return _kernel_failed(
             e,
-            "ufw",
-            "failed",
             expected,
+            answer,
+            view,
+            "restricted" if some else _klass("blocked", says, False),
+            [*notes, *answer.notes],
             answer.why + ("; it lets some others in" if some and direction == "in" else ""),
-            evidence=[*answer.evidence, view],
-            failure_class="restricted" if some else _klass("blocked", says, False),
-            notes=[*notes, *answer.notes],
         )
     if e.row.configurable:
         extra = _unused_range_ports(e, facts, model, ranges[0].lo)
@@ -232,14 +252,17 @@ def _check_block(e: Expectation, facts: Facts, model: KernelModel, declared: Dec
     if answer.status in ("undecided", "unavailable"):
         return _not_judged(e, expected, answer)
     if answer.status == "no":
-        return for_row(
-            e,
-            "ufw",
-            "failed",
-            expected,
-            answer.why,
-            evidence=[*answer.evidence, view],
-            failure_class=_klass("permitted", says, True),
-            notes=notes,
-        )
+        return _kernel_failed(e, expected, answer, view, _klass("permitted", says, True), notes)
     return for_row(e, "ufw", "passed", expected, answer.why, evidence=[view], notes=notes)
+
+
+def has_ufw_check(e: Expectation) -> bool:
+    return e.row.scope == "external" and bool(e.row.ports or e.row.manual)
+
+
+def _shown_anyway(e: Expectation) -> bool:
+    """A manual row, or one without an action of its own: one item shows it (skipped, with its reason)."""
+    return bool(e.row.manual) or e.action is None
+
+
+UFW = RowCheck(applies=has_ufw_check, evaluate=check_row, otherwise=_shown_anyway)  # kinds.py registers it

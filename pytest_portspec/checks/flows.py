@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pytest_portspec.addresses import is_ip
 from pytest_portspec.checks.context import Facts
 from pytest_portspec.checks.flow_plan import Pair
+from pytest_portspec.checks.kinds import SiteCheck
 from pytest_portspec.checks.verdict import Outcome, Verdict
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.questions import open_to
@@ -163,27 +164,48 @@ def _evidence(pair: Pair, seen: Observed) -> list[str]:
 
 
 def _judge(pair: Pair, seen: Observed, evidence: list[str], dynamic: Citation | None) -> Verdict:
-    peer, where = pair.peer.name, f"{pair.port}/{pair.proto}"
-
-    def failed(observed: str, klass: str, notes: tuple[str, ...] = ()) -> Verdict:
-        return _verdict(pair, "failed", observed, evidence=evidence, failure_class=klass, notes=notes)
-
     if seen.peer_ufw.permitted is False:
-        if not seen.listening and dynamic is not None:
-            return failed(
-                f"{where} is closed on {peer}: no ufw rule permits it and nothing listens. The vendor's "
-                f"firewall is dynamic (ports close when their application stops), so the application "
-                f"using {where} on {peer} appears stopped; the cluster needs it running",
-                "service-stopped",
-                (f'{dynamic.doc}: "{dynamic.quote}"',),
-            )
-        return failed(
-            f"{peer}'s firewall does not permit {where} from {pair.source.address}: {seen.peer_ufw.reason}",
-            "blocked-by-peer-ufw",
-        )
+        return _peer_blocked(pair, seen, evidence, dynamic)
     if pair.listener_required and not seen.listening:
-        return failed(f"nothing listens on {peer} {where}", "not-listening")
-    outcome = seen.probe.outcome
+        return _failed(pair, evidence, f"nothing listens on {pair.peer.name} {_where(pair)}", "not-listening")
+    verdict = _probe_verdict(pair, seen, evidence)
+    return verdict if verdict is not None else _probe_failure(pair, seen, evidence)
+
+
+def _where(pair: Pair) -> str:
+    return f"{pair.port}/{pair.proto}"
+
+
+def _failed(
+    pair: Pair, evidence: list[str], observed: str, klass: str, notes: tuple[str, ...] = ()
+) -> Verdict:
+    return _verdict(pair, "failed", observed, evidence=evidence, failure_class=klass, notes=notes)
+
+
+def _peer_blocked(pair: Pair, seen: Observed, evidence: list[str], dynamic: Citation | None) -> Verdict:
+    """The peer's firewall refuses the flow; with a dynamic firewall, that is a stopped application."""
+    peer, where = pair.peer.name, _where(pair)
+    if not seen.listening and dynamic is not None:
+        return _failed(
+            pair,
+            evidence,
+            f"{where} is closed on {peer}: no ufw rule permits it and nothing listens. The vendor's "
+            f"firewall is dynamic (ports close when their application stops), so the application "
+            f"using {where} on {peer} appears stopped; the cluster needs it running",
+            "service-stopped",
+            (f'{dynamic.doc}: "{dynamic.quote}"',),
+        )
+    return _failed(
+        pair,
+        evidence,
+        f"{peer}'s firewall does not permit {where} from {pair.source.address}: {seen.peer_ufw.reason}",
+        "blocked-by-peer-ufw",
+    )
+
+
+def _probe_verdict(pair: Pair, seen: Observed, evidence: list[str]) -> Verdict | None:
+    """The probe's outcomes that are not a failure: passed, or what cannot be proved; None for the rest."""
+    peer, where, outcome = pair.peer.name, _where(pair), seen.probe.outcome
     if outcome == "ok":
         return _verdict(
             pair, "passed", f"{pair.source.name} connected to {peer} on {where}", evidence=evidence
@@ -202,19 +224,36 @@ def _judge(pair: Pair, seen: Observed, evidence: list[str], dynamic: Citation | 
         return _verdict(pair, "skipped", f"cannot verify {where}: {seen.probe.detail}", evidence=evidence)
     if outcome == "error":
         return _verdict(pair, "error", f"the probe failed: {seen.probe.detail}", evidence=evidence)
+    return None
+
+
+def _probe_failure(pair: Pair, seen: Observed, evidence: list[str]) -> Verdict:
+    """The probe did not get through although the peer's firewall permits it: say where it stopped."""
+    peer, where, outcome = pair.peer.name, _where(pair), seen.probe.outcome
     if outcome == "answered":  # the flow got there, but what answered is not the service
-        return failed(
-            f"{peer} answered on {where}, but not with a valid reply: {seen.probe.detail}", "wrong-reply"
+        return _failed(
+            pair,
+            evidence,
+            f"{peer} answered on {where}, but not with a valid reply: {seen.probe.detail}",
+            "wrong-reply",
         )
     if seen.own_ufw.permitted is False:
-        return failed(
+        return _failed(
+            pair,
+            evidence,
             f"{pair.source.name}'s own firewall does not let {where} out to {peer}: {seen.own_ufw.reason}",
             "blocked-locally",
         )
     if outcome in ("timeout", "no-route"):
-        return failed(
+        return _failed(
+            pair,
+            evidence,
             f"no answer from {peer} on {where} ({outcome}) although its ufw permits it and the source's ufw "
             f"lets it out: something between the nodes drops it (a site firewall?)",
             "blocked-in-path",
         )
-    return failed(f"{outcome}: {seen.probe.detail}", outcome)
+    return _failed(pair, evidence, f"{outcome}: {seen.probe.detail}", outcome)
+
+
+# kinds.py registers it; its items are the site's flows (plugin/items.py)
+PAIR = SiteCheck(evaluate=check_pair)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pytest_portspec.addresses import is_ip
 from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.checks.kinds import RowCheck
 from pytest_portspec.checks.ports import inbound_ports, unknown_port_reason, used_ports
 from pytest_portspec.checks.refusal import check_blocked
 from pytest_portspec.checks.verdict import Check, Verdict, for_row, row_skip
@@ -199,7 +200,13 @@ def check_outbound(e: Expectation, facts: Facts, declared: Declarations) -> Verd
             f"{len(good)} of {len(done)} probe(s) answered",
             evidence=evidence,
         )
-    first = bad[0]
+    return _outbound_failed(e, facts, expected, bad[0], evidence)
+
+
+def _outbound_failed(
+    e: Expectation, facts: Facts, expected: str, first: ProbeResult, evidence: list[str]
+) -> Verdict:
+    """The first failed probe decides; "blocked-locally" when the device's own kernel keeps it in."""
     klass = failure_class(first)
     local = _kernel_lets_out(facts, first)
     if (
@@ -269,3 +276,18 @@ def check_inbound(e: Expectation, facts: Facts, declared: Declarations) -> Verdi
             )
         return for_row(e, "inbound", "passed", expected, "the service answered", evidence=evidence)
     return check_blocked(e, facts, declared, where, done, evidence)
+
+
+def has_outbound_check(e: Expectation) -> bool:
+    return e.side.direction == "out" and e.action == "allow" and bool(e.row.ports) and not e.row.manual
+
+
+def has_inbound_check(e: Expectation) -> bool:
+    if e.side.direction != "in" or e.row.scope != "external" or not e.row.ports or e.row.manual:
+        return False
+    return (e.action == "allow" and e.listener == "required") or (e.action == "block" and not e.overridden)
+
+
+# the kinds of this module, registered in kinds.py
+OUTBOUND = RowCheck(applies=has_outbound_check, evaluate=check_outbound)
+INBOUND = RowCheck(applies=has_inbound_check, evaluate=check_inbound)

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.firewall import kernel_unread
+from pytest_portspec.checks.kinds import DeviceCheck, RowCheck
 from pytest_portspec.checks.verdict import Verdict, for_row
 from pytest_portspec.firewall.forwards import port_forwards
 from pytest_portspec.firewall.intervals import Intervals
@@ -208,31 +209,10 @@ def _audit_exposure(policy: EffectivePolicy, facts: Facts, declared: Declaration
         for e in policy.rows
         if e.applies and e.action == "allow" and e.side.direction == "in" and e.row.scope == "external"
     ]
-    findings, notes, evidence, unsure = [], [], [], []
-    seen: set[tuple[str, int]] = set()
-    for s in facts.sockets:
-        if s.loopback or (s.proto, s.port) in seen:
-            continue
-        answer = _reach(facts, s)
-        if answer.status == "yes":
-            continue
-        if answer.status != "no":
-            if not any(_on_row_ports(s, e, declared) for e in documented):
-                unsure.append(f"{s.describe()}: {answer.why}")
-            continue
-        seen.add((s.proto, s.port))
-        if (s.proto, s.port) == ("tcp", declared.management_port):
-            notes.append(f"{s.describe()}: management access used by this test")
-            continue
-        if (s.proto, s.port) in declared.site_allow:
-            notes.append(f"{s.describe()}: declared site addition (--site-allow)")
-            continue
-        if any(_on_row_ports(s, e, declared) for e in documented):
-            continue
-        findings.append(f"undocumented exposed service {s.describe()}")
-        evidence += [s.text, *answer.evidence[:2]]
+    found = _audit_sockets(facts, documented, declared)
+    notes, seen = found.notes, found.reachable
     forwarded, shown, undecided = _undocumented_forwards(facts, documented, declared)
-    findings, evidence, unsure = findings + forwarded, evidence + shown, unsure + undecided
+    findings, evidence, unsure = found.findings + forwarded, found.evidence + shown, found.unsure + undecided
     expected = "no service reachable from outside beyond the document's rows (all other ports blocked)"
     cite = policy.spec.default.citation
     if findings:
@@ -260,3 +240,53 @@ def _audit_exposure(policy: EffectivePolicy, facts: Facts, declared: Declaration
         )
     observed = f"{len(seen)} reachable socket(s), every one documented"
     return Verdict("exposure", "exposure", "passed", expected, observed, citation=cite, notes=tuple(notes))
+
+
+@dataclass
+class _SocketAudit:
+    findings: list[str] = field(default_factory=list)  # undocumented exposed services
+    notes: list[str] = field(default_factory=list)  # reachable, but declared (management, --site-allow)
+    evidence: list[str] = field(default_factory=list)
+    unsure: list[str] = field(default_factory=list)  # reach undecided, on no documented row's ports
+    reachable: set[tuple[str, int]] = field(default_factory=set)  # (proto, port) the outside reaches
+
+
+def _audit_sockets(facts: Facts, documented: list[Expectation], declared: Declarations) -> _SocketAudit:
+    """Each (proto, port) the kernel lets the outside reach, once, against the documented rows."""
+    audit = _SocketAudit()
+    for s in facts.sockets:
+        if s.loopback or (s.proto, s.port) in audit.reachable:
+            continue
+        answer = _reach(facts, s)
+        if answer.status == "yes":
+            continue
+        if answer.status != "no":
+            if not any(_on_row_ports(s, e, declared) for e in documented):
+                audit.unsure.append(f"{s.describe()}: {answer.why}")
+            continue
+        audit.reachable.add((s.proto, s.port))
+        if (s.proto, s.port) == ("tcp", declared.management_port):
+            audit.notes.append(f"{s.describe()}: management access used by this test")
+            continue
+        if (s.proto, s.port) in declared.site_allow:
+            audit.notes.append(f"{s.describe()}: declared site addition (--site-allow)")
+            continue
+        if any(_on_row_ports(s, e, declared) for e in documented):
+            continue
+        audit.findings.append(f"undocumented exposed service {s.describe()}")
+        audit.evidence += [s.text, *answer.evidence[:2]]
+    return audit
+
+
+def has_listening_check(e: Expectation) -> bool:
+    listens = e.listener in ("required", "loopback-only", "forbidden")
+    return e.side.direction == "in" and listens and not e.row.manual
+
+
+def _exposure_item(policy: EffectivePolicy, facts: Facts, declared: Declarations, key: str) -> Verdict:
+    return check_exposure(policy, facts, declared)
+
+
+# the kinds of this module, registered in kinds.py
+LISTENING = RowCheck(applies=has_listening_check, evaluate=check_listening)
+EXPOSURE = DeviceCheck(keys=("exposure",), evaluate=_exposure_item)

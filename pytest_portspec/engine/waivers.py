@@ -24,7 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from pytest_portspec.checks.verdict import CHECKS, Verdict
+from pytest_portspec.checks import kinds
+from pytest_portspec.checks.verdict import Verdict
 from pytest_portspec.spec import yamlsrc as y
 from pytest_portspec.text import clip, printable
 
@@ -105,7 +106,7 @@ def _waiver(src: y.Source, node: yaml.Node, path: str) -> Waiver | None:
     }
     expires = _date(src, fields.get("expires"), f"{path}.expires")
     port = _port(src, fields["port"], f"{path}.port") if "port" in fields else None
-    check = y.choice(src, fields["check"], f"{path}.check", CHECKS) if "check" in fields else None
+    check = y.choice(src, fields["check"], f"{path}.check", kinds.names()) if "check" in fields else None
     if ("row" in fields) == ("port" in fields):
         src.problem(node, path, "a waiver names exactly one of row or port")
     required = [text.get("id"), text.get("reason"), text.get("accepted_by")]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Collection
 
 from pytest_portspec.errors import RulesetError
 from pytest_portspec.firewall.iptables import BUILTIN, parse_save
@@ -43,33 +44,43 @@ def parse_listing(text: str, family: Family, table: str = "filter", source: str 
             continue
         last = number
         where = f"line {number}, table {table}"
-        words = line.split()
-        if words[0] in ("-P", "--policy"):
-            counters, rest = _without_counters(line)
-            words = rest.split()
-            if len(words) != 3 or words[2] not in _POLICIES:
-                raise RulesetError(source, where, f"cannot read the policy line {line[:80]!r}")
-            chain = words[1]
-            if chain not in builtin:
-                raise RulesetError(
-                    source, where, f"-P for chain {chain}, which is not a built-in chain of table {table}"
-                )
-            _declare(declared, chain, number, source, where)
-            heads.append((number, f":{chain} {words[2]} [{counters[0]}:{counters[1]}]"))
-        elif words[0] in ("-N", "--new-chain", "--new"):
-            if len(words) != 2:
-                raise RulesetError(source, where, f"cannot read the chain line {line[:80]!r}")
-            chain = words[1]
-            if chain in builtin:
-                raise RulesetError(source, where, f"-N for {chain}, a built-in chain of table {table}")
-            _declare(declared, chain, number, source, where)
-            heads.append((number, f":{chain} - [0:0]"))
-        elif words[0] in ("-A", "--append"):
+        if line.split()[0] in ("-A", "--append"):
             rules.append((number, _without_counters(line)[1]))
-        else:
-            raise RulesetError(source, where, f"expected -P, -N or -A, found {line[:80]!r}")
+            continue
+        chain, head = _chain_head(line, builtin, table, source, where)
+        _declare(declared, chain, number, source, where)
+        heads.append((number, head))
     origin = [0, *(n for n, _ in heads), *(n for n, _ in rules), last]  # save line i+1 -> listing line
     save = "\n".join([f"*{table}", *(s for _, s in heads), *(s for _, s in rules), "COMMIT"]) + "\n"
+    return _parse_relined(save, family, source, origin)
+
+
+def _chain_head(line: str, builtin: Collection[str], table: str, source: str, where: str) -> tuple[str, str]:
+    """A `-P` or `-N` line of the listing as (its chain, the iptables-save line declaring it)."""
+    words = line.split()
+    if words[0] in ("-P", "--policy"):
+        counters, rest = _without_counters(line)
+        words = rest.split()
+        if len(words) != 3 or words[2] not in _POLICIES:
+            raise RulesetError(source, where, f"cannot read the policy line {line[:80]!r}")
+        chain = words[1]
+        if chain not in builtin:
+            raise RulesetError(
+                source, where, f"-P for chain {chain}, which is not a built-in chain of table {table}"
+            )
+        return chain, f":{chain} {words[2]} [{counters[0]}:{counters[1]}]"
+    if words[0] in ("-N", "--new-chain", "--new"):
+        if len(words) != 2:
+            raise RulesetError(source, where, f"cannot read the chain line {line[:80]!r}")
+        chain = words[1]
+        if chain in builtin:
+            raise RulesetError(source, where, f"-N for {chain}, a built-in chain of table {table}")
+        return chain, f":{chain} - [0:0]"
+    raise RulesetError(source, where, f"expected -P, -N or -A, found {line[:80]!r}")
+
+
+def _parse_relined(save: str, family: Family, source: str, origin: list[int]) -> Ruleset:
+    """`parse_save` of the rewritten text, its errors and rules naming the listing's lines."""
     try:
         ruleset = parse_save(save, family, source)
     except RulesetError as exc:

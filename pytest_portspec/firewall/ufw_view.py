@@ -9,22 +9,7 @@ default policy of the direction. A rule that only covers part of the traffic ask
 about (restricted to some sources/destinations or to one interface, when the packet
 does not say which) does not decide; it is reported in `partial` and evaluation goes on.
 
-What a Packet's unset fields mean, and so when a rule is only `partial`:
-
-- `remote` None: any remote address except loopback ones (a packet from 127.0.0.0/8 or ::1
-  on a non-loopback interface is a martian the kernel drops). A rule restricted to some
-  remote addresses is partial; one restricted to loopback sources does not match at all.
-  `remote` may also be a network: a rule covering all of it matches, one covering part of it
-  is partial.
-- `local` None: any of the device's own addresses. A rule restricted to a device-side
-  address (`to 198.18.1.2` on an in rule, `from ...` on an out rule) is partial. Multicast
-  groups are device-side addresses too: the mDNS and UPnP accepts of before.rules decide only
-  when `local` is 224.0.0.251 / 239.255.255.250 (ff02::fb / ff02::f); unicast 5353/udp is
-  not accepted by them.
-- `interface` None: any non-loopback interface. A rule `on eth0` is partial, a rule `on lo`
-  does not match. A loopback `remote` or `local` means the packet crosses lo.
-- `sport` None: any source port. A rule restricted to source ports (`1024:65535/tcp` in the
-  From column, before.rules' DHCP `--sport 67`) is partial.
+What a Packet's unset fields mean, and so when a rule is only `partial`: see `ufw_match.py`.
 
 IPv6: a v6 packet meets only the v6 rules. When the state says ufw does not manage IPv6
 (`IPV6=no`), ufw's init script sets ip6tables to DROP everything but loopback: the verdict
@@ -36,25 +21,16 @@ reports the inactive firewall itself as the failure.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-import netaddr
-
-from pytest_portspec.parse.ufw import ANY_V4, ANY_V6, UfwRule, UfwState, format_ports
+from pytest_portspec.firewall.ufw_match import Packet, check_packet, describe_packet, match_rule
+from pytest_portspec.parse.ufw import ANY_V4, ANY_V6, UfwRule, UfwState
 from pytest_portspec.spec.model import PortRange
 
-
-@dataclass(frozen=True)
-class Packet:
-    direction: Literal["in", "out"]
-    proto: Literal["tcp", "udp"]
-    port: int  # destination port
-    remote: str | None = None  # source address (in) or destination address (out); None = anyone
-    interface: str | None = None  # interface it crosses; None = any non-loopback interface
-    v6: bool = False
-    sport: int | None = None  # source port, when known (DHCP replies: 67 -> 68)
-    local: str | None = None  # the device's own address: destination (in) or source (out); None = any
+# Packet and describe_packet live in ufw_match.py; importers keep using this module.
+__all__ = ["BEFORE_RULES", "IPV6_OFF_RULES", "Packet", "UfwVerdict", "decide", "describe_packet"]
 
 
 @dataclass(frozen=True)
@@ -66,12 +42,6 @@ class UfwVerdict:
     reason: str  # one sentence for the report: "rule 22/tcp ALLOW IN Anywhere", "default deny (incoming)"
     partial: tuple[UfwRule, ...] = ()  # earlier matching rules that only cover part of the traffic
     limited: bool = False  # permitted by a LIMIT rule (rate-limited)
-
-
-Match = Literal["full", "partial", "none"]
-
-LOOPBACK = {False: netaddr.IPNetwork("127.0.0.0/8"), True: netaddr.IPNetwork("::1/128")}
-MULTICAST = {False: netaddr.IPNetwork("224.0.0.0/4"), True: netaddr.IPNetwork("ff00::/8")}
 
 
 def _before(
@@ -104,45 +74,47 @@ def _before(
     )
 
 
-_V4_IN = "-A ufw-before-input -p udp"
-_V6_IN = "-A ufw6-before-input -p udp"
+def _loopback(chain_in: str, chain_out: str, source: str) -> tuple[UfwRule, UfwRule]:
+    """The accepts of everything crossing lo, in and out."""
+    return (
+        _before(f"-A {chain_in} -i lo -j ACCEPT", f"{source}: loopback", "in", interface="lo"),
+        _before(f"-A {chain_out} -o lo -j ACCEPT", f"{source}: loopback", "out", interface="lo"),
+    )
+
+
+def _multicast(v6: bool, group: str, port: int, service: str) -> UfwRule:
+    """An accept of inbound UDP to a multicast group (mDNS, UPnP discovery)."""
+    chain, source = ("ufw6-before-input", "before6.rules") if v6 else ("ufw-before-input", "before.rules")
+    return _before(
+        f"-A {chain} -p udp -d {group} --dport {port} -j ACCEPT",
+        f"{source}: {service} multicast",
+        "in",
+        proto="udp",
+        dport=port,
+        dst=group,
+    )
+
 
 # The accepts of a stock before.rules / before6.rules (ufw 0.36) that can concern a new TCP or
 # UDP flow, in their order; position 0 marks them as not being user rules.
 BEFORE_RULES: dict[bool, tuple[UfwRule, ...]] = {
     False: (
-        _before("-A ufw-before-input -i lo -j ACCEPT", "before.rules: loopback", "in", interface="lo"),
-        _before("-A ufw-before-output -o lo -j ACCEPT", "before.rules: loopback", "out", interface="lo"),
+        *_loopback("ufw-before-input", "ufw-before-output", "before.rules"),
         _before(
-            f"{_V4_IN} --sport 67 --dport 68 -j ACCEPT",
+            "-A ufw-before-input -p udp --sport 67 --dport 68 -j ACCEPT",
             "before.rules: DHCP client",
             "in",
             proto="udp",
             dport=68,
             sport=67,
         ),
-        _before(
-            f"{_V4_IN} -d 224.0.0.251 --dport 5353 -j ACCEPT",
-            "before.rules: mDNS multicast",
-            "in",
-            proto="udp",
-            dport=5353,
-            dst="224.0.0.251",
-        ),
-        _before(
-            f"{_V4_IN} -d 239.255.255.250 --dport 1900 -j ACCEPT",
-            "before.rules: UPnP multicast",
-            "in",
-            proto="udp",
-            dport=1900,
-            dst="239.255.255.250",
-        ),
+        _multicast(False, "224.0.0.251", 5353, "mDNS"),
+        _multicast(False, "239.255.255.250", 1900, "UPnP"),
     ),
     True: (
-        _before("-A ufw6-before-input -i lo -j ACCEPT", "before6.rules: loopback", "in", interface="lo"),
-        _before("-A ufw6-before-output -o lo -j ACCEPT", "before6.rules: loopback", "out", interface="lo"),
+        *_loopback("ufw6-before-input", "ufw6-before-output", "before6.rules"),
         _before(
-            f"{_V6_IN} -s fe80::/10 --sport 547 -d fe80::/10 --dport 546 -j ACCEPT",
+            "-A ufw6-before-input -p udp -s fe80::/10 --sport 547 -d fe80::/10 --dport 546 -j ACCEPT",
             "before6.rules: DHCPv6 client",
             "in",
             proto="udp",
@@ -151,80 +123,68 @@ BEFORE_RULES: dict[bool, tuple[UfwRule, ...]] = {
             src="fe80::/10",
             dst="fe80::/10",
         ),
-        _before(
-            f"{_V6_IN} -d ff02::fb --dport 5353 -j ACCEPT",
-            "before6.rules: mDNS multicast",
-            "in",
-            proto="udp",
-            dport=5353,
-            dst="ff02::fb",
-        ),
-        _before(
-            f"{_V6_IN} -d ff02::f --dport 1900 -j ACCEPT",
-            "before6.rules: UPnP multicast",
-            "in",
-            proto="udp",
-            dport=1900,
-            dst="ff02::f",
-        ),
+        _multicast(True, "ff02::fb", 5353, "mDNS"),
+        _multicast(True, "ff02::f", 1900, "UPnP"),
     ),
 }
 
 # With IPV6=no (and ufw active), ufw-init loads only this into ip6tables, under DROP policies.
-IPV6_OFF_RULES: tuple[UfwRule, ...] = (
-    _before("-A INPUT -i lo -j ACCEPT", "ufw-init with IPV6=no: loopback", "in", interface="lo"),
-    _before("-A OUTPUT -o lo -j ACCEPT", "ufw-init with IPV6=no: loopback", "out", interface="lo"),
-)
+IPV6_OFF_RULES: tuple[UfwRule, ...] = _loopback("INPUT", "OUTPUT", "ufw-init with IPV6=no")
 
 
 def decide(state: UfwState, packet: Packet) -> UfwVerdict:
-    _check_packet(packet)
+    check_packet(packet)
     what = describe_packet(packet)
     if not state.active:
         return UfwVerdict(
             True, None, "inactive", f"{what}: ufw is inactive, so it filters nothing and this traffic passes"
         )
-    partial: list[UfwRule] = []
     if packet.v6 and not state.ipv6:
-        for rule in IPV6_OFF_RULES:
-            if _match(rule, packet)[0] == "full":
-                return UfwVerdict(True, None, "before-rules", f"{what}: accepted by ufw-init ({rule.text})")
-        return UfwVerdict(
-            False,
-            None,
-            "default",
-            f"{what}: ufw does not manage IPv6 here (IPV6=no, or no IPv6 rules listed), and with IPV6=no "
-            f"ufw's init drops all IPv6 traffic except on loopback",
-        )
-    for rule in BEFORE_RULES[packet.v6]:
-        if rule.direction != packet.direction:
-            continue
-        found, _ = _match(rule, packet)
-        if found == "full":
-            reason = f"{what}: always accepted by {_rule_name(rule)}"
-            return UfwVerdict(
-                True, None, "before-rules", _with_partial(reason, partial, packet), tuple(partial)
-            )
-        if found == "partial":
-            partial.append(rule)
-    for rule in state.family(packet.v6):
-        if rule.direction != packet.direction:
-            continue
-        found, _ = _match(rule, packet)
-        if found == "partial":
-            partial.append(rule)
-        if found != "full":
-            continue
-        permitted = rule.action in ("allow", "limit")
+        return _ipv6_unmanaged(packet, what)
+    partial: list[UfwRule] = []
+    before = _first_full(BEFORE_RULES[packet.v6], packet, partial)
+    if before is not None:
+        reason = f"{what}: always accepted by {_rule_name(before)}"
+        return UfwVerdict(True, None, "before-rules", _with_partial(reason, partial, packet), tuple(partial))
+    rule = _first_full(state.family(packet.v6), packet, partial)
+    if rule is not None:
         reason = f"{what}: {_ACTION_WORDS[rule.action]} by {_rule_name(rule)}"
         return UfwVerdict(
-            permitted,
+            rule.action in ("allow", "limit"),
             rule,
             "rule",
             _with_partial(reason, partial, packet),
             tuple(partial),
             limited=rule.action == "limit",
         )
+    return _default(state, packet, what, partial)
+
+
+def _first_full(rules: Iterable[UfwRule], packet: Packet, partial: list[UfwRule]) -> UfwRule | None:
+    """First match wins: the first rule covering the whole packet; those covering part go to `partial`."""
+    for rule in rules:
+        found, _ = match_rule(rule, packet)
+        if found == "full":
+            return rule
+        if found == "partial":
+            partial.append(rule)
+    return None
+
+
+def _ipv6_unmanaged(packet: Packet, what: str) -> UfwVerdict:
+    rule = _first_full(IPV6_OFF_RULES, packet, [])
+    if rule is not None:
+        return UfwVerdict(True, None, "before-rules", f"{what}: accepted by ufw-init ({rule.text})")
+    return UfwVerdict(
+        False,
+        None,
+        "default",
+        f"{what}: ufw does not manage IPv6 here (IPV6=no, or no IPv6 rules listed), and with IPV6=no "
+        f"ufw's init drops all IPv6 traffic except on loopback",
+    )
+
+
+def _default(state: UfwState, packet: Packet, what: str, partial: list[UfwRule]) -> UfwVerdict:
     policy = state.default_in if packet.direction == "in" else state.default_out
     word = "incoming" if packet.direction == "in" else "outgoing"
     if policy == "disabled":
@@ -244,22 +204,6 @@ _ACTION_WORDS = {
 }
 
 
-def describe_packet(packet: Packet) -> str:
-    """'inbound 22/tcp from 198.18.1.1 port 40123 to 198.18.1.2 on eth0', 'outbound 443/tcp (IPv6)'."""
-    source, destination = (
-        (packet.remote, packet.local) if packet.direction == "in" else (packet.local, packet.remote)
-    )
-    text = f"{packet.direction}bound {packet.port}/{packet.proto}"
-    origin = ([source] if source else []) + ([f"port {packet.sport}"] if packet.sport is not None else [])
-    if origin:
-        text += " from " + " ".join(origin)
-    if destination:
-        text += f" to {destination}"
-    if packet.interface:
-        text += f" on {packet.interface}"
-    return text + (" (IPv6)" if packet.v6 else "")
-
-
 def _rule_name(rule: UfwRule) -> str:
     if rule.position == 0:
         return f"ufw's {rule.comment} ({rule.text})"  # "ufw's before.rules: loopback (-A ...)"
@@ -269,101 +213,7 @@ def _rule_name(rule: UfwRule) -> str:
 def _with_partial(reason: str, partial: list[UfwRule], packet: Packet) -> str:
     if not partial:
         return reason
-    parts = [f"{_rule_name(r)}, which covers only traffic {' '.join(_match(r, packet)[1])}" for r in partial]
+    parts = [
+        f"{_rule_name(r)}, which covers only traffic {' '.join(match_rule(r, packet)[1])}" for r in partial
+    ]
     return f"{reason}; not decided by {'; '.join(parts)}"
-
-
-def _check_packet(packet: Packet) -> None:
-    if packet.direction not in ("in", "out") or packet.proto not in ("tcp", "udp"):
-        raise ValueError(
-            f"packet direction/proto must be in|out and tcp|udp: {packet.direction}/{packet.proto}"
-        )
-    if not 1 <= packet.port <= 65535 or (packet.sport is not None and not 1 <= packet.sport <= 65535):
-        raise ValueError(f"packet ports must be 1-65535: {packet.port}, source {packet.sport}")
-    for name in ("remote", "local"):
-        text = getattr(packet, name)
-        if text is None:
-            continue
-        network = _network(text, f"packet {name}")
-        if (network.version == 6) != packet.v6:
-            family = "IPv6" if packet.v6 else "IPv4"
-            raise ValueError(f"packet {name} {text!r} is not {family} (v6={packet.v6})")
-        if name == "remote" and packet.direction == "in" and network in MULTICAST[packet.v6]:
-            raise ValueError(
-                f"packet remote {text!r} is a multicast group, which is never a source: "
-                f"pass it as local= (the destination of an inbound packet)"
-            )
-
-
-def _network(text: str, what: str) -> netaddr.IPNetwork:
-    try:
-        return netaddr.IPNetwork(text)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        raise ValueError(f"bad {what} address {text!r}") from None
-
-
-def _crosses_loopback(packet: Packet) -> bool:
-    for text in (packet.remote, packet.local):
-        if text is not None and _network(text, "packet") in LOOPBACK[packet.v6]:
-            return True
-    return False
-
-
-def _interface_matches(rule_iface: str, iface: str) -> bool:
-    """iptables' -i/-o: a name ending in '+' matches every interface starting with the rest."""
-    if rule_iface.endswith("+"):
-        return iface.startswith(rule_iface[:-1])
-    return rule_iface == iface
-
-
-def _address_match(rule_addr: str, packet_addr: str | None, remote: bool, v6: bool) -> Match:
-    rule_net = netaddr.IPNetwork(rule_addr)
-    if rule_net.prefixlen == 0:
-        return "full"
-    if packet_addr is None:
-        if remote and rule_net in LOOPBACK[v6]:
-            return "none"  # "anyone" on a non-loopback interface excludes loopback sources (martians)
-        return "partial"
-    net = netaddr.IPNetwork(packet_addr)
-    if net in rule_net:
-        return "full"
-    if net.last < rule_net.first or net.first > rule_net.last:
-        return "none"
-    return "partial"
-
-
-def _in_ports(port: int, ranges: tuple[PortRange, ...]) -> bool:
-    return any(r.lo <= port <= r.hi for r in ranges)
-
-
-def _match(rule: UfwRule, packet: Packet) -> tuple[Match, list[str]]:
-    """Does the rule cover the packet: fully, partly (with what it is restricted to), or not?"""
-    if rule.direction != packet.direction or rule.v6 != packet.v6:
-        return "none", []
-    if rule.proto != "any" and rule.proto != packet.proto:
-        return "none", []
-    if rule.dports and not _in_ports(packet.port, rule.dports):
-        return "none", []
-    only: list[str] = []
-    remote_addr, local_addr = (rule.src, rule.dst) if packet.direction == "in" else (rule.dst, rule.src)
-    for addr, given, is_remote in ((remote_addr, packet.remote, True), (local_addr, packet.local, False)):
-        found = _address_match(addr, given, is_remote, packet.v6)
-        if found == "none":
-            return "none", []
-        if found == "partial":
-            word = "from" if is_remote == (packet.direction == "in") else "to"
-            only.append(f"{word} {addr}")
-    iface = packet.interface or ("lo" if _crosses_loopback(packet) else None)
-    if rule.interface:
-        if iface is None:
-            if rule.interface == "lo":
-                return "none", []  # None = any non-loopback interface
-            only.append(f"on {rule.interface}")
-        elif not _interface_matches(rule.interface, iface):
-            return "none", []
-    if rule.sports:
-        if packet.sport is None:
-            only.append(f"from source ports {format_ports(rule.sports)}")
-        elif not _in_ports(packet.sport, rule.sports):
-            return "none", []
-    return ("partial" if only else "full"), only

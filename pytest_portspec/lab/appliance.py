@@ -18,7 +18,15 @@ from typing import Any
 
 from pytest_portspec.lab import forwards, internet
 from pytest_portspec.lab.plan import MANAGEMENT_PORT, Addresses, AppliancePlan
-from pytest_portspec.lab.processes import exited, no_forwarding, run_services, start, wait_for
+from pytest_portspec.lab.processes import (
+    add_veth,
+    exited,
+    ip_batch,
+    no_forwarding,
+    run_services,
+    start,
+    wait_for,
+)
 from pytest_portspec.lab.system import run
 
 LAB_USER = "portspec"
@@ -57,25 +65,8 @@ def management_link(addresses: Addresses) -> str:
 def create_links(ns: str, inet: internet.Internet, addresses: Addresses) -> None:
     i = addresses.index
     run(["ip", "netns", "add", ns])
-    host_end, inner = management_link(addresses), f"psl{i}e"
-    run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", inner, "netns", ns])
-    run(
-        [
-            "ip",
-            "link",
-            "add",
-            inet.uplink_link(addresses),
-            "netns",
-            inet.namespace,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            f"psl{i}x",
-            "netns",
-            ns,
-        ]
-    )
+    host_end = management_link(addresses)
+    _add_veths(ns, inet, addresses)
     run(["ip", "addr", "add", f"{addresses.host}/24", "dev", host_end])
     run(["ip", "addr", "add", f"{addresses.host6}/64", "dev", host_end, "nodad"])
     run(["ip", "link", "set", host_end, "up"])
@@ -90,8 +81,20 @@ def create_links(ns: str, inet: internet.Internet, addresses: Addresses) -> None
         f"addr add {addresses.uplink}/24 dev eth1",
         f"route add default via {addresses.gateway} dev eth1",
     ]
-    run(["ip", "-n", ns, "-batch", "-"], input="\n".join(batch) + "\n")
+    ip_batch(ns, batch)
     no_forwarding(ns)
+    _gateway_up(inet, addresses)
+
+
+def _add_veths(ns: str, inet: internet.Internet, addresses: Addresses) -> None:
+    """The appliance's two cables: management (to the host) and uplink (to the lab's internet)."""
+    i = addresses.index
+    add_veth(management_link(addresses), None, f"psl{i}e", ns)
+    add_veth(inet.uplink_link(addresses), inet.namespace, f"psl{i}x", ns)
+
+
+def _gateway_up(inet: internet.Internet, addresses: Addresses) -> None:
+    """The internet's end of the uplink: the appliance's default gateway."""
     run(
         [
             "ip",

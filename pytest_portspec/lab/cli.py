@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_portspec.report.policy_text import table
 from pytest_portspec.text import printable, printable_lines
+
+if TYPE_CHECKING:
+    from pytest_portspec.lab.controller import Lab
 
 
 def add_parser(commands: Any) -> None:
@@ -53,50 +56,17 @@ def say(text: str) -> None:
 
 def run_lab(args: argparse.Namespace) -> int:
     # The emulator is imported here, not above: every `portspec` command builds this parser.
-    from pytest_portspec.lab.cluster import up_site
-    from pytest_portspec.lab.controller import Lab, UpRequest
+    from pytest_portspec.lab.controller import Lab
     from pytest_portspec.lab.drifts import KINDS, usage
     from pytest_portspec.lab.system import install_deps
 
     lab = Lab()
     if args.lab_command == "up" and args.inventory:
-        if args.target or args.name or args.role or args.enable or args.disable:
-            raise SystemExit(
-                "portspec lab up --inventory: the inventory gives each node's spec, name, role and "
-                "conditions; pass only --drift NODE:DRIFT"
-            )
-        states, site = up_site(lab, Path(args.inventory), args.drift)
-        say(json.dumps(states, indent=2) if args.json else _site_text(states, site))
-        return 0
+        return _up_site(lab, args)
     if args.lab_command == "up":
-        if not args.target:
-            raise SystemExit("portspec lab up: name a spec (SPEC[:PROFILE]) or pass --inventory FILE")
-        spec, _, profile = args.target.partition(":")
-        state = lab.up(
-            UpRequest(
-                spec=spec,
-                name=args.name,
-                profile=profile or None,
-                enable=args.enable,
-                disable=args.disable,
-                drifts=args.drift,
-                role=args.role,
-            )
-        )
-        say(json.dumps(state, indent=2) if args.json else _up_text(state))
-        return 0
+        return _up(lab, args)
     if args.lab_command == "down":
-        if not args.names and not args.all and not args.site:
-            raise SystemExit("portspec lab down: name an appliance, or pass --site SITE or --all")
-        names = list(args.names)
-        if args.site:
-            nodes = [st["name"] for st in lab.status() if st.get("site") == args.site]
-            if not nodes:
-                raise SystemExit(f"portspec lab down: no node of a site {printable(args.site)!r} is up")
-            names += nodes
-        gone = lab.down(names, everything=args.all)
-        say(f"down: {', '.join(gone) or 'nothing was up'}")
-        return 0
+        return _down(lab, args)
     if args.lab_command == "status":
         states = lab.status()
         say(json.dumps(states, indent=2) if args.json else _status_text(states))
@@ -106,6 +76,54 @@ def run_lab(args: argparse.Namespace) -> int:
         return 0
     packages = install_deps()
     print(f"installed: {' '.join(packages)}")
+    return 0
+
+
+def _up_site(lab: Lab, args: argparse.Namespace) -> int:
+    from pytest_portspec.lab.cluster import up_site
+
+    if args.target or args.name or args.role or args.enable or args.disable:
+        raise SystemExit(
+            "portspec lab up --inventory: the inventory gives each node's spec, name, role and "
+            "conditions; pass only --drift NODE:DRIFT"
+        )
+    states, site = up_site(lab, Path(args.inventory), args.drift)
+    say(json.dumps(states, indent=2) if args.json else _site_text(states, site))
+    return 0
+
+
+def _up(lab: Lab, args: argparse.Namespace) -> int:
+    from pytest_portspec.lab.controller import UpRequest
+
+    if not args.target:
+        raise SystemExit("portspec lab up: name a spec (SPEC[:PROFILE]) or pass --inventory FILE")
+    spec, _, profile = args.target.partition(":")
+    state = lab.up(
+        UpRequest(
+            spec=spec,
+            name=args.name,
+            profile=profile or None,
+            enable=args.enable,
+            disable=args.disable,
+            drifts=args.drift,
+            role=args.role,
+        )
+    )
+    say(json.dumps(state, indent=2) if args.json else _up_text(state))
+    return 0
+
+
+def _down(lab: Lab, args: argparse.Namespace) -> int:
+    if not args.names and not args.all and not args.site:
+        raise SystemExit("portspec lab down: name an appliance, or pass --site SITE or --all")
+    names = list(args.names)
+    if args.site:
+        nodes = [st["name"] for st in lab.status() if st.get("site") == args.site]
+        if not nodes:
+            raise SystemExit(f"portspec lab down: no node of a site {printable(args.site)!r} is up")
+        names += nodes
+    gone = lab.down(names, everything=args.all)
+    say(f"down: {', '.join(gone) or 'nothing was up'}")
     return 0
 
 

@@ -28,6 +28,17 @@ def netns_pids(name: str) -> list[int]:
     return [int(p) for p in out.split() if p.isdigit()]
 
 
+def ip_batch(namespace: str, commands: Sequence[str]) -> None:
+    """Several `ip` commands in a namespace, in one process (`ip -n NAMESPACE -batch -`)."""
+    run(["ip", "-n", namespace, "-batch", "-"], input="\n".join(commands) + "\n")
+
+
+def add_veth(end: str, end_namespace: str | None, peer: str, peer_namespace: str) -> None:
+    """A veth pair (a cable): `end` in `end_namespace` (None: the host's), `peer` in `peer_namespace`."""
+    where = ["netns", end_namespace] if end_namespace else []
+    run(["ip", "link", "add", end, *where, "type", "veth", "peer", "name", peer, "netns", peer_namespace])
+
+
 def no_forwarding(namespace: str) -> None:
     """A new namespace may inherit forwarding from the host: the lab's never forward."""
     run(

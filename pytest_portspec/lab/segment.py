@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pytest_portspec.errors import LabError
 from pytest_portspec.lab.plan import in_lab
-from pytest_portspec.lab.processes import kill, netns_exists, netns_pids, no_forwarding
+from pytest_portspec.lab.processes import add_veth, ip_batch, kill, netns_exists, netns_pids, no_forwarding
 from pytest_portspec.lab.system import run
 
 MAX_SEGMENTS = 4  # 198.18.251.0/24 to 198.18.254.0/24: above every appliance's management network
@@ -43,33 +43,17 @@ class Segment:
             return
         run(["ip", "netns", "add", self.namespace])
         batch = ["link set lo up", f"link add {BRIDGE} type bridge", f"link set {BRIDGE} up"]
-        run(["ip", "-n", self.namespace, "-batch", "-"], input="\n".join(batch) + "\n")
+        ip_batch(self.namespace, batch)
         no_forwarding(self.namespace)
 
     def attach(self, appliance_ns: str, index: int) -> str:
         """Give appliance N its eth2 on the segment; returns its address there."""
         address = segment_address(self.number, index)
         inner = f"psl{index}c"
-        run(
-            [
-                "ip",
-                "link",
-                "add",
-                port_link(index),
-                "netns",
-                self.namespace,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                inner,
-                "netns",
-                appliance_ns,
-            ]
-        )
+        add_veth(port_link(index), self.namespace, inner, appliance_ns)
         run(["ip", "-n", self.namespace, "link", "set", port_link(index), "master", BRIDGE, "up"])
         batch = [f"link set {inner} name eth2", f"addr add {address}/24 dev eth2", "link set eth2 up"]
-        run(["ip", "-n", appliance_ns, "-batch", "-"], input="\n".join(batch) + "\n")
+        ip_batch(appliance_ns, batch)
         return address
 
     def block(self, source_index: int, peer_address: str, proto: str, port: int) -> None:

@@ -4,23 +4,22 @@ For nightly regression runs: items that newly fail or error, items that were fix
 new run no longer checked (absent, or not run: a narrower selection, a run cut short), devices
 that newly cannot be checked, and what changed on the device itself (ufw rules added or
 removed, listening sockets that appeared or went away). Both files are checked against the
-results schema first (`resultsfile.load_results`): an invalid file is an error, never "no regression".
+results schema first (`outcome.read.load_results`, which gives the file's records): an invalid
+file is an error, never "no regression".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pytest_portspec.outcome.read import load_results
+from pytest_portspec.outcome.records import NOT_RUN, Device, Outcome, Result, Site
 from pytest_portspec.parse.sockets import read_listening
 from pytest_portspec.text import printable
 
-__all__ = ["Diff", "diff_results", "diff_text", "load_results"]  # load_results: read by kernel_cli too
-
 BAD = ("failed", "error")
 CHECKED = ("passed", "accepted", "failed", "error")  # outcomes of an item that ran
-NOT_RUN = "not run"
+ABSENT = "absent"  # an item one of the files does not have
 
 
 @dataclass
@@ -43,11 +42,24 @@ class DeviceChanges:
         )
 
 
+@dataclass(frozen=True)
+class Change:
+    """An item whose outcome changed between the two runs."""
+
+    nodeid: str
+    device: str
+    check: str
+    before: str  # an outcome, or "absent"
+    now: str
+    failure_class: str | None
+    observed: str | None
+
+
 @dataclass
 class Diff:
-    regressions: list[dict[str, Any]] = field(default_factory=list)
-    fixed: list[dict[str, Any]] = field(default_factory=list)
-    dropped: list[dict[str, Any]] = field(default_factory=list)  # checked before, not now
+    regressions: list[Change] = field(default_factory=list)
+    fixed: list[Change] = field(default_factory=list)
+    dropped: list[Change] = field(default_factory=list)  # checked before, not now
     devices: list[DeviceChanges] = field(default_factory=list)
 
     @property
@@ -59,60 +71,50 @@ class Diff:
     def as_dict(self) -> dict[str, Any]:
         return {
             "regressed": self.regressed,
-            "regressions": self.regressions,
-            "fixed": self.fixed,
-            "dropped": self.dropped,
+            "regressions": [asdict(c) for c in self.regressions],
+            "fixed": [asdict(c) for c in self.fixed],
+            "dropped": [asdict(c) for c in self.dropped],
             "devices": [vars(d) for d in self.devices if not d.empty()],
         }
 
 
-def _change(item: dict[str, Any], before: str, now: str) -> dict[str, Any]:
-    return {
-        "nodeid": item["nodeid"],
-        "device": item.get("device"),
-        "check": item.get("check"),
-        "before": before,
-        "now": now,
-        "failure_class": item.get("failure_class"),
-        "observed": item.get("observed"),
-    }
+def _change(item: Result, before: str, now: str) -> Change:
+    return Change(item.nodeid, item.device, item.check, before, now, item.failure_class, item.observed)
 
 
-def diff_results(old: dict[str, Any], new: dict[str, Any]) -> Diff:
+def diff_results(old: Outcome, new: Outcome) -> Diff:
     result = Diff()
-    before = {r["nodeid"]: r for r in old["results"]}
-    for item in new["results"]:
-        was = before.get(item["nodeid"], {}).get("outcome", "absent")
-        now = item["outcome"]
+    before = {r.nodeid: r.outcome for r in old.results}
+    for item in new.results:
+        was, now = before.get(item.nodeid, ABSENT), item.outcome
         if now in BAD and was not in BAD:
             result.regressions.append(_change(item, was, now))
         elif was in BAD and now == "passed":
             result.fixed.append(_change(item, was, now))
         elif was in CHECKED and now == NOT_RUN:
             result.dropped.append(_change(item, was, now))
-    now_ids = {r["nodeid"] for r in new["results"]}
-    for item in old["results"]:
-        if item["nodeid"] not in now_ids and item["outcome"] in CHECKED:
-            result.dropped.append(_change(item, item["outcome"], "absent"))
-    old_devices = {d["device"]: d for d in old.get("devices", [])}
-    for device in new.get("devices", []):
-        result.devices.append(_device_changes(old_devices.get(device["device"], {}), device))
+    now_ids = {r.nodeid for r in new.results}
+    for item in old.results:
+        if item.nodeid not in now_ids and item.outcome in CHECKED:
+            result.dropped.append(_change(item, item.outcome, ABSENT))
+    for device in new.devices:
+        result.devices.append(_device_changes(old.device(device.device), device))
     return result
 
 
-def _rules(device: dict[str, Any]) -> set[str]:
-    return {r["rule"] for r in device.get("ufw_rules", [])}
+def _rules(device: Device | Site) -> set[str]:
+    return {r.rule for r in device.ufw_rules} if isinstance(device, Device) else set()
 
 
-def _sockets(device: dict[str, Any]) -> set[str]:
-    text = device.get("snapshot", {}).get("sockets", "")
+def _sockets(device: Device | Site) -> set[str]:
+    text = device.snapshot.get("sockets", "") if isinstance(device, Device) else ""
     found, _ = read_listening(text)
     return {s.describe() for s in found}
 
 
-def _device_changes(old: dict[str, Any], new: dict[str, Any]) -> DeviceChanges:
-    changes = DeviceChanges(new["device"], error_before=old.get("error"), error_now=new.get("error"))
-    if old and not old.get("error") and not new.get("error"):
+def _device_changes(old: Device | Site | None, new: Device | Site) -> DeviceChanges:
+    changes = DeviceChanges(new.device, error_before=old.error if old else None, error_now=new.error)
+    if old is not None and not old.error and not new.error:
         changes.rules_added = sorted(_rules(new) - _rules(old))
         changes.rules_removed = sorted(_rules(old) - _rules(new))
         changes.sockets_added = sorted(_sockets(new) - _sockets(old))
@@ -130,8 +132,8 @@ def diff_text(result: Diff) -> str:
         if items:
             lines += ["", f"{title}:"]
             lines += [
-                f"  {i['nodeid']}: {i['before']} -> {i['now']}"
-                + (f" ({i['failure_class']}: {i['observed']})" if i["now"] in BAD else "")
+                f"  {i.nodeid}: {i.before} -> {i.now}"
+                + (f" ({i.failure_class}: {i.observed})" if i.now in BAD else "")
                 for i in items
             ]
     for d in result.devices:

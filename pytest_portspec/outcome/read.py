@@ -1,7 +1,9 @@
 """Reading a results file (--portspec-json) back: untrusted input, checked against its published schema.
 
-    load_results(path)   the file's data, or PortspecError with one sentence naming the file and
-                         the first problem (its JSON path and what is wrong, values clipped)
+    load_results(path)   the file's records (outcome.records.Outcome), or PortspecError with one
+                         sentence naming the file and the first problem (its JSON path and what
+                         is wrong, values clipped)
+    load_data(path)      the same file's data, checked the same way, as plain JSON values
 
 `portspec report`, `portspec diff` and `portspec packet/matrix --snapshot` read a file someone
 handed them: it may be truncated, edited, crafted or from another version. A file that does not
@@ -21,13 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_portspec.errors import PortspecError
+from pytest_portspec.outcome.records import FORMAT as FORMAT  # the results file's writer reads it here
+from pytest_portspec.outcome.records import Outcome
 from pytest_portspec.text import clip, printable
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
-FORMAT = 2  # the shape results.py writes; the schema file carries the same number
 READABLE = (1, 2)  # format 1 (no schema yet) is upgraded on reading: see `_upgrade`
 SCHEMA = f"results-v{FORMAT}.schema.json"
 MAX_BYTES = 256 * 1024 * 1024  # a results file larger than this is refused before it is read
@@ -58,7 +61,13 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema())
 
 
-def load_results(path: Path) -> dict[str, Any]:
+def load_results(path: Path) -> Outcome:
+    """The records of a results file whose every key and type is what the schema says (a format-1
+    file's too: what it lacks is read as unknown, see `_upgrade`)."""
+    return Outcome.from_json(load_data(path))
+
+
+def load_data(path: Path) -> dict[str, Any]:
     """The data of a results file whose every key and type is what the schema says."""
     data = _parse(path, _read(path))
     if not isinstance(data, dict):

@@ -21,6 +21,7 @@ from pytest_portspec.parse.ufw_rules import (
     UfwDirection,
     UfwLog,
     UfwPolicy,
+    UfwProto,
     UfwRule,
     parse_ports,
 )
@@ -143,6 +144,55 @@ def _parse_side(text: str) -> _Side:
 
 def _parse_status_rule(line: str, position_hint: int) -> tuple[UfwRule, str | None]:
     """One status line -> (rule with position 0, the displayed number as text)."""
+    shown = _strip_extras(line)
+    action_at = _ACTION_COLUMN.search(shown.body)
+    if not action_at:
+        raise ValueError(f"not a ufw rule line: {line.strip()!r}")
+    to_text, from_text = shown.body[: action_at.start()].strip(), shown.body[action_at.end() :].strip()
+    if not to_text or not from_text:
+        raise ValueError(f"not a ufw rule line: {line.strip()!r}")
+    action = ACTIONS[action_at.group(1).lower()]
+    direction = _DIRECTION_WORDS[action_at.group(2) or "IN"]
+    if shown.out and direction == "in":
+        raise ValueError(f"ufw rule line says IN and (out): {line.strip()!r}")
+    dst, src = _parse_side(to_text), _parse_side(from_text)
+    proto = _proto(dst, src, line)
+    v6 = _is_v6(dst, src, line)
+    anywhere = ANY_V6 if v6 else ANY_V4
+    interface, route_out = _interfaces(direction, dst, src, line)
+    rule = UfwRule(
+        position=position_hint,
+        action=action,
+        direction=direction,
+        proto=proto,
+        dports=dst.ports,
+        sports=src.ports,
+        src=src.addr or anywhere,
+        dst=dst.addr or anywhere,
+        interface=interface,
+        v6=v6,
+        comment=shown.comment,
+        text=line.rstrip(),
+        log=shown.log,
+        route_out_interface=route_out,
+        dapp=dst.app,
+        sapp=src.app,
+    )
+    return rule, shown.number
+
+
+@dataclass(frozen=True)
+class _Extras:
+    """A status line without what surrounds the rule: `[ 3]`, ` # comment`, ` (log, out)`."""
+
+    body: str
+    number: str | None
+    comment: str | None
+    log: UfwLog | None
+    out: bool  # "(out)": the rule of an outbound chain
+
+
+def _strip_extras(line: str) -> _Extras:
     body, number = line.rstrip(), None
     found = _NUMBER.match(body)
     if found:
@@ -161,60 +211,40 @@ def _parse_status_rule(line: str, position_hint: int) -> tuple[UfwRule, str | No
                 shown_out = True
             else:
                 log = LOGS[word]
-    action_at = _ACTION_COLUMN.search(body)
-    if not action_at:
-        raise ValueError(f"not a ufw rule line: {line.strip()!r}")
-    to_text, from_text = body[: action_at.start()].strip(), body[action_at.end() :].strip()
-    if not to_text or not from_text:
-        raise ValueError(f"not a ufw rule line: {line.strip()!r}")
-    action = ACTIONS[action_at.group(1).lower()]
-    word = action_at.group(2) or "IN"
-    direction = _DIRECTION_WORDS[word]
-    if shown_out and direction == "in":
-        raise ValueError(f"ufw rule line says IN and (out): {line.strip()!r}")
-    dst, src = _parse_side(to_text), _parse_side(from_text)
+    return _Extras(body, number, comment, log, shown_out)
+
+
+def _proto(dst: _Side, src: _Side, line: str) -> UfwProto:
     protos = {p for p in (dst.proto, src.proto) if p}
     if len(protos) > 1:
         raise ValueError(f"ufw rule line names two protocols: {line.strip()!r}")
     proto_text = protos.pop() if protos else "any"
     if proto_text not in PROTOS:
         raise ValueError(f"ufw rule for protocol {proto_text!r}, which ufw does not support")
+    return PROTOS[proto_text]
+
+
+def _is_v6(dst: _Side, src: _Side, line: str) -> bool:
     families = {netaddr.IPNetwork(a).version for a in (dst.addr, src.addr) if a}
     if len(families) > 1:
         raise ValueError(f"ufw rule line mixes IPv4 and IPv6 addresses: {line.strip()!r}")
     v6 = dst.v6_mark or src.v6_mark or families == {6}
     if v6 and families == {4}:
         raise ValueError(f"ufw rule line marked (v6) has an IPv4 address: {line.strip()!r}")
-    anywhere = ANY_V6 if v6 else ANY_V4
+    return v6
+
+
+def _interfaces(direction: UfwDirection, dst: _Side, src: _Side, line: str) -> tuple[str | None, str | None]:
+    """(the rule's interface, a route rule's outgoing one): `on IFACE` of the To or From column."""
     if direction == "fwd":
-        interface, route_out = src.iface, dst.iface
-    elif direction == "in":
+        return src.iface, dst.iface
+    if direction == "in":
         if src.iface:
             raise ValueError(f"inbound ufw rule with an outgoing interface: {line.strip()!r}")
-        interface, route_out = dst.iface, None
-    else:
-        if dst.iface:
-            raise ValueError(f"outbound ufw rule with an incoming interface: {line.strip()!r}")
-        interface, route_out = src.iface, None
-    rule = UfwRule(
-        position=position_hint,
-        action=action,
-        direction=direction,
-        proto=PROTOS[proto_text],
-        dports=dst.ports,
-        sports=src.ports,
-        src=src.addr or anywhere,
-        dst=dst.addr or anywhere,
-        interface=interface,
-        v6=v6,
-        comment=comment,
-        text=line.rstrip(),
-        log=log,
-        route_out_interface=route_out,
-        dapp=dst.app,
-        sapp=src.app,
-    )
-    return rule, number
+        return dst.iface, None
+    if dst.iface:
+        raise ValueError(f"outbound ufw rule with an incoming interface: {line.strip()!r}")
+    return src.iface, None
 
 
 def parse_status_rules(text: str) -> list[UfwRule]:

@@ -47,42 +47,14 @@ def _parse_tuple(raw: str, v6: bool, position: int) -> UfwRule:
     fields = re.split(r"\s+", _TUPLE.sub("", line).strip())
     if not 6 <= len(fields) <= 9:
         raise ValueError(f"malformed ufw tuple (bad length {len(fields)}): {raw.strip()!r}")
-    where = "in"
-    interface_in = interface_out = None
-    if len(fields) in (7, 9):
-        where = fields[-1]
-        if "!" in where:
-            parts = where.split("!")
-            if len(parts) != 2 or not parts[0].startswith("in_") or not parts[1].startswith("out_"):
-                raise ValueError(f"malformed ufw tuple interfaces {where!r}")
-            interface_in, interface_out = parts[0][3:], parts[1][4:]
-        elif where.startswith("in_"):
-            interface_in = where[3:]
-        elif where.startswith("out_"):
-            interface_out = where[4:]
-        elif where not in ("in", "out"):
-            raise ValueError(f"malformed ufw tuple direction {where!r}")
-        if interface_in == "" or interface_out == "":
-            raise ValueError(f"malformed ufw tuple interfaces {where!r}")
-    action_text = fields[0]
-    forward = action_text.startswith("route:")
-    if forward:
-        action_text = action_text[len("route:") :]
-    name, _, log_text = action_text.partition("_")
-    if name not in ACTIONS:
-        raise ValueError(f"unknown ufw action {fields[0]!r}")
-    if log_text and log_text not in LOGS:
-        raise ValueError(f"unknown ufw log type {log_text!r}")
+    where, interface_in, interface_out = _tuple_where(fields)
+    forward, name, log_text = _tuple_action(fields[0])
     proto_text = fields[1]
     if proto_text not in PROTOS:
         raise ValueError(f"ufw rule for protocol {proto_text!r}, which ufw does not support")
     ufw_direction = where.split("_")[0]
-    if not forward and interface_in and interface_out:
-        raise ValueError(f"non-route ufw rule with two interfaces {where!r}")
-    if not forward and (
-        (ufw_direction == "in" and interface_out) or (ufw_direction == "out" and interface_in)
-    ):
-        raise ValueError(f"ufw tuple interface does not match its direction: {where!r}")
+    if not forward:
+        _check_interfaces(where, ufw_direction, interface_in, interface_out)
     dapp = sapp = None
     if len(fields) >= 8:
         dapp = None if fields[6] == "-" else fields[6].replace("%20", " ")
@@ -106,6 +78,49 @@ def _parse_tuple(raw: str, v6: bool, position: int) -> UfwRule:
         dapp=dapp,
         sapp=sapp,
     )
+
+
+def _tuple_where(fields: list[str]) -> tuple[str, str | None, str | None]:
+    """(direction field, incoming interface, outgoing interface): 'in', 'out_eth0', 'in_eth0!out_eth1'."""
+    where = "in"
+    interface_in = interface_out = None
+    if len(fields) in (7, 9):
+        where = fields[-1]
+        if "!" in where:
+            parts = where.split("!")
+            if len(parts) != 2 or not parts[0].startswith("in_") or not parts[1].startswith("out_"):
+                raise ValueError(f"malformed ufw tuple interfaces {where!r}")
+            interface_in, interface_out = parts[0][3:], parts[1][4:]
+        elif where.startswith("in_"):
+            interface_in = where[3:]
+        elif where.startswith("out_"):
+            interface_out = where[4:]
+        elif where not in ("in", "out"):
+            raise ValueError(f"malformed ufw tuple direction {where!r}")
+        if interface_in == "" or interface_out == "":
+            raise ValueError(f"malformed ufw tuple interfaces {where!r}")
+    return where, interface_in, interface_out
+
+
+def _tuple_action(text: str) -> tuple[bool, str, str]:
+    """(a route rule, the action, the log type or ""): 'allow', 'route:deny_log-all'."""
+    forward = text.startswith("route:")
+    name, _, log_text = text.removeprefix("route:").partition("_")
+    if name not in ACTIONS:
+        raise ValueError(f"unknown ufw action {text!r}")
+    if log_text and log_text not in LOGS:
+        raise ValueError(f"unknown ufw log type {log_text!r}")
+    return forward, name, log_text
+
+
+def _check_interfaces(
+    where: str, ufw_direction: str, interface_in: str | None, interface_out: str | None
+) -> None:
+    """A rule that is not a route rule has one interface, on its own direction's side."""
+    if interface_in and interface_out:
+        raise ValueError(f"non-route ufw rule with two interfaces {where!r}")
+    if (ufw_direction == "in" and interface_out) or (ufw_direction == "out" and interface_in):
+        raise ValueError(f"ufw tuple interface does not match its direction: {where!r}")
 
 
 def _tuple_address(text: str, v6: bool, what: str) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_portspec.checks import kinds
 from pytest_portspec.plugin import option_table, options
 from pytest_portspec.plugin import xdist as parallel
 from pytest_portspec.spec.catalog import packaged_spec_dir, spec_files
@@ -18,27 +18,34 @@ if TYPE_CHECKING:
     from pytest_portspec.checks.verdict import Verdict
     from pytest_portspec.engine.waivers import Waiver
     from pytest_portspec.lab.fixture import LabSession
+    from pytest_portspec.outcome.records import Outcome  # noqa: F401 (named in the stash key's string annotation)
     from pytest_portspec.plugin.session import Registry  # noqa: F401 (named in the stash key's string annotation)
 
 # the checks' machinery is imported only when devices are given: plain pytest runs stay light
-CHECKS = ("ufw", "listening", "outbound", "inbound", "exposure", "default", "pair")
+CHECKS = kinds.NAMES  # a marker per registered check kind (read when used: a conftest's kind too)
 REGISTRY = pytest.StashKey["Registry"]()
 PARTS = pytest.StashKey["WorkerParts"]()
-RESULTS = pytest.StashKey[dict[str, Any]]()  # the session's results data, complete at session finish
+RESULTS = pytest.StashKey[
+    "Outcome"
+]()  # the session's outcome (the results file's records), at session finish
 
 
 class Waivers:
-    """The site's accepted deviations, applied through the plugin's own verdict hook."""
+    """The site's accepted deviations (--accept), applied through the plugin's own verdict hook."""
 
     def __init__(self, waivers: tuple[Waiver, ...]) -> None:
-        self.waivers = list(waivers)
-        self.used: set[str] = set()  # ids of the waivers that concerned a failure: the others are reported
+        from pytest_portspec.engine import WaiverDecision
+
+        self.decision = WaiverDecision(waivers)
+
+    @property
+    def used(self) -> set[str]:
+        """Ids of the waivers that concerned a failure: the others are reported unused."""
+        return self.decision.used
 
     @pytest.hookimpl
     def pytest_portspec_verdict(self, device: str, verdict: Verdict) -> Verdict | None:
-        from pytest_portspec.engine.waivers import apply_waivers
-
-        return apply_waivers(self.waivers, device, verdict, datetime.date.today(), self.used)
+        return self.decision(device, verdict)
 
 
 class WorkerParts:
@@ -91,13 +98,12 @@ def pytest_configure(config: pytest.Config) -> None:
         with _printable_usage_errors():
             reg = registry.build(settings)
         reg.worker = parallel.is_worker(config)
+        reg.fleet.scheduler.progress = _progress_writer(config)
         for spec in {run.policy.spec.name for run in reg.runs}:  # specs from --spec-dir or a path too
             config.addinivalue_line("markers", f"{spec}: portspec checks of {spec} devices")
         config.stash[REGISTRY] = reg
-        reg.report = _progress_writer(config)
         config.stash[PARTS] = WorkerParts()
         config.pluginmanager.register(config.stash[PARTS], "portspec-worker-parts")
-        config.pluginmanager.register(reg, "portspec-registry")
         if settings.waivers:
             config.pluginmanager.register(Waivers(settings.waivers), "portspec-waivers")
 
@@ -159,15 +165,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reg = config.stash[REGISTRY]
     from pytest_portspec.plugin import results
 
-    reg.finish()  # the read-only proof, where the snapshots were taken
+    reg.fleet.finish()  # the read-only proof, where the snapshots were taken
     if reg.worker:  # the controller merges, writes and decides
         config.workeroutput[parallel.WORKER_OUTPUT] = results.worker_part(reg, session)  # type: ignore[attr-defined]
         return
-    data = results.merge(results.results_data(reg, session), config.stash[PARTS].parts)
-    config.stash[RESULTS] = data
-    if results.changed(data):
+    outcome = results.session_outcome(reg, session, config.stash[PARTS].parts)
+    config.stash[RESULTS] = outcome
+    if outcome.changed():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    results.write(data, reg.settings.json_path)
+    results.write(outcome, reg.settings.json_path)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -197,7 +203,7 @@ def _progress_writer(config: pytest.Config) -> Callable[[str, bool], None]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     config = terminalreporter.config
     if RESULTS in config.stash:
-        from pytest_portspec.plugin.results import summary
+        from pytest_portspec.report.terminal import summary
 
         for line, red in summary(config.stash[RESULTS]):
             terminalreporter.write_line(printable_lines(line), red=red, bold=red)

@@ -1,33 +1,23 @@
-"""pytest items that show verdicts: one per (device, requirement row, check), collected without files."""
+"""pytest items that show the engine's verdicts: one per planned check, collected without files.
+
+An item decides nothing: in setup it asks the fleet for its check's final verdict (the fleet
+reads the devices, judges, and passes the verdict through the hook); a device error or a
+verdict the checks could not reach ends the setup as one sentence; the call shows the verdict.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 
-from pytest_portspec.checks.flow_plan import Pair
-from pytest_portspec.checks.flows import check_pair
-from pytest_portspec.checks.verdict import Check, Verdict, altered_by_hook
+from pytest_portspec.checks.verdict import Verdict
 from pytest_portspec.engine.device_run import DeviceRun
-from pytest_portspec.engine.site import Site
+from pytest_portspec.engine.fleet import Decide, Fleet, Planned
+from pytest_portspec.engine.schedule import group_name
 from pytest_portspec.errors import DeviceError
-from pytest_portspec.spec.policy import Expectation
 from pytest_portspec.text import printable, printable_lines
-
-Ensure = Callable[[Sequence[DeviceRun]], None]  # takes the snapshots of these devices (each once)
-
-
-def group_name(run: DeviceRun) -> str:
-    """The xdist group of a device's items: one worker runs a whole group (--dist loadgroup).
-
-    A device is its own group. Items that need several devices (checks between two nodes)
-    must put them in one group, so that one worker takes all their snapshots. No '@' or
-    brackets: xdist reads the group from the node id's last '@' after its last ']'.
-    """
-    return (run.group or run.label).translate(str.maketrans("@[]", "-()"))
 
 
 class CheckFailed(Exception):
@@ -71,14 +61,42 @@ def explain(verdict: Verdict, device: str) -> str:
 
 
 class VerdictItem(pytest.Item):
-    """An item that shows one verdict: devices' checks and node-to-node flows."""
+    """An item that shows one check's verdict: a device's row and check kind, or a site's flow."""
 
-    verdict: Verdict | None
-    spec: str
+    def __init__(self, *, fleet: Fleet, planned: Planned, decide: Decide, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fleet = fleet
+        self.planned = planned
+        self.decide = decide
+        self.verdict: Verdict | None = None
+        runs = fleet.runs_of(planned)
+        self.spec = runs[0].policy.spec.name
 
     @property
     def device(self) -> str:
-        raise NotImplementedError
+        return self.planned.device
+
+    @property
+    def runs(self) -> tuple[DeviceRun, ...]:
+        return self.fleet.runs_of(self.planned)
+
+    def setup(self) -> None:
+        try:
+            self.verdict = self.fleet.verdict(self.planned, self.decide)
+        except DeviceError as exc:
+            setup_error(f"{self.device}: {exc.reason}")
+        if self.verdict.outcome == "error":  # could not reach a verdict: an error, not a failure
+            setup_error(f"{self.device}: {self.verdict.observed}")
+
+    def runtest(self) -> None:
+        assert self.verdict is not None  # setup decided it
+        try:
+            show(self, self.verdict)
+        except (CheckFailed, pytest.skip.Exception, pytest.xfail.Exception):
+            raise
+        except Exception:  # another plugin's hook failed while recording: not a verdict of ours
+            self.fleet.record(self.planned, "error")
+            raise
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         """What the terminal and the JUnit XML show: quotes the device and the files, so made printable."""
@@ -99,11 +117,8 @@ def group_marker(config: pytest.Config, run: DeviceRun) -> pytest.MarkDecorator 
     return pytest.mark.xdist_group(name=group_name(run)) if config.pluginmanager.hasplugin("xdist") else None
 
 
-def conclude(item: VerdictItem, verdict: Verdict) -> None:
-    """Pass the verdict through the hook (waivers), record it, and end the item accordingly."""
-    altered = item.config.hook.pytest_portspec_verdict(device=item.device, verdict=verdict)
-    verdict = altered_by_hook(verdict, altered)
-    item.verdict = verdict
+def show(item: VerdictItem, verdict: Verdict) -> None:
+    """End the item as its final verdict says, with the verdict's JUnit XML properties."""
     record(item, verdict)
     if verdict.outcome == "accepted":  # a site's accepted deviation: reported apart, never as a pass
         note = next((n for n in verdict.notes if n.startswith("accepted deviation")), "accepted deviation")
@@ -136,139 +151,58 @@ def record(item: VerdictItem, verdict: Verdict) -> None:
 
 
 class CheckItem(VerdictItem):
-    def __init__(
-        self,
-        *,
-        run: DeviceRun,
-        key: str,
-        check: Check,
-        expectation: Expectation | None,
-        ensure: Ensure,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.result_id = self.nodeid  # as collected: xdist's loadgroup appends "@GROUP" to nodeid later
-        self.run = run
-        self.key = key
-        self.check = check
-        self.expectation = expectation
-        self.ensure = ensure
-        self.verdict = None
-        self.spec = run.policy.spec.name
-
-    def setup(self) -> None:
-        self.ensure([self.run])
-        if self.run.error is not None:
-            setup_error(f"{self.device}: {self.run.error.reason}")
-        verdict = self.run.verdicts.get((self.key, self.check))
-        if (
-            verdict is not None and verdict.outcome == "error"
-        ):  # could not reach a verdict: an error, not a failure
-            self.verdict = verdict
-            setup_error(f"{self.device}: {verdict.observed}")
-
-    @property
-    def runs(self) -> tuple[DeviceRun, ...]:
-        return (self.run,)
-
-    @property
-    def device(self) -> str:
-        return self.run.label
-
-    def runtest(self) -> None:
-        verdict = self.run.verdicts.get((self.key, self.check))
-        if verdict is None:
-            raise CheckError(f"no verdict for {self.key} [{self.check}]")
-        conclude(self, verdict)
+    """One check of one requirement row (or of the whole device) on one device: `LABEL::KEY::CHECK`."""
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        spec = self.run.policy.spec
-        line = self.expectation.row.line - 1 if self.expectation is not None else None
-        return spec.path, line, f"{self.run.label} {self.key} [{self.check}]"
-
-
-class DeviceCollector(pytest.Collector):
-    def __init__(self, *, run: DeviceRun, ensure: Ensure, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.run = run
-        self.ensure = ensure
-
-    def collect(self) -> list[pytest.Item]:
-        from pytest_portspec.checks import planned
-
-        spec = self.run.policy.spec
-        group = group_marker(self.config, self.run)
-        items: list[pytest.Item] = []
-        for e, key, check in planned(self.run.policy):
-            item = CheckItem.from_parent(
-                self,
-                name=f"{key}::{check}",
-                run=self.run,
-                key=key,
-                check=check,
-                expectation=e,
-                ensure=self.ensure,
-            )
-            item.add_marker(check)
-            item.add_marker(spec.name)
-            if group is not None:
-                item.add_marker(group)
-            items.append(item)
-        return items
+        p = self.planned
+        assert p.run is not None
+        line = p.expectation.row.line - 1 if p.expectation is not None else None
+        return p.run.policy.spec.path, line, f"{p.device} {p.key} [{p.check}]"
 
 
 class PairItem(VerdictItem):
     """One node-to-node flow of a site: `voss@site-a::application-1->database-1::27017-tcp`."""
 
-    def __init__(self, *, pair: Pair, site: Site, ensure: Ensure, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.result_id = self.nodeid
-        self.pair = pair
-        self.site = site
-        self.ensure = ensure
-        self.verdict = None
-        self.spec = pair.source.policy.spec.name
-
-    @property
-    def runs(self) -> tuple[DeviceRun, ...]:
-        return (self.site.run_of(self.pair.source), self.site.run_of(self.pair.peer))
-
-    @property
-    def device(self) -> str:
-        return self.pair.group
-
-    def setup(self) -> None:
-        self.ensure(self.runs)
-        source, peer = self.runs
-        dynamic = self.pair.peer.policy.spec.default.dynamic
-        self.verdict = check_pair(self.pair, source.facts, peer.facts, dynamic)
-        if self.verdict.outcome == "error":  # could not reach a verdict: an error, not a failure
-            setup_error(f"{self.device}: {self.verdict.observed}")
-
-    def runtest(self) -> None:
-        assert self.verdict is not None  # setup decided it
-        conclude(self, self.verdict)
-
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        e = self.pair.rows[0]
-        return self.pair.source.policy.spec.path, e.row.line - 1, self.nodeid
+        pair = self.planned.pair
+        assert pair is not None
+        return pair.source.policy.spec.path, pair.rows[0].row.line - 1, self.nodeid
+
+
+class DeviceCollector(pytest.Collector):
+    """A device's checks, as the fleet planned them."""
+
+    def collect(self) -> list[pytest.Item]:
+        return []  # collected by collect_planned: the fleet is not a pytest object
+
+    def collect_planned(self, fleet: Fleet, run: DeviceRun, decide: Decide) -> list[pytest.Item]:
+        group = group_marker(self.config, run)
+        items: list[pytest.Item] = []
+        for p in (p for p in fleet.plan() if p.run is run):
+            item = CheckItem.from_parent(
+                self, name=f"{p.key}::{p.check}", fleet=fleet, planned=p, decide=decide
+            )
+            for marker in (p.check, run.policy.spec.name, group):
+                if marker is not None:
+                    item.add_marker(marker)
+            items.append(item)
+        return items
 
 
 class SiteCollector(pytest.Collector):
-    def __init__(self, *, pairs: list[Pair], site: Site, ensure: Ensure, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.pairs = pairs
-        self.site = site
-        self.ensure = ensure
+    """A site's node-to-node flows of one spec (spec@site), as the fleet planned them."""
 
     def collect(self) -> list[pytest.Item]:
+        return []  # collected by collect_planned
+
+    def collect_planned(self, fleet: Fleet, group: str, decide: Decide) -> list[pytest.Item]:
         items: list[pytest.Item] = []
-        for pair in self.pairs:
-            item = PairItem.from_parent(self, name=pair.key, pair=pair, site=self.site, ensure=self.ensure)
-            item.add_marker("pair")
-            item.add_marker(pair.source.policy.spec.name)
-            group = group_marker(self.config, self.site.run_of(pair.source))  # the site's nodes: one group
-            if group is not None:
-                item.add_marker(group)
+        for p in fleet.planned_for(group):
+            assert p.pair is not None  # a site's group plans flows only
+            item = PairItem.from_parent(self, name=p.key, fleet=fleet, planned=p, decide=decide)
+            source = fleet.runs_of(p)[0]  # the site's nodes: one group
+            for marker in ("pair", p.pair.source.policy.spec.name, group_marker(self.config, source)):
+                if marker is not None:
+                    item.add_marker(marker)
             items.append(item)
         return items

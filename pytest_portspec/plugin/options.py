@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 import pytest
 
 from pytest_portspec.addresses import is_hostname, is_ip
-from pytest_portspec.device.address import HostKeyPolicy, parse_device
+from pytest_portspec.device.address import DeviceRequest, HostKeyPolicy, parse_device
 from pytest_portspec.device.privilege import SUDO_MODES, SudoMode
 from pytest_portspec.engine.settings import Settings
 from pytest_portspec.errors import SpecError
@@ -57,57 +57,30 @@ def _given(value: object, config: pytest.Config, ini: str) -> object:
 
 def load_settings(config: pytest.Config) -> Settings:
     option = config.option
-    devices = []
-    for text in option.portspec_devices:
-        try:
-            devices.append(parse_device(text))
-        except ValueError as exc:
-            raise pytest.UsageError(str(exc)) from None
-    dests: dict[str, tuple[str, ...]] = {}
-    for key, host in _pairs(option.portspec_dests, "--dest"):
-        if not (is_ip(host) or is_hostname(host)):
-            raise pytest.UsageError(f"--dest {key}={host}: {host!r} is not a valid host name or address")
-        dests[key] = (*dests.get(key, ()), host)
-    site_allow = set()
-    for value in option.portspec_site_allow:
-        match = re.fullmatch(r"(\d+)/(tcp|udp)", value)
-        if not match:
-            raise pytest.UsageError(f"--site-allow {value!r}: expected PORT/PROTO such as 8443/tcp")
-        site_allow.add((match.group(2), _port(match.group(1), "--site-allow")))
-    password = None
-    if option.portspec_sudo_password_env:
-        password = os.environ.get(option.portspec_sudo_password_env)
-        if password is None:
-            raise pytest.UsageError(f"--sudo-password-env: ${option.portspec_sudo_password_env} is not set")
-    policy = option.portspec_host_key_policy or config.getini("portspec_host_key_policy")
-    if policy not in ("strict", "accept-new", "ignore"):
-        raise pytest.UsageError(f"portspec_host_key_policy {policy!r}: expected strict, accept-new or ignore")
-    sudo_mode = option.portspec_sudo_mode or config.getini("portspec_sudo_mode")
-    if sudo_mode not in SUDO_MODES:
-        raise pytest.UsageError(f"portspec_sudo_mode {sudo_mode!r}: expected commands or shell")
+    policy, sudo_mode = _choices(config)
     json_path = Path(option.portspec_json) if option.portspec_json else None
     spec_dirs = tuple(Path(p) for p in option.portspec_spec_dirs) + tuple(config.getini("portspec_spec_dirs"))
     return Settings(
-        devices=tuple(devices),
+        devices=_devices(option.portspec_devices),
         spec_dirs=spec_dirs,
         enable=tuple(option.portspec_enable),
         disable=tuple(option.portspec_disable),
         firmware=option.portspec_firmware,
         role=option.portspec_role,
         ports={k: _port(v, f"--port {k}") for k, v in _pairs(option.portspec_ports, "--port")},
-        dests=dests,
-        site_allow=frozenset(site_allow),
+        dests=_dests(option.portspec_dests),
+        site_allow=_site_allow(option.portspec_site_allow),
         ssh_user=option.portspec_ssh_user or config.getini("portspec_ssh_user") or None,
         ssh_key=option.portspec_ssh_key,
         ssh_config=getattr(option, "ssh_config", None) or config.getini("portspec_ssh_config") or None,
         known_hosts=os.path.expanduser(option.portspec_known_hosts or config.getini("portspec_known_hosts")),
-        host_key_policy=cast(HostKeyPolicy, policy),
+        host_key_policy=policy,
         connect_timeout=_positive(
             _given(option.portspec_connect_timeout, config, "portspec_connect_timeout"), "--connect-timeout"
         ),
         sudo=not option.portspec_no_sudo,
-        sudo_password=password,
-        sudo_mode=cast(SudoMode, sudo_mode),
+        sudo_password=_sudo_password(option.portspec_sudo_password_env),
+        sudo_mode=sudo_mode,
         probe_timeout=_positive(
             _given(option.portspec_probe_timeout, config, "portspec_probe_timeout"), "--probe-timeout"
         ),
@@ -119,6 +92,56 @@ def load_settings(config: pytest.Config) -> Settings:
         ),
         waivers=_waivers(option.portspec_accept or config.getini("portspec_accept")),
     )
+
+
+def _devices(texts: list[str]) -> tuple[DeviceRequest, ...]:
+    devices = []
+    for text in texts:
+        try:
+            devices.append(parse_device(text))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return tuple(devices)
+
+
+def _dests(values: list[str]) -> dict[str, tuple[str, ...]]:
+    dests: dict[str, tuple[str, ...]] = {}
+    for key, host in _pairs(values, "--dest"):
+        if not (is_ip(host) or is_hostname(host)):
+            raise pytest.UsageError(f"--dest {key}={host}: {host!r} is not a valid host name or address")
+        dests[key] = (*dests.get(key, ()), host)
+    return dests
+
+
+def _site_allow(values: list[str]) -> frozenset[tuple[str, int]]:
+    site_allow = set()
+    for value in values:
+        match = re.fullmatch(r"(\d+)/(tcp|udp)", value)
+        if not match:
+            raise pytest.UsageError(f"--site-allow {value!r}: expected PORT/PROTO such as 8443/tcp")
+        site_allow.add((match.group(2), _port(match.group(1), "--site-allow")))
+    return frozenset(site_allow)
+
+
+def _sudo_password(variable: str | None) -> str | None:
+    """The sudo password from the environment variable named (never from the command line)."""
+    if not variable:
+        return None
+    password = os.environ.get(variable)
+    if password is None:
+        raise pytest.UsageError(f"--sudo-password-env: ${variable} is not set")
+    return password
+
+
+def _choices(config: pytest.Config) -> tuple[HostKeyPolicy, SudoMode]:
+    option = config.option
+    policy = option.portspec_host_key_policy or config.getini("portspec_host_key_policy")
+    if policy not in ("strict", "accept-new", "ignore"):
+        raise pytest.UsageError(f"portspec_host_key_policy {policy!r}: expected strict, accept-new or ignore")
+    sudo_mode = option.portspec_sudo_mode or config.getini("portspec_sudo_mode")
+    if sudo_mode not in SUDO_MODES:
+        raise pytest.UsageError(f"portspec_sudo_mode {sudo_mode!r}: expected commands or shell")
+    return cast(HostKeyPolicy, policy), cast(SudoMode, sudo_mode)
 
 
 def _count(value: object, flag: str) -> int:

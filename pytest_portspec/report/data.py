@@ -1,4 +1,4 @@
-"""The sign-off report's data, built from a results file (pure): rendering lives in html.py.
+"""The sign-off report's data, built from a results file's records (pure): rendering lives in html.py.
 
 The same object feeds the HTML inside pytest-html's page and `portspec report RESULTS.json`,
 so a report re-rendered later says exactly what the run said.
@@ -7,13 +7,29 @@ so a report re-rendered later says exactly what the run said.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from pytest_portspec.checks import kinds
+from pytest_portspec.outcome.records import (
+    Condition,
+    Device,
+    Fingerprint,
+    FirewallFinding,
+    Node,
+    Outcome,
+    Result,
+    Row,
+    RunInfo,
+    Site,
+    UfwRule,
+)
 
 TITLE = "Port and firewall acceptance report"
-CHECK_COLUMNS = ("ufw", "listening", "outbound", "inbound")
+CHECK_COLUMNS = kinds.columns("row")  # a device matrix's check columns: its row kinds, in registration order
 BLOCKING = ("failed", "error")
 NOT_RUN = "not run"  # an item collected and never run: the run stopped short
+NOT_TAKEN = Fingerprint(start=None, end=None)
 
 
 @dataclass(frozen=True)
@@ -53,7 +69,7 @@ class DeviceReport:
     role: str | None
     host: str
     host_key: str | None
-    conditions: dict[str, dict[str, Any]]
+    conditions: Mapping[str, Condition]
     error: str | None
     read_only: bool | None
     remote_commands: int
@@ -62,17 +78,17 @@ class DeviceReport:
     failures: list[Failure] = field(default_factory=list)
     exposure: str | None = None
     management: list[str] = field(default_factory=list)
-    rules: list[dict[str, Any]] = field(default_factory=list)
-    findings: list[dict[str, str]] = field(default_factory=list)  # ufw's view vs the kernel
-    kernel_notes: list[str] = field(default_factory=list)
-    snapshot: dict[str, str] = field(default_factory=dict)
+    rules: tuple[UfwRule, ...] = ()
+    findings: tuple[FirewallFinding, ...] = ()  # ufw's view vs the kernel
+    kernel_notes: tuple[str, ...] = ()
+    snapshot: Mapping[str, str] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     accepted: list[tuple[str, str]] = field(default_factory=list)
     not_checked: list[tuple[str, str]] = field(default_factory=list)  # skipped checks of applying rows: why
     revision: int | None = None
-    fingerprint: dict[str, str | None] = field(default_factory=dict)  # the read-only proof: start and end
+    fingerprint: Fingerprint = NOT_TAKEN  # the read-only proof (a site takes none)
     kind: str = "device"  # or "site": a site's node-to-node flows (its nodes are devices of their own)
-    nodes: list[dict[str, Any]] = field(default_factory=list)
+    nodes: tuple[Node, ...] = ()
     host_key_policy: str | None = None  # --host-key-policy it was reached with; None: not recorded
     host_key_verified: bool | None = None  # checked against known_hosts; None: not recorded
     host_key_note: str | None = None  # why it was not verified, in the transport's words
@@ -127,7 +143,7 @@ def _device_refusals(device: DeviceReport) -> list[str]:
     found = [f"{label}: no check ran"] if not device.items else []
     if device.kind == "site":  # no snapshot of its own: its nodes carry the proof
         return found
-    start, end = device.fingerprint.get("start"), device.fingerprint.get("end")
+    start, end = device.fingerprint.start, device.fingerprint.end
     if device.read_only is False:
         found.append(f"{label}: read-only proof failed (its firewall state changed during the run)")
     elif device.read_only is None:
@@ -142,112 +158,121 @@ def _device_refusals(device: DeviceReport) -> list[str]:
     return found
 
 
-def _status(row: dict[str, Any]) -> str:
-    if row.get("manual"):
-        return f"manual: {row['manual']}"
-    return "applies" if row["applies"] else str(row["decision"])
+def _status(row: Row) -> str:
+    if row.manual:
+        return f"manual: {row.manual}"
+    return "applies" if row.applies else row.decision
 
 
-def device_report(device: dict[str, Any], results: list[dict[str, Any]]) -> DeviceReport:
-    mine = [r for r in results if r["device"] == device["device"]]
-    by_key: dict[str, dict[str, str]] = {}
-    for r in mine:
-        by_key.setdefault(r["key"], {})[r["check"]] = r["outcome"]
+def device_report(device: Device | Site, results: tuple[Result, ...]) -> DeviceReport:
+    mine = [r for r in results if r.device == device.device]
     report = DeviceReport(
-        label=device["device"],
-        spec=device["spec"],
-        source_doc=device.get("source_doc", ""),
-        profile=device["profile"],
-        role=device.get("role"),
-        host=device["host"],
-        host_key=device.get("host_key"),
-        conditions=device.get("conditions", {}),
-        error=device.get("error"),
-        read_only=device.get("read_only"),
-        read_only_problem=device.get("read_only_problem"),
-        remote_commands=int(device.get("remote_commands", 0)),
-        rules=device.get("ufw_rules", []),
-        findings=device.get("firewall_findings", []),
-        kernel_notes=device.get("kernel_notes", []),
-        snapshot=device.get("snapshot", {}),
-        counts=Counter(r["outcome"] for r in mine),
-        revision=device.get("spec_revision"),
-        fingerprint=device.get("fingerprint") or {},
-        kind=device.get("kind", "device"),
-        nodes=device.get("nodes", []),
-        host_key_policy=device.get("host_key_policy"),
-        host_key_verified=device.get("host_key_verified"),
-        host_key_note=device.get("host_key_note"),
-        sudo_mode=device.get("sudo_mode"),
+        label=device.device,
+        spec=device.spec,
+        source_doc=device.source_doc,
+        profile=device.profile,
+        role=device.role,
+        host=device.host,
+        host_key=device.host_key,
+        conditions=device.conditions,
+        error=device.error,
+        read_only=device.read_only,
+        remote_commands=device.remote_commands,
+        counts=Counter(r.outcome for r in mine),
+        revision=device.spec_revision,
+        kind=device.kind,
         items=len(mine),
     )
-    for row in device.get("rows", []):
-        cite = row.get("citation") or {}
-        report.matrix.append(
-            MatrixRow(
-                key=row["key"],
-                row=row["id"],
-                direction=row["direction"],
-                proto=row["proto"],
-                ports=row["ports"],
-                action=row["action"],
-                service=row["service"],
-                quote=cite.get("quote", ""),
-                doc=cite.get("doc", ""),
-                status=_status(row),
-                checks=by_key.get(row["key"], {}),
-            )
-        )
-    applying = {row["key"] for row in device.get("rows", []) if row.get("applies") and not row.get("manual")}
+    if isinstance(device, Site):
+        report.nodes = device.nodes
+    else:
+        _read_from(report, device)
+    report.matrix = _matrix(device.rows, mine)
+    applying = {row.key for row in device.rows if row.applies and not row.manual}
     for r in mine:
-        if r["outcome"] == "skipped" and (r["key"] in applying or r["check"] in ("default", "exposure")):
-            notes = "".join(f" ({n})" for n in r.get("notes", []))
-            report.not_checked.append((r["nodeid"], (r.get("observed") or "") + notes))
-        if r["check"] == "exposure":
-            report.exposure = r.get("observed")
-            report.management = [n for n in r.get("notes", []) if "management access" in n]
-        if r["outcome"] == "accepted":
-            note = next(
-                (n for n in r.get("notes", []) if n.startswith("accepted deviation")), "accepted deviation"
-            )
-            report.accepted.append((r["nodeid"], note))
-        if r["outcome"] in BLOCKING:
-            cite = r.get("citation") or {}
-            report.failures.append(
-                Failure(
-                    nodeid=r["nodeid"],
-                    outcome=r["outcome"],
-                    expected=r.get("expected") or "",
-                    observed=r.get("observed") or "",
-                    evidence=tuple(r.get("evidence") or ()),
-                    failure_class=r.get("failure_class"),
-                    quote=cite.get("quote"),
-                )
-            )
+        _add_result(report, r, applying)
     return report
 
 
-def build(
-    results: dict[str, Any], *, title: str, operator: str, created: str, tool_version: str
-) -> ReportData:
-    items = results.get("results", [])
-    devices = results.get("devices", [])
-    known = {d["device"] for d in devices}
+def _read_from(report: DeviceReport, device: Device) -> None:
+    """What the run read of a device and how: the parts a site has none of."""
+    report.read_only_problem = device.read_only_problem
+    report.rules = device.ufw_rules
+    report.findings = device.firewall_findings
+    report.kernel_notes = device.kernel_notes
+    report.snapshot = device.snapshot
+    report.fingerprint = device.fingerprint
+    report.host_key_policy = device.host_key_policy
+    report.host_key_verified = device.host_key_verified
+    report.host_key_note = device.host_key_note
+    report.sudo_mode = device.sudo_mode
+
+
+def _matrix(rows: tuple[Row, ...], mine: list[Result]) -> list[MatrixRow]:
+    by_key: dict[str, dict[str, str]] = {}
+    for r in mine:
+        by_key.setdefault(r.key, {})[r.check] = r.outcome
+    return [
+        MatrixRow(
+            key=row.key,
+            row=row.id,
+            direction=row.direction,
+            proto=row.proto,
+            ports=row.ports,
+            action=row.action,
+            service=row.service,
+            quote=row.citation.quote,
+            doc=row.citation.doc,
+            status=_status(row),
+            checks=by_key.get(row.key, {}),
+        )
+        for row in rows
+    ]
+
+
+def _add_result(report: DeviceReport, r: Result, applying: set[str]) -> None:
+    """One item's part of its device's report: why it was not checked, the exposure it found,
+    the waiver that accepted it, or the failure with its evidence."""
+    if r.outcome == "skipped" and (r.key in applying or r.check in ("default", "exposure")):
+        notes = "".join(f" ({n})" for n in r.notes)
+        report.not_checked.append((r.nodeid, (r.observed or "") + notes))
+    if r.check == "exposure":
+        report.exposure = r.observed
+        report.management = [n for n in r.notes if "management access" in n]
+    if r.outcome == "accepted":
+        note = next((n for n in r.notes if n.startswith("accepted deviation")), "accepted deviation")
+        report.accepted.append((r.nodeid, note))
+    if r.outcome in BLOCKING:
+        report.failures.append(
+            Failure(
+                nodeid=r.nodeid,
+                outcome=r.outcome,
+                expected=r.expected,
+                observed=r.observed or "",
+                evidence=r.evidence,
+                failure_class=r.failure_class,
+                quote=r.citation.quote if r.citation else None,
+            )
+        )
+
+
+def build(outcome: Outcome, *, title: str, operator: str, created: str, tool_version: str) -> ReportData:
+    """The report of a results file's records."""
+    known = {d.device for d in outcome.devices}
     return ReportData(
         title=title,
         operator=operator,
         created=created,
         tool_version=tool_version,
-        devices=[device_report(d, items) for d in devices],
-        partial=partial_run(results.get("run", {})),
-        unused_waivers=[(w["where"], w["why"]) for w in results.get("unused_waivers", [])],
-        strays=sum(r["device"] not in known for r in items),
+        devices=[device_report(d, outcome.results) for d in outcome.devices],
+        partial=partial_run(outcome.run),
+        unused_waivers=[(w.where, w.why) for w in outcome.unused_waivers],
+        strays=sum(r.device not in known for r in outcome.results),
     )
 
 
-def partial_run(run: dict[str, Any]) -> str | None:
+def partial_run(run: RunInfo) -> str | None:
     """What a run left out of the document's checks, or None for a whole run."""
-    deselected, selection = run.get("deselected", 0), run.get("selection", "")
-    if not deselected:
+    if not run.deselected:
         return None
-    return f"{deselected} check(s) not selected" + (f" ({selection})" if selection else "")
+    return f"{run.deselected} check(s) not selected" + (f" ({run.selection})" if run.selection else "")

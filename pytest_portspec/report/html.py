@@ -108,7 +108,7 @@ def _device_row(d: DeviceReport) -> dict[str, Any]:
         else f"{d.spec} ({d.source_doc})",
         "profile": " / ".join(filter(None, [d.profile, d.role])),
         "conditions": "; ".join(
-            f"{n}={'on' if c['enabled'] else 'off'} ({c['decided_by']})" for n, c in d.conditions.items()
+            f"{n}={'on' if c.enabled else 'off'} ({c.decided_by})" for n, c in d.conditions.items()
         )
         or "none",
         "host_key": host_key,
@@ -123,7 +123,7 @@ def _site_row(s: DeviceReport) -> dict[str, Any]:
     return {
         "label": s.label,
         "spec": f"{s.spec} ({s.source_doc})",
-        "nodes": ", ".join(f"{n['name']} ({n['role']})" for n in s.nodes),
+        "nodes": ", ".join(f"{n.name} ({n.role})" for n in s.nodes),
         "flows": ", ".join(f"{n} {o}" for o, n in sorted(s.counts.items())) or "not run",
     }
 
@@ -145,7 +145,8 @@ def site_section(site: DeviceReport) -> str:
 def device_section(device: DeviceReport) -> str:
     if device.kind == "site":
         return site_section(device)
-    proof = "\n".join(f"{when}:\n{text or 'not taken'}" for when, text in device.fingerprint.items())
+    taken = (("start", device.fingerprint.start), ("end", device.fingerprint.end))
+    proof = "\n".join(f"{when}:\n{text or 'not taken'}" for when, text in taken)
     return _render("device.html.j2", device=device, proof=proof)
 
 

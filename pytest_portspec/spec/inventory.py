@@ -21,6 +21,7 @@ Validated like specs: every problem names file, line, key path and what is wrong
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,24 +133,12 @@ def _device(
     if fields is None or any(k not in fields for k in DEVICE_REQUIRED):
         return None
     before = len(src.problems)
-    text = {
+    text: dict[str, str | None] = {
         k: y.text(src, fields[k], f"{path}.{k}")
         for k in ("name", "spec", "host", "role", "profile", "firmware", "address")
         if k in fields
     }
-    name = text.get("name")
-    if name and not _NAME.fullmatch(name):  # it becomes the items' node ids, which pytest prints as they are
-        src.problem(
-            fields["name"],
-            f"{path}.name",
-            f"{y.quoted(name)} is not a device name: letters, digits, '.', '_' and '-' (at most 64)",
-        )
-    for key in ("host", "address"):
-        value = text.get(key)
-        if value and not (is_ip(value) or is_hostname(value)):
-            src.problem(
-                fields[key], f"{path}.{key}", f"{y.quoted(value)} is not a valid host name or address"
-            )
+    _check_names(src, fields, path, text)
     lists = {
         k: tuple(y.one_or_many(src, fields[k], f"{path}.{k}", y.text))
         for k in ("enable", "disable")
@@ -175,7 +164,38 @@ def _device(
         address=text.get("address"),
         line=y.line_of(node),
     )
-    try:  # the spec, profile, role and conditions must exist: checked now, with the device's line
+    if not _selection_exists(src, node, path, device, spec_dirs):
+        return None
+    if refuse is not None and is_documentation_address(host):
+        src.problem(fields["host"], f"{path}.host", refuse.why(host, y.line_of(fields["host"])))
+    return device
+
+
+def _check_names(
+    src: y.Source, fields: dict[str, yaml.Node], path: str, text: Mapping[str, str | None]
+) -> None:
+    """The device's name (it becomes the items' node ids, which pytest prints as they are), host and
+    address."""
+    name = text.get("name")
+    if name and not _NAME.fullmatch(name):
+        src.problem(
+            fields["name"],
+            f"{path}.name",
+            f"{y.quoted(name)} is not a device name: letters, digits, '.', '_' and '-' (at most 64)",
+        )
+    for key in ("host", "address"):
+        value = text.get(key)
+        if value and not (is_ip(value) or is_hostname(value)):
+            src.problem(
+                fields[key], f"{path}.{key}", f"{y.quoted(value)} is not a valid host name or address"
+            )
+
+
+def _selection_exists(
+    src: y.Source, node: yaml.Node, path: str, device: InventoryDevice, spec_dirs: tuple[Path, ...]
+) -> bool:
+    """The spec, profile, role and conditions must exist: checked now, with the device's line."""
+    try:
         spec = find_spec(device.spec, list(spec_dirs))
         effective_policy(
             spec,
@@ -191,10 +211,8 @@ def _device(
             )
     except PortspecError as exc:
         src.problem(node, path, clip(printable(str(exc)), 2 * QUOTE_LIMIT))
-        return None
-    if refuse is not None and is_documentation_address(host):
-        src.problem(fields["host"], f"{path}.host", refuse.why(host, y.line_of(fields["host"])))
-    return device
+        return False
+    return True
 
 
 @dataclass

@@ -11,143 +11,35 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from pytest_portspec.errors import SelectionError
+from pytest_portspec.spec.choices import ALL, check_role, choose_conditions, choose_profile
+from pytest_portspec.spec.expectations import ConditionChoice, EffectivePolicy, Expectation, Side
 from pytest_portspec.spec.model import (
-    Action,
-    DefaultAction,
     Destination,
     Direction,
-    Listener,
     PortRange,
     Profile,
-    Proto,
     Row,
     Spec,
-    Version,
-    parse_version,
     ports_label,
     subtract,
 )
-from pytest_portspec.spec.yamlsrc import suggest
-from pytest_portspec.text import quoted
 
-ALL = "all"
-
-
-@dataclass(frozen=True)
-class Side:
-    """One row seen from one role, in one direction, for one protocol (profile independent)."""
-
-    row: Row
-    role: str | None
-    direction: Direction
-    proto: Proto
-    destinations: tuple[Destination, ...]
-    sources: tuple[Destination, ...]
-
-
-@dataclass(frozen=True)
-class Expectation:
-    key: str
-    side: Side
-    action: Action | None
-    applies: bool
-    decision: str
-    superseded_by: tuple[str, ...] = ()
-    # for a block: the ports no applicable allow row opens, where the block must hold
-    blocked_ports: tuple[PortRange, ...] | None = None
-
-    @property
-    def row(self) -> Row:
-        return self.side.row
-
-    @property
-    def overridden(self) -> bool:
-        """A block whose every port another applicable row allows."""
-        return bool(self.superseded_by) and not self.blocked_ports
-
-    @property
-    def listener(self) -> Listener | None:
-        return None if self.side.direction == "out" else self.row.listener
-
-    def as_dict(self) -> dict[str, object]:
-        row, side = self.row, self.side
-        return {
-            "id": row.id,
-            "key": self.key,
-            "direction": side.direction,
-            "proto": side.proto,
-            "ports": [[p.lo, p.hi] for p in row.ports],
-            "configurable": row.configurable,
-            "action": self.action,
-            "scope": row.scope,
-            "service": row.service,
-            "process": list(row.process),
-            "listener": self.listener,
-            "destinations": [d.as_dict() for d in side.destinations],
-            "reach": row.reach if side.direction == "out" else None,
-            "sources": [d.as_dict() for d in side.sources],
-            "condition": row.condition,
-            "role": side.role,
-            "manual": row.manual,
-            "applies": self.applies,
-            "decision": self.decision,
-            "superseded_by": list(self.superseded_by),
-            "blocked_ports": None
-            if self.blocked_ports is None
-            else [[p.lo, p.hi] for p in self.blocked_ports],
-            "note": row.note,
-            "citation": row.citation.as_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class ConditionChoice:
-    name: str
-    enabled: bool
-    decided_by: str
-
-
-@dataclass(frozen=True)
-class EffectivePolicy:
-    spec: Spec
-    profile: Profile
-    firmware: str | None
-    role: str | None
-    conditions: tuple[ConditionChoice, ...]
-    default_in: DefaultAction
-    default_out: DefaultAction
-    rows: tuple[Expectation, ...] = field(repr=False)
-
-    @property
-    def enabled(self) -> list[str]:
-        return [c.name for c in self.conditions if c.enabled]
-
-    def as_dict(self) -> dict[str, object]:
-        spec = self.spec
-        return {
-            "spec": spec.name,
-            "product": spec.product,
-            "revision": spec.revision,
-            "source": {"doc": spec.source_doc, "title": spec.source_title},
-            "profile": self.profile.name,
-            "firmware": self.firmware,
-            "role": self.role,
-            "enabled": self.enabled,
-            "conditions": {
-                c.name: {"enabled": c.enabled, "decided_by": c.decided_by} for c in self.conditions
-            },
-            "default": {
-                "in": self.default_in,
-                "out": self.default_out,
-                "citation": spec.default.citation.as_dict(),
-                "dynamic": spec.default.dynamic.as_dict() if spec.default.dynamic else None,
-            },
-            "rows": [e.as_dict() for e in self.rows],
-            "notes": [n.as_dict() for n in spec.notes],
-        }
+# The data types and the choices live beside this module; importers keep using this one.
+__all__ = [
+    "ALL",
+    "ConditionChoice",
+    "EffectivePolicy",
+    "Expectation",
+    "Side",
+    "check_role",
+    "choose_conditions",
+    "choose_profile",
+    "effective_policy",
+    "expand",
+    "side_keys",
+]
 
 
 def effective_policy(
@@ -170,12 +62,7 @@ def effective_policy(
         ConditionChoice(c.name, c.enabled, (decided_by or {}).get(c.name, c.decided_by))
         for c in choose_conditions(spec, list(enable), list(disable))
     ]
-    if role is not None and role not in spec.roles:
-        offered = ", ".join(spec.roles) or "none (it describes a single node)"
-        raise SelectionError(
-            f"spec {spec.name!r} has no role {quoted(role)}{suggest(role, list(spec.roles))}; "
-            f"roles: {offered}"
-        )
+    check_role(spec, role)
     on = {c.name: c for c in conditions}
     keys = side_keys(spec)
     sides = [s for s in expand(spec) if role is None or s.role == role]
@@ -190,68 +77,6 @@ def effective_policy(
         default_out=spec.default.outbound[chosen.name],
         rows=tuple(_supersede(expectations)),
     )
-
-
-def choose_profile(spec: Spec, name: str | None, firmware: str | None) -> Profile:
-    version = _version(firmware) if firmware is not None else None
-    if name is not None:
-        if name not in spec.profiles:
-            raise SelectionError(
-                f"spec {spec.name!r} has no profile {quoted(name)}{suggest(name, list(spec.profiles))}; "
-                f"profiles: {', '.join(spec.profiles)}"
-            )
-        chosen = spec.profiles[name]
-        if version is not None and chosen.firmware and not chosen.firmware.contains(version):
-            raise SelectionError(
-                f"profile {name!r} of {spec.name!r} is for firmware {chosen.firmware}, not {firmware}"
-            )
-        return chosen
-    if version is None:
-        return spec.default_profile
-    fitting = [p for p in spec.profiles.values() if p.firmware is None or p.firmware.contains(version)]
-    if spec.default_profile in fitting:
-        return spec.default_profile
-    if len(fitting) == 1:
-        return fitting[0]
-    names = ", ".join(p.name for p in fitting) or "none"
-    raise SelectionError(
-        f"firmware {firmware} of {spec.name!r} fits profiles: {names}; choose one with --profile"
-    )
-
-
-def _version(text: str) -> Version:
-    version = parse_version(text)
-    if version is None:
-        raise SelectionError(f"firmware version {quoted(text)} is not a dotted number such as 1.6")
-    return version
-
-
-def choose_conditions(spec: Spec, enable: Sequence[str], disable: Sequence[str]) -> list[ConditionChoice]:
-    known = list(spec.conditions)
-    for name in [*enable, *disable]:
-        if name != ALL and name not in spec.conditions:
-            offered = ", ".join(known) or "none"
-            raise SelectionError(
-                f"spec {spec.name!r} has no condition {quoted(name)}{suggest(name, known)}; "
-                f"conditions: {offered}"
-            )
-    both = sorted(set(enable) & set(disable))
-    if both:
-        raise SelectionError(f"condition {quoted(both[0])} is both enabled and disabled")
-    choices = []
-    for condition in spec.conditions.values():
-        name = condition.name
-        if name in disable:
-            choices.append(ConditionChoice(name, False, f"--disable {name}"))
-        elif name in enable:
-            choices.append(ConditionChoice(name, True, f"--enable {name}"))
-        elif ALL in enable:
-            choices.append(ConditionChoice(name, True, "--enable all"))
-        elif ALL in disable:
-            choices.append(ConditionChoice(name, False, "--disable all"))
-        else:
-            choices.append(ConditionChoice(name, condition.default, "default"))
-    return choices
 
 
 def expand(spec: Spec) -> list[Side]:

@@ -1,0 +1,171 @@
+"""The devices of a run built from its settings: policies, transports, declarations, the site.
+
+Every problem is a ConfigurationError with one sentence naming the device or option, raised
+before any device is contacted (the plugin shows it as a usage error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from pytest_portspec.checks.context import Declarations
+from pytest_portspec.device.address import DeviceRequest
+from pytest_portspec.device.schemes import Target, is_lab_host, transport_for
+from pytest_portspec.engine.device_run import DeviceRun
+from pytest_portspec.engine.fleet import Fleet
+from pytest_portspec.engine.settings import Settings
+from pytest_portspec.engine.site import plan_site
+from pytest_portspec.errors import ConfigurationError, LabError, PortspecError
+from pytest_portspec.lab.resolve import resolve
+from pytest_portspec.spec import Spec
+from pytest_portspec.spec.catalog import find_spec
+from pytest_portspec.spec.inventory import InventoryDevice
+from pytest_portspec.spec.policy import effective_policy
+from pytest_portspec.spec.yamlsrc import suggest
+
+
+def _declarations(settings: Settings, port: int, lab: dict[str, Any] | None) -> Declarations:
+    """What the user declared; for an emulated appliance, the lab's stand-ins for the site's servers too."""
+    destinations, origins = dict(settings.dests), {}
+    for key, host in (lab or {}).get("destinations", {}).items():
+        if key != "dns" and key not in destinations:  # the device's own resolver configuration says that one
+            destinations[key] = (host,)
+            origins[key] = f"the emulated site's {key} server"
+    return Declarations(
+        ports=settings.ports,
+        destinations=destinations,
+        origins=origins,
+        site_allow=settings.site_allow,
+        management_port=port,
+    )
+
+
+def build_fleet(settings: Settings) -> Fleet:
+    """The devices of a run (the command line's and the inventory's), each with its policy and transport."""
+    runs = [_device(settings, request) for request in settings.devices]
+    inventory = settings.inventory
+    nodes = [
+        (d, _device(*_from_inventory(settings, d), name=d.name))
+        for d in (inventory.devices if inventory else ())
+    ]
+    runs += [run for _, run in nodes]
+    labels = [run.label for run in runs]
+    duplicate = next((label for label in labels if labels.count(label) > 1), None)
+    if duplicate:
+        raise ConfigurationError(f"--device {duplicate} is given twice")
+    _check_keys(settings, runs)
+    try:
+        site = plan_site(inventory.site, nodes, inventory.clusters) if inventory and inventory.site else None
+    except LabError as exc:
+        raise ConfigurationError(f"--inventory: {exc}") from None
+    return Fleet(settings, runs, site)
+
+
+def _check_keys(settings: Settings, runs: list[DeviceRun]) -> None:
+    """--port and --dest must name something of the devices' specs: a typo is not silently ignored."""
+    specs = {run.policy.spec.name: run.policy.spec for run in runs}
+    rows = sorted({row.id for spec in specs.values() for row in spec.rows if row.configurable})
+    keys = sorted(
+        {
+            d.value
+            for spec in specs.values()
+            for row in spec.rows
+            for d in row.destinations
+            if d.kind == "configured"
+        }
+    )
+    names = ", ".join(specs)
+    for row in settings.ports:
+        if row not in rows:
+            raise ConfigurationError(
+                f"--port {row}=...: no configurable row {row!r} in {names}"
+                f"{suggest(row, rows)}; configurable rows: {', '.join(rows) or 'none'}"
+            )
+    for key in settings.dests:
+        if key not in keys:
+            raise ConfigurationError(
+                f"--dest {key}=...: no destination {key!r} in {names}"
+                f"{suggest(key, keys)}; destinations: {', '.join(keys) or 'none'}"
+            )
+
+
+def _from_inventory(settings: Settings, device: InventoryDevice) -> tuple[Settings, DeviceRequest]:
+    """An inventory device as a --device with its own options (the command line's where it says nothing)."""
+    own = replace(
+        settings,
+        enable=device.enable or settings.enable,
+        disable=device.disable or settings.disable,
+        firmware=device.firmware or settings.firmware,
+        role=device.role or settings.role,
+        ssh_user=device.ssh_user or settings.ssh_user,
+        ssh_key=device.ssh_key or settings.ssh_key,
+    )
+    host = f"lab:{device.name}" if is_lab_host(device.host) else device.host
+    request = DeviceRequest(
+        f"{device.name} (inventory line {device.line})", device.spec, device.profile, host, device.port
+    )
+    return own, request
+
+
+def _device(settings: Settings, request: DeviceRequest, name: str | None = None) -> DeviceRun:
+    try:
+        spec = find_spec(request.spec, list(settings.spec_dirs))
+        lab: dict[str, Any] | None = None
+        if request.lab:
+            lab = resolve(spec.name, request.host).state
+        lab_enable, lab_disable = _lab_conditions(spec, lab)
+        policy = effective_policy(
+            spec,
+            profile=request.profile or (lab["profile"] if lab else None),
+            enable=[*settings.enable, *(c for c in lab_enable if c not in settings.disable)],
+            disable=[*settings.disable, *(c for c in lab_disable if c not in settings.enable)],
+            firmware=settings.firmware,
+            role=(lab.get("role") if lab else None) or settings.role,
+            decided_by=_lab_origin(lab_enable, lab_disable, settings),
+        )
+    except LabError as exc:
+        raise ConfigurationError(f"--device {request.text}: {exc}") from None
+    except PortspecError as exc:
+        raise ConfigurationError(f"--device {request.text}: {exc}") from None
+    if spec.roles and policy.role is None:
+        raise ConfigurationError(
+            f"--device {request.text}: spec {spec.name!r} describes roles "
+            f"({', '.join(spec.roles)}): pass --role"
+        )
+    host = lab["management_address"] if lab else request.host
+    where = name or (f"[{host}]" if ":" in host and not request.lab else host)
+    label = f"{spec.name}[{policy.profile.name}]@{where}" + (f":{request.port}" if request.port else "")
+    port = int(lab["ssh_port"]) if lab else request.port  # the SSH port declared (the connection's wins)
+    return DeviceRun(
+        label=label,
+        host=host,
+        policy=policy,
+        transport=transport_for(Target(label, request.host, request.port, settings, lab)),
+        declared=_declarations(settings, port or 22, lab),
+        sudo=settings.sudo,
+        sudo_password=settings.sudo_password,
+        sudo_mode=settings.sudo_mode,
+        probe_timeout=settings.probe_timeout,
+        address=lab["management_address"] if lab else None,
+    )
+
+
+def _lab_conditions(spec: Spec, lab: dict[str, Any] | None) -> tuple[list[str], list[str]]:
+    """The conditions an emulated appliance was brought up with, as the --enable/--disable it took."""
+    if lab is None:
+        return [], []
+    enabled = set(lab.get("enabled", []))
+    return (
+        [c.name for c in spec.conditions.values() if c.name in enabled and not c.default],
+        [c.name for c in spec.conditions.values() if c.name not in enabled and c.default],
+    )
+
+
+def _lab_origin(enable: list[str], disable: list[str], settings: Settings) -> dict[str, str]:
+    """Conditions decided by how the emulated appliance was brought up (not by this run's options)."""
+    mine = {*settings.enable, *settings.disable}
+    origin = {c: f"the emulated appliance (portspec lab up --enable {c})" for c in enable if c not in mine}
+    return origin | {
+        c: f"the emulated appliance (portspec lab up --disable {c})" for c in disable if c not in mine
+    }
