@@ -52,6 +52,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_lint.add_argument("--quiet", "-q", action="store_true", help="print problems only")
 
+    _add_show(commands)
+
+    p_list = commands.add_parser("list", help="list the specs found")
+    _add_paths(p_list)
+    _add_format(p_list)
+    p_report = commands.add_parser("report", help="render the sign-off report from a results file")
+    p_report.add_argument("results", type=Path, metavar="RESULTS.json")
+    p_report.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.html")
+    p_report.add_argument("--operator", default=None, help="operator named on the cover")
+    p_diff = commands.add_parser("diff", help="what changed between two results files (exit 1 on regression)")
+    p_diff.add_argument("old", type=Path, metavar="OLD.json")
+    p_diff.add_argument("new", type=Path, metavar="NEW.json")
+    p_diff.add_argument("--format", choices=("text", "json"), default="text")
+    lab_cli.add_parser(commands)
+    privilege.add_parser(commands)
+    kernel_cli.add_parsers(commands)
+    return parser
+
+
+def _add_show(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p_show = commands.add_parser("show", help="print the effective policy of a spec")
     p_show.add_argument("spec", help="spec name or path")
     p_show.add_argument("--profile", help="profile (default: the spec's default profile)")
@@ -74,22 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="look for specs by name here first; repeatable",
     )
     _add_format(p_show)
-
-    p_list = commands.add_parser("list", help="list the specs found")
-    _add_paths(p_list)
-    _add_format(p_list)
-    p_report = commands.add_parser("report", help="render the sign-off report from a results file")
-    p_report.add_argument("results", type=Path, metavar="RESULTS.json")
-    p_report.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.html")
-    p_report.add_argument("--operator", default=None, help="operator named on the cover")
-    p_diff = commands.add_parser("diff", help="what changed between two results files (exit 1 on regression)")
-    p_diff.add_argument("old", type=Path, metavar="OLD.json")
-    p_diff.add_argument("new", type=Path, metavar="NEW.json")
-    p_diff.add_argument("--format", choices=("text", "json"), default="text")
-    lab_cli.add_parser(commands)
-    privilege.add_parser(commands)
-    kernel_cli.add_parsers(commands)
-    return parser
 
 
 def _add_paths(parser: argparse.ArgumentParser) -> None:

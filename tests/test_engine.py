@@ -97,3 +97,33 @@ def test_each_verdict_carries_its_final_outcome_after_decide(monkeypatch: pytest
     assert all(r.outcome == "error" for r in refused) and "failed" not in {r.outcome for r in outcome.results}
     assert "error" not in seen  # a verdict the checks could not reach is final: never offered to decide
     assert outcome.devices[0].read_only is True
+
+
+FAKE_CONFTEST = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_runner import PROOF, ok, sections
+from pytest_portspec.device.fake import FakeTransport, serve
+from pytest_portspec.device.state_command import MARK
+
+proof = ok(f"{{MARK}}fingerprint\\n{{PROOF}}\\n{{MARK}}rc=0\\n")
+answers = {{"ufw status verbose": ok(sections()), "sha256sum": proof}}
+serve("hall-2", FakeTransport(answers, address="127.0.0.1"))
+"""
+
+
+def test_a_conftest_serves_a_fake_device_to_the_device_string_fake_name(pytester: pytest.Pytester) -> None:
+    """The transport is chosen by the host's scheme: `fake:NAME` is the fake device a conftest served."""
+    pytester.makeconftest(FAKE_CONFTEST)
+    out = pytester.path / "results.json"
+    args = ["-p", "no:cacheprovider", "--probe-timeout", "0.2", "--portspec-json", str(out)]
+    result = pytester.runpytest_subprocess("--device", "smartserver@fake:hall-2", *args)
+    data = json.loads(out.read_text())
+    assert [d["device"] for d in data["devices"]] == ["smartserver[enhanced]@fake:hall-2"]
+    assert data["devices"][0]["error"] is None and data["devices"][0]["read_only"] is True
+    assert all(r["nodeid"].startswith("smartserver[enhanced]@fake:hall-2::") for r in data["results"])
+    assert result.ret == 1  # the captured SmartServer fails some rows, as with the fake run above
+    unknown = pytester.runpytest_subprocess("--device", "smartserver@fake:hall-9", *args)
+    assert unknown.ret == pytest.ExitCode.USAGE_ERROR
+    assert "no fake device 'hall-9' is served (served: hall-2)" in unknown.stderr.str()
+    assert "Traceback" not in unknown.stderr.str()

@@ -9,13 +9,14 @@ from typing import Literal
 import netaddr
 
 from pytest_portspec.addresses import is_documentation_address, is_hostname, is_ip
-from pytest_portspec.device.schemes import LAB_HOST, is_lab_host
+from pytest_portspec.device.schemes import LAB_HOST, is_lab_host, scheme_of
 from pytest_portspec.text import clip
 
 HostKeyPolicy = Literal["strict", "accept-new", "ignore"]  # what to do with an unknown host key
 
 _ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")  # an ~/.ssh/config Host alias
 _SPEC = re.compile(r"[A-Za-z0-9_./-]+")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a device's name under a registered scheme
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,10 @@ def _host_and_port(text: str, where: str) -> tuple[str, int | None]:
     if host == LAB_HOST and port_text and not port_text.isdigit():
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", port_text):
             raise ValueError(f"--device {_q(text)}: {_q(port_text)} is not an emulated appliance name")
+        return where, None
+    if scheme_of(host) is not None and port_text and not port_text.isdigit():  # SCHEME:NAME (fake:hall-2)
+        if not _NAME.fullmatch(port_text):
+            raise ValueError(f"--device {_q(text)}: {_q(port_text)} is not a {host} device name")
         return where, None
     if not (is_ip(host) or is_hostname(host) or _ALIAS.fullmatch(host)):
         raise ValueError(f"--device {_q(text)}: {_q(host)} is not a valid host name, address or ssh alias")

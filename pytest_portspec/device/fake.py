@@ -3,7 +3,13 @@
     FakeTransport({"ufw status verbose": CommandResult(0, SECTIONS, "", 0.0)})
 
 It keeps the contract of contract.py with no connection: no endpoint, no host key, nothing to
-reach (connect allowance 0); an aborted fake fails every later command as a device would.
+reach (connect allowance 0); an aborted fake fails every later command as a device would. Given
+an `address`, it says a connection went there (the tester's inbound probes go to it).
+
+A user's conftest serves fakes by name to the device strings `SPEC@fake:NAME` (scheme `fake`):
+
+    from pytest_portspec.device.fake import FakeTransport, serve
+    serve("hall-2", FakeTransport({"ufw status verbose": ...}, address="127.0.0.1"))
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class FakeTransport:
     host_key_verified: bool | None = None
     host_key_note: str | None = None
     connect_allowance: float = 0.0
+    address: str | None = None  # where the fake "connects": the tester's inbound probes go there
 
     def run(
         self, command: str, stdin: str | None = None, timeout: float = 60.0, *, name: str = "a remote command"
@@ -48,7 +55,7 @@ class FakeTransport:
         return None
 
     def connection(self) -> Connection | None:
-        return None
+        return None if self.address is None else Connection(self.address, 22, self.address)
 
     def host_key_fingerprint(self) -> str | None:
         return None
@@ -58,3 +65,22 @@ class FakeTransport:
 
     def close(self) -> None:
         pass
+
+
+SERVED: dict[str, FakeTransport] = {}  # fake devices by name, for the device strings SPEC@fake:NAME
+
+
+def serve(name: str, transport: FakeTransport) -> None:
+    """Answer `SPEC@fake:NAME` with this fake device (a conftest's, for the whole session)."""
+    SERVED[name] = transport
+
+
+def served(name: str) -> FakeTransport:
+    """The fake device served as `name`; ValueError naming how to serve one when there is none."""
+    if name not in SERVED:
+        known = ", ".join(sorted(SERVED)) or "none"
+        raise ValueError(
+            f"no fake device {name!r} is served (served: {known}); a conftest serves one with "
+            f"pytest_portspec.device.fake.serve({name!r}, FakeTransport(...))"
+        )
+    return SERVED[name]

@@ -96,5 +96,13 @@ def _lab(target: Target) -> Transport:
     return SSHTransport(target.label, settings)
 
 
+def _fake(target: Target) -> Transport:
+    """`fake:NAME`: the fake device a conftest served under that name (device/fake.py)."""
+    from pytest_portspec.device.fake import served
+
+    return served(target.host.partition(":")[2])
+
+
 register(SSH, _ssh)
 register(LAB_HOST, _lab)
+register("fake", _fake)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pytest_portspec.checks.context import Declarations
 from pytest_portspec.device.address import DeviceRequest
-from pytest_portspec.device.schemes import Target, is_lab_host, transport_for
+from pytest_portspec.device.schemes import Target, is_lab_host, scheme_of, transport_for
 from pytest_portspec.engine.device_run import DeviceRun
 from pytest_portspec.engine.fleet import Fleet
 from pytest_portspec.engine.settings import Settings
@@ -134,14 +134,18 @@ def _device(settings: Settings, request: DeviceRequest, name: str | None = None)
             f"({', '.join(spec.roles)}): pass --role"
         )
     host = lab["management_address"] if lab else request.host
-    where = name or (f"[{host}]" if ":" in host and not request.lab else host)
+    where = name or (f"[{host}]" if ":" in host and scheme_of(request.host) is None else host)  # IPv6
     label = f"{spec.name}[{policy.profile.name}]@{where}" + (f":{request.port}" if request.port else "")
     port = int(lab["ssh_port"]) if lab else request.port  # the SSH port declared (the connection's wins)
+    try:
+        transport = transport_for(Target(label, request.host, request.port, settings, lab))
+    except ValueError as exc:  # a scheme's device that does not exist (fake:NAME never served)
+        raise ConfigurationError(f"--device {request.text}: {exc}") from None
     return DeviceRun(
         label=label,
         host=host,
         policy=policy,
-        transport=transport_for(Target(label, request.host, request.port, settings, lab)),
+        transport=transport,
         declared=_declarations(settings, port or 22, lab),
         sudo=settings.sudo,
         sudo_password=settings.sudo_password,

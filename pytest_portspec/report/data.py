@@ -26,7 +26,6 @@ from pytest_portspec.outcome.records import (
 )
 
 TITLE = "Port and firewall acceptance report"
-CHECK_COLUMNS = kinds.columns("row")  # a device matrix's check columns: its row kinds, in registration order
 BLOCKING = ("failed", "error")
 NOT_RUN = "not run"  # an item collected and never run: the run stopped short
 NOT_TAKEN = Fingerprint(start=None, end=None)
@@ -97,7 +96,8 @@ class DeviceReport:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return ("pair",) if self.kind == "site" else CHECK_COLUMNS
+        """The matrix columns, read from the registry when used (a kind a conftest registers too)."""
+        return kinds.columns("site" if self.kind == "site" else "row")
 
 
 @dataclass
@@ -233,7 +233,7 @@ def _matrix(rows: tuple[Row, ...], mine: list[Result]) -> list[MatrixRow]:
 def _add_result(report: DeviceReport, r: Result, applying: set[str]) -> None:
     """One item's part of its device's report: why it was not checked, the exposure it found,
     the waiver that accepted it, or the failure with its evidence."""
-    if r.outcome == "skipped" and (r.key in applying or r.check in ("default", "exposure")):
+    if r.outcome == "skipped" and (r.key in applying or r.check in kinds.names("device")):
         notes = "".join(f" ({n})" for n in r.notes)
         report.not_checked.append((r.nodeid, (r.observed or "") + notes))
     if r.check == "exposure":
