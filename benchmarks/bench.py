@@ -211,9 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-timeout", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each measurement (median)")
     parser.add_argument("--lab-dir", type=Path, default=LAB_DIR, help=f"lab directory (default {LAB_DIR})")
-    parser.add_argument("--fake-fleet", help="fleet sizes of fake devices, no SSH nor root (fake_fleet.py)")
-    parser.add_argument("--fake-latency", type=float, default=0.05, help="seconds per fake remote command")
-    parser.add_argument("--fake-keep", action="store_true", help="keep the fake fleet's run directories")
+    from fake_fleet import add_arguments  # --fake-fleet and its options
+
+    add_arguments(parser)
     args = parser.parse_args(argv)
     if args.fake_fleet:
         from fake_fleet import fake_fleet_main

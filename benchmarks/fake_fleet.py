@@ -1,6 +1,7 @@
 """How the tester's cost grows with the fleet, without SSH: N fake SmartServers in one pytest run.
 
     python benchmarks/bench.py --fake-fleet 10,100,1000 [--fake-latency S] [--repeat N]
+                               [--fake-tb line] [--fake-modes "plugin,pytest itself"]
 
 No root, no lab, no packet to a device: each `--device smartserver@198.18.X.Y` (a test range,
 never contacted) gets a FakeTransport (pytest_portspec.transport) that answers the state
@@ -13,12 +14,13 @@ with `-n 2`, beside "pytest itself": a plain pytest run (`-p no:portspec`) of as
 parametrized items. Wall time, CPU (the process and the children it waited for: xdist's
 workers) and peak RSS (the largest single process) come from wait4. The `marginal` figures are
 the cost of one more item between two sizes (start-up excluded): constant when growth is linear.
+Every run has `--tb=line` (`--fake-tb`), as a fleet should: pytest's failure summary with its
+default tracebacks rescans every report for each failure (pytest #13360), quadratic in a fleet.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import shutil
 import sys
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fleet_figures import ITEMS_PER_DEVICE, report
 
 from pytest_portspec.device.state_command import MARK
 from pytest_portspec.probe import payloads
@@ -36,7 +39,6 @@ from pytest_portspec.transport import CommandResult, FakeTransport
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent / "tests"
-ITEMS_PER_DEVICE = 96  # a SmartServer (Enhanced security), default conditions: `pytest --co` counts them
 ANSWERED = "198.18.255.1"  # the address a fake outbound probe to a host name "reached" (never contacted)
 TOOLS = "python3 yes\nbash yes\nnc yes\ntimeout yes\ngetent yes\nbash-tcp yes\nnc-z yes"
 
@@ -164,7 +166,14 @@ def _run(mode: str, devices: int, work: Path, args: argparse.Namespace) -> Any:
         named = prepare(place, devices, args.fake_latency, args.probe_timeout)
     else:
         named = prepare_trivial(place, devices * ITEMS_PER_DEVICE)
-    return measured(pytest_argv(*MODES[mode], *named), place, env=_env())
+    tb = f"--tb={getattr(args, 'fake_tb', 'line')}"
+    run = measured(pytest_argv(*MODES[mode], tb, *named), place, env=_env())
+    print(  # progress: a 1,000-device run takes minutes
+        f"  {mode}, {devices} devices: {run.seconds:.1f} s, {run.cpu_s:.1f} s CPU, {run.rss_mib:.0f} MiB",
+        file=sys.stderr,
+        flush=True,
+    )
+    return run
 
 
 def _env() -> dict[str, str]:
@@ -191,12 +200,13 @@ def _problems(work: Path, devices: int) -> list[str]:
 def measure(
     sizes: list[int], args: argparse.Namespace, work: Path
 ) -> tuple[dict[str, dict[int, Any]], list[str]]:
-    figures: dict[str, dict[int, Any]] = {mode: {} for mode in MODES}
+    modes = [m for m in MODES if m in (getattr(args, "fake_modes", None) or MODES)]
+    figures: dict[str, dict[int, Any]] = {mode: {} for mode in modes}
     problems: list[str] = []
-    for mode in MODES:  # one untimed warm-up of each kind: bytecode caches, as in any installation
+    for mode in modes:  # one untimed warm-up of each kind: bytecode caches, as in any installation
         _run(mode, min(sizes), work, args)
     for n in sizes:
-        for mode in MODES:
+        for mode in modes:
             done = sorted((_run(mode, n, work, args) for _ in range(args.repeat)), key=lambda r: r.seconds)
             figures[mode][n] = done[len(done) // 2]
             if mode.startswith("plugin"):
@@ -206,44 +216,19 @@ def measure(
     return figures, problems
 
 
-def report(figures: dict[str, dict[int, Any]], sizes: list[int]) -> dict[str, Any]:
-    print(
-        f"{'mode':19} {'devices':>7} {'items':>7} {'wall s':>7} {'CPU s':>7} {'RSS MiB':>8}"
-        f" | per device: {'ms':>6} {'CPU ms':>6} {'KiB':>6} | per item: {'ms':>6} {'CPU ms':>6} {'KiB':>5}"
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """bench.py's options of the fake fleet."""
+    parser.add_argument("--fake-fleet", help="fleet sizes of fake devices, no SSH nor root (fake_fleet.py)")
+    parser.add_argument("--fake-latency", type=float, default=0.05, help="seconds per fake remote command")
+    parser.add_argument("--fake-keep", action="store_true", help="keep the fake fleet's run directories")
+    parser.add_argument(
+        "--fake-tb", default="line", help="pytest --tb of the fake fleet's runs (default line)"
     )
-    out: dict[str, Any] = {}
-    for mode, runs in figures.items():
-        for n, r in runs.items():
-            items = n * ITEMS_PER_DEVICE
-            print(
-                f"{mode:19} {n:7d} {items:7d} {r.seconds:7.2f} {r.cpu_s:7.2f} {r.rss_mib:8.1f}"
-                f" | {'':12}{r.seconds / n * 1e3:6.1f} {r.cpu_s / n * 1e3:6.1f} {r.rss_mib * 1024 / n:6.0f}"
-                f" | {'':10}{r.seconds / items * 1e3:6.3f} {r.cpu_s / items * 1e3:6.3f}"
-                f" {r.rss_mib * 1024 / items:5.1f}"
-            )
-        out[mode] = {
-            n: {"seconds": r.seconds, "cpu_s": r.cpu_s, "rss_mib": r.rss_mib} for n, r in runs.items()
-        }
-    print("marginal cost of one more item (start-up excluded; constant when growth is linear):")
-    for mode, runs in figures.items():
-        steps = []
-        for a, b in itertools.pairwise(sizes):
-            items = (b - a) * ITEMS_PER_DEVICE
-            wall, cpu = (runs[b].seconds - runs[a].seconds) / items, (runs[b].cpu_s - runs[a].cpu_s) / items
-            rss = (runs[b].rss_mib - runs[a].rss_mib) * 1024 / items
-            steps.append((wall, cpu))
-            print(
-                f"  {mode:19} {a}->{b} devices: {wall * 1e3:6.3f} ms wall, {cpu * 1e3:6.3f} ms CPU,"
-                f" {rss:5.1f} KiB"
-            )
-        big, small = max(sizes), min(sizes)
-        linear = runs[small].cpu_s * big / small
-        growth = f"{steps[-1][1] / steps[0][1]:.2f}" if len(steps) > 1 and steps[0][1] > 0 else "n/a"
-        print(
-            f"  {mode:19} CPU at {big} devices = {runs[big].cpu_s / linear:.2f} x linear growth from {small};"
-            f" marginal CPU per item, last step / first step: {growth}"
-        )
-    return out
+    parser.add_argument(
+        "--fake-modes",
+        type=lambda text: [m.strip() for m in text.split(",")],
+        help=f"the fake fleet's runs, comma separated (default all: {','.join(MODES)})",
+    )
 
 
 def fake_fleet_main(args: argparse.Namespace) -> int:

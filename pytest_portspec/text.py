@@ -16,6 +16,8 @@ QUOTE_LIMIT = 200  # characters of a value an error line quotes
 
 def printable(text: str) -> str:
     """One line: every character that is not printable (newline and tab too) escaped."""
+    if text.isprintable():  # the common case, checked in C, not character by character
+        return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 

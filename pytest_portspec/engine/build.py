@@ -6,6 +6,7 @@ before any device is contacted (the plugin shows it as a usage error).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -50,8 +51,8 @@ def build_fleet(settings: Settings) -> Fleet:
         for d in (inventory.devices if inventory else ())
     ]
     runs += [run for _, run in nodes]
-    labels = [run.label for run in runs]
-    duplicate = next((label for label in labels if labels.count(label) > 1), None)
+    labels = Counter(run.label for run in runs)  # not list.count per label: quadratic in a fleet
+    duplicate = next((label for label, n in labels.items() if n > 1), None)
     if duplicate:
         raise ConfigurationError(f"--device {duplicate} is given twice")
     _check_keys(settings, runs)

@@ -63,7 +63,7 @@ class Fleet:
     _pair_verdicts: dict[str, Verdict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.scheduler = Scheduler(self.runs, self.settings.max_parallel, selected=self.labels())
+        self.scheduler = Scheduler(self.runs, self.settings.max_parallel, selected=set(self.labels()))
         self._by_label = {run.label: run for run in self.runs}  # per check and per node id: no fleet walks
 
     def plan(self) -> list[Planned]:

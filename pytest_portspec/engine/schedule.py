@@ -42,6 +42,7 @@ class Scheduler:
     _executor: ThreadPoolExecutor | None = None
     _submit: threading.Lock = field(default_factory=threading.Lock)
     _lock_out: threading.Lock = field(default_factory=threading.Lock)
+    _groups: dict[str, list[DeviceRun]] | None = None  # group name -> its devices (a worker's scope)
 
     def ensure(self, runs: Sequence[DeviceRun]) -> None:
         """Wait for the snapshots of `runs`, starting them (and their companions') if not yet started."""
@@ -78,9 +79,14 @@ class Scheduler:
 
     def _scope(self, runs: Sequence[DeviceRun]) -> list[DeviceRun]:
         asked = {id(run) for run in runs}
-        if not self.own_groups_only:
+        if not self.own_groups_only:  # once per process: the first check starts every selected device
             return [r for r in self.runs if r.label in self.selected or id(r) in asked]
-        groups = {group_name(run) for run in runs}
+        # a worker: once per group it is given, so a look-up, not a walk of the fleet (quadratic)
+        if self._groups is None:
+            self._groups = {}
+            for r in self.runs:
+                self._groups.setdefault(group_name(r), []).append(r)
+        groups = dict.fromkeys(group_name(run) for run in runs)
         return [
-            r for r in self.runs if id(r) in asked or (r.label in self.selected and group_name(r) in groups)
+            r for g in groups for r in self._groups.get(g, ()) if id(r) in asked or r.label in self.selected
         ]

@@ -97,8 +97,9 @@ def diff_results(old: Outcome, new: Outcome) -> Diff:
     for item in old.results:
         if item.nodeid not in now_ids and item.outcome in CHECKED:
             result.dropped.append(_change(item, item.outcome, ABSENT))
+    first_of = {d.device: d for d in reversed(old.devices)}  # the first of a label, as Outcome.device
     for device in new.devices:
-        result.devices.append(_device_changes(old.device(device.device), device))
+        result.devices.append(_device_changes(first_of.get(device.device), device))
     return result
 
 

@@ -172,6 +172,14 @@ class Outcome(Record):
         """The items of one device or site, in the file's order."""
         return tuple(r for r in self.results if r.device == label)
 
+    def by_device(self) -> dict[str, tuple[Result, ...]]:
+        """Every device's items, in the file's order: grouped in one pass over the results (a
+        pass per device was quadratic: 1,000 devices times 96,000 items)."""
+        grouped: dict[str, list[Result]] = {}
+        for r in self.results:
+            grouped.setdefault(r.device, []).append(r)
+        return {label: tuple(items) for label, items in grouped.items()}
+
     def sites(self) -> tuple[Site, ...]:
         return tuple(d for d in self.devices if isinstance(d, Site))
 

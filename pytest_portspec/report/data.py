@@ -7,7 +7,7 @@ so a report re-rendered later says exactly what the run said.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pytest_portspec.checks import kinds
@@ -164,8 +164,8 @@ def _status(row: Row) -> str:
     return "applies" if row.applies else row.decision
 
 
-def device_report(device: Device | Site, results: tuple[Result, ...]) -> DeviceReport:
-    mine = [r for r in results if r.device == device.device]
+def device_report(device: Device | Site, mine: tuple[Result, ...]) -> DeviceReport:
+    """The report of one device or site, from its own items (`Outcome.by_device`)."""
     report = DeviceReport(
         label=device.device,
         spec=device.spec,
@@ -208,7 +208,7 @@ def _read_from(report: DeviceReport, device: Device) -> None:
     report.sudo_mode = device.sudo_mode
 
 
-def _matrix(rows: tuple[Row, ...], mine: list[Result]) -> list[MatrixRow]:
+def _matrix(rows: tuple[Row, ...], mine: Sequence[Result]) -> list[MatrixRow]:
     by_key: dict[str, dict[str, str]] = {}
     for r in mine:
         by_key.setdefault(r.key, {})[r.check] = r.outcome
@@ -258,13 +258,14 @@ def _add_result(report: DeviceReport, r: Result, applying: set[str]) -> None:
 
 def build(outcome: Outcome, *, title: str, operator: str, created: str, tool_version: str) -> ReportData:
     """The report of a results file's records."""
+    grouped = outcome.by_device()
     known = {d.device for d in outcome.devices}
     return ReportData(
         title=title,
         operator=operator,
         created=created,
         tool_version=tool_version,
-        devices=[device_report(d, outcome.results) for d in outcome.devices],
+        devices=[device_report(d, grouped.get(d.device, ())) for d in outcome.devices],
         partial=partial_run(outcome.run),
         unused_waivers=[(w.where, w.why) for w in outcome.unused_waivers],
         strays=sum(r.device not in known for r in outcome.results),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pytest_portspec.outcome.records import NOT_RUN, Device, Outcome, Site
+from pytest_portspec.outcome.records import NOT_RUN, Device, Outcome, Result, Site
 from pytest_portspec.report.data import partial_run
 
 Line = tuple[str, bool]  # a line of the summary, and whether it is bad news (shown red)
@@ -27,16 +27,21 @@ def changed(outcome: Outcome) -> list[str]:
 
 def counts(outcome: Outcome, label: str) -> str:
     """`1 failed, 3 passed` of a device's items that ran, or `not run`."""
-    found = Counter(r.outcome for r in outcome.results_of(label))
+    return _counts(outcome.results_of(label))
+
+
+def _counts(results: tuple[Result, ...]) -> str:
+    found = Counter(r.outcome for r in results)
     found.pop(NOT_RUN, None)
     return ", ".join(f"{n} {o}" for o, n in sorted(found.items())) or "not run"
 
 
 def summary(outcome: Outcome) -> list[Line]:
     """The terminal's lines per device and site, then the warnings and the session errors."""
-    lines = [_device_line(outcome, d) for d in outcome.devices if isinstance(d, Device) and d.read]
+    grouped = outcome.by_device()  # once: a device's items looked up, not searched for in the whole run
+    lines = [_device_line(grouped, d) for d in outcome.devices if isinstance(d, Device) and d.read]
     for site in outcome.sites():
-        shown = counts(outcome, site.device)
+        shown = _counts(grouped.get(site.device, ()))
         flows = f"{len(site.rows)} node-to-node flow(s)"
         lines.append((f"portspec {site.device}: {flows}, {shown}", "failed" in shown or "error" in shown))
     lines += [_unproven(d) for d in outcome.devices if isinstance(d, Device) and _proof_missing(d)]
@@ -55,8 +60,8 @@ def summary(outcome: Outcome) -> list[Line]:
     return lines
 
 
-def _device_line(outcome: Outcome, device: Device) -> Line:
-    state = f"error: {device.error}" if device.error else counts(outcome, device.device)
+def _device_line(grouped: dict[str, tuple[Result, ...]], device: Device) -> Line:
+    state = f"error: {device.error}" if device.error else _counts(grouped.get(device.device, ()))
     text = f"portspec {device.device}: {device.remote_commands} remote command(s), {device.snapshot_s:.1f} s"
     return f"{text}, {state}", device.error is not None
 
