@@ -158,8 +158,8 @@ MODES = {  # what runs, and its extra pytest arguments
 
 
 def _run(mode: str, devices: int, work: Path, args: argparse.Namespace) -> Any:
-    """One measured pytest process (bench.measured: wall time, CPU and peak RSS from wait4)."""
-    from bench import measured, pytest_argv  # here, not at the top: the fleet's conftest imports this module
+    """One measured pytest process (runs.measured: wall time, CPU and peak RSS from wait4)."""
+    from runs import measured, pytest_argv  # here, not at the top: the fleet's conftest imports this module
 
     place = work / f"{mode.split()[0]}-{devices}"
     if mode.startswith("plugin"):
