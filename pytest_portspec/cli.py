@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import TextIO
 
 from pytest_portspec import __version__, kernel_cli
-from pytest_portspec.device import privilege
+from pytest_portspec.device import capture, privilege
 from pytest_portspec.errors import PortspecError, SpecError
 from pytest_portspec.lab import cli as lab_cli
 from pytest_portspec.outcome.diff import diff_results, diff_text
 from pytest_portspec.outcome.read import load_results
+from pytest_portspec.outcome.records import Outcome
 from pytest_portspec.report.data import TITLE
 from pytest_portspec.report.data import build as build_report
 from pytest_portspec.report.html import page
@@ -61,12 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument("results", type=Path, metavar="RESULTS.json")
     p_report.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.html")
     p_report.add_argument("--operator", default=None, help="operator named on the cover")
+    p_report.add_argument(
+        "--format",
+        choices=("html", "sarif"),
+        default="html",
+        help="html: the sign-off report; sarif: the failed and errored checks as SARIF 2.1.0",
+    )
+    p_report.add_argument(
+        "--spec-dir",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="sarif: look for the run's specs by name here first (to locate its rows); repeatable",
+    )
     p_diff = commands.add_parser("diff", help="what changed between two results files (exit 1 on regression)")
     p_diff.add_argument("old", type=Path, metavar="OLD.json")
     p_diff.add_argument("new", type=Path, metavar="NEW.json")
     p_diff.add_argument("--format", choices=("text", "json"), default="text")
     lab_cli.add_parser(commands)
     privilege.add_parser(commands)
+    capture.add_parser(commands)
     kernel_cli.add_parsers(commands)
     return parser
 
@@ -169,6 +185,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     results = load_results(args.results)
+    if args.format == "sarif":
+        return _sarif_report(results, args.output, args.spec_dir)
     run = results.run
     data = build_report(
         results,
@@ -181,6 +199,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     args.output.write_text(page(data), encoding="utf-8")
     verdict = "ACCEPTED" if data.accepted else f"NOT ACCEPTED ({clip('; '.join(data.refusals), 400)})"
     say(f"{args.output}: {verdict}")
+    return 0
+
+
+def _sarif_report(results: Outcome, output: Path, spec_dirs: list[Path]) -> int:
+    """The failed and errored checks as SARIF, located in the specs found by name (paths relative
+    to the current directory, the repository's checkout in CI)."""
+    from pytest_portspec.report import sarif
+
+    log = sarif.build(results, sarif.load_sources(results, spec_dirs), Path.cwd())
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(log, indent=2), encoding="utf-8")
+    say(f"{output}: {len(log['runs'][0]['results'])} SARIF result(s)")
     return 0
 
 
@@ -198,6 +228,7 @@ COMMANDS = {
     "report": cmd_report,
     "lab": lab_cli.run_lab,
     "sudoers": privilege.run_sudoers,
+    "capture-script": capture.run_capture_script,
     "packet": kernel_cli.run_packet,
     "matrix": kernel_cli.run_matrix,
 }

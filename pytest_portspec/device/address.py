@@ -9,6 +9,7 @@ from typing import Literal
 import netaddr
 
 from pytest_portspec.addresses import is_documentation_address, is_hostname, is_ip
+from pytest_portspec.device.bundle_format import bundle_path_problem
 from pytest_portspec.device.schemes import LAB_HOST, is_lab_host, scheme_of
 from pytest_portspec.text import clip
 
@@ -73,6 +74,11 @@ def _host_and_port(text: str, where: str) -> tuple[str, int | None]:
             raise ValueError(f"--device {_q(text)}: {_q(where)} is not a valid address")
         return where, None
     host, _, port_text = where.partition(":")
+    if host == "bundle" and port_text:  # bundle:PATH, a capture's file (device/bundle.py)
+        problem = bundle_path_problem(port_text)
+        if problem:
+            raise ValueError(f"--device {_q(text)}: {problem}")
+        return where, None
     if host == LAB_HOST and port_text and not port_text.isdigit():
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", port_text):
             raise ValueError(f"--device {_q(text)}: {_q(port_text)} is not an emulated appliance name")

@@ -20,12 +20,21 @@ everything else (what to run, what the answers mean) is the runner's. What it mu
   None for a transport with no network connection (the fake).
 - The host key: `host_key_policy` (strict, accept-new, ignore; None when not over SSH),
   `host_key_verified` and `host_key_note` say what was done, `host_key_fingerprint()` what was seen.
+- Offline evidence (optional): a transport that answers from a capture instead of a live device
+  (bundle.py) has an `offline` attribute, an Offline once its capture is read (None before, and
+  for every live transport; the engine reads it with `offline_of`, so other transports need not
+  have it). The engine then sends no probe of the tester's: every inbound item is skipped with its
+  reason, and the outbound probes the capture did not run are "unverifiable" (skipped, never passed).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+from pytest_portspec.probe.inbound import InboundProbe
+from pytest_portspec.probe.model import OutboundProbe, ProbeResult, Proto
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,40 @@ class Connection:
     peer_address: str  # the device's address: inbound probes go there
     peer_port: int  # its management port
     local_address: str  # the tester's own address on the path to the device
+
+
+@dataclass(frozen=True)
+class Offline:
+    """What a capture can and cannot answer (module docstring): no tester's probes, only the
+    outbound probes it ran; `record` is what the results file keeps of the capture."""
+
+    reason: str  # why the tester's inbound probes cannot be made: their items are skipped with it
+    captured: frozenset[str]  # ids of the outbound probes the capture ran
+    not_captured: str  # why another outbound probe has no result
+    record: Mapping[str, str] = field(default_factory=dict)  # captured_at, captured_on, ...
+
+    def inbound(self, probes: Sequence[InboundProbe], address: str) -> dict[str, ProbeResult]:
+        return {p.id: _unverified(p.id, address, p.proto, p.port, self.reason) for p in probes}
+
+    def outbound(self, probes: Sequence[OutboundProbe]) -> tuple[list[OutboundProbe], dict[str, ProbeResult]]:
+        """(the probes to ask the capture for, the others as unverifiable results)."""
+        missing = {
+            p.id: _unverified(p.id, p.host, p.proto, p.port, self.not_captured)
+            for p in probes
+            if p.id not in self.captured
+        }
+        return [p for p in probes if p.id not in missing], missing
+
+
+def offline_of(transport: object) -> Offline | None:
+    """The transport's Offline, None for a live one (the attribute is optional: users' own transports
+    written before it need not have it)."""
+    found = getattr(transport, "offline", None)
+    return found if isinstance(found, Offline) else None
+
+
+def _unverified(probe_id: str, host: str, proto: Proto, port: int, why: str) -> ProbeResult:
+    return ProbeResult(probe_id, host, proto, port, "unverifiable", None, (), 0.0, why)
 
 
 @runtime_checkable

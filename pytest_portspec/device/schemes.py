@@ -1,6 +1,7 @@
 """Which transport reaches a device, chosen by the scheme of its host (`--device SPEC@HOST`):
 
     lab, lab:NAME   the emulated appliance (portspec lab up) over SSH, with the lab's key and known_hosts
+    bundle:PATH     offline evidence: a capture made on the device by `portspec capture-script`
     anything else   scheme "ssh": SSH to that host, address or ssh_config alias, with the run's options
 
 A host is of scheme X when it is X or starts with "X:". Adding a transport is its module and one
@@ -103,6 +104,14 @@ def _fake(target: Target) -> Transport:
     return served(target.host.partition(":")[2])
 
 
+def _bundle(target: Target) -> Transport:
+    """`bundle:PATH`: the capture file (device/bundle.py), read at the first command."""
+    from pytest_portspec.device.bundle import BundleTransport
+
+    return BundleTransport(target.label, target.host.partition(":")[2])
+
+
 register(SSH, _ssh)
 register(LAB_HOST, _lab)
 register("fake", _fake)
+register("bundle", _bundle)

@@ -31,7 +31,7 @@ from pytest_portspec.checks.rules import RuleExplanation, explain_rules
 from pytest_portspec.checks.verdict import Check, Verdict
 from pytest_portspec.device import privilege
 from pytest_portspec.device import state_command as snap
-from pytest_portspec.device.contract import CommandResult, Transport
+from pytest_portspec.device.contract import CommandResult, Transport, offline_of
 from pytest_portspec.device.deadline import STATE_TIMEOUT, outbound_timeout, run_within
 from pytest_portspec.device.deadline import device_deadline as deadline_for
 from pytest_portspec.engine.facts import facts_from_sections
@@ -187,8 +187,9 @@ class DeviceRun:
         )
 
     def _probe(self, facts: Facts, pool: ThreadPoolExecutor, early: EarlyInbound | None) -> Facts:
+        offline = offline_of(self.transport)  # a capture answers instead of the device (contract.py)
         facts = replace(facts, address=self.address or facts.address or self.host)
-        address = _ip(facts.address)
+        address = facts.address if offline else _ip(facts.address)  # a capture: no name to look up
         # only the probes of selected items: `-m "not inbound"` sends nothing to the device
         out_probes = (
             probes_of_every_reading(lambda p: outbound_probes(p, facts, self.declared), self.policy)
@@ -201,6 +202,11 @@ class DeviceRun:
             if "inbound" in self.probing
             else []
         )
+        unsent: dict[str, outbound.ProbeResult] = {}  # what a capture cannot answer: unverifiable
+        if offline is not None:
+            out_probes, unsent = offline.outbound(out_probes)
+            unsent |= offline.inbound(in_probes, address)
+            in_probes, early = [], None
         # an early probe counts only if it is exactly one of the probes planned now, at this address
         same_address = early is not None and early.address == _canonical(address)
         done = set(early.probes) & set(in_probes) if early is not None and same_address else set()
@@ -210,12 +216,12 @@ class DeviceRun:
         if early is not None:
             early_results = early.results.result()
             in_results += [r for p, r in zip(early.probes, early_results, strict=True) if p in done]
-        inbound_facts = {r.id: r for r in in_results}
+        inbound_facts = {r.id: r for r in in_results} | unsent
         try:
             out_results = remote.result() if remote else []
         except NoProbeTool as exc:
             return replace(facts, outbound_error=str(exc), inbound=inbound_facts)
-        return replace(facts, outbound={r.id: r for r in out_results}, inbound=inbound_facts)
+        return replace(facts, outbound={r.id: r for r in out_results} | unsent, inbound=inbound_facts)
 
     def _outbound(self, probes: list[outbound.OutboundProbe]) -> list[outbound.ProbeResult]:
         runner = outbound.choose_runner(self.raw.get("probe-tools", ""))

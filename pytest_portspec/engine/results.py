@@ -14,6 +14,7 @@ from typing import Any
 
 from pytest_portspec import __version__
 from pytest_portspec.checks.flow_plan import Pair
+from pytest_portspec.device.contract import offline_of
 from pytest_portspec.engine.device_run import DeviceRun
 from pytest_portspec.engine.fleet import Fleet, Planned
 from pytest_portspec.engine.waivers import unused_waivers
@@ -97,7 +98,14 @@ def _device(run: DeviceRun) -> dict[str, Any]:
         "kernel": run.kernel_texts,  # what `portspec packet --snapshot` and `matrix` read
         "rows": [_row(e) for e in policy.rows],
         "fingerprint": {"start": run.fingerprint, "end": run.fingerprint_after},
+        **_capture(run),
     }
+
+
+def _capture(run: DeviceRun) -> dict[str, Any]:
+    """A capture's time, host, user and hash (device/bundle.py); nothing for a live device."""
+    offline = offline_of(run.transport)
+    return {"capture": dict(offline.record)} if offline is not None else {}
 
 
 def _result(fleet: Fleet, p: Planned) -> dict[str, Any]:

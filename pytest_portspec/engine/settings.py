@@ -42,6 +42,7 @@ class Settings:
     sudo_mode: SudoMode = "commands"
     probe_timeout: float = 3.0
     json_path: Path | None = None
+    sarif_path: Path | None = None  # the failures as SARIF 2.1.0 (report/sarif.py)
     operator: str = ""
     waivers: tuple[Waiver, ...] = ()
     max_parallel: int = 32

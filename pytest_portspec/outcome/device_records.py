@@ -106,6 +106,16 @@ class Fingerprint(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Capture(Record):
+    """Offline evidence (device/bundle.py): when, where and by whom the capture was made, and its hash."""
+
+    captured_at: str
+    captured_on: str
+    captured_by: str
+    bundle_sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Node(Record):
     """A node of a site: its name in the site file, its role and device, the address peers use."""
 
@@ -146,6 +156,7 @@ class Device(Record):
     kernel: Mapping[str, str | None]  # the kernel sections whole (None: unreadable, why under NAME!)
     rows: tuple[Row, ...]
     fingerprint: Fingerprint
+    capture: Capture | None = None  # judged from a capture, not the live device (written only then)
     kind: Literal["device"] = field(default="device", repr=False)  # not written: a site's differs
 
     @property
@@ -158,6 +169,8 @@ class Device(Record):
         del data["kind"]
         if self.sudo_mode is None:  # the schema has no null for it: a format-1 file lacks it
             del data["sudo_mode"]
+        if self.capture is None:  # a live device's record is as before offline evidence existed
+            del data["capture"]
         return data
 
     @classmethod
@@ -175,6 +188,7 @@ class Device(Record):
             "kernel": dict(data["kernel"]),
             "rows": tuple(Row.from_json(r) for r in data["rows"]),
             "fingerprint": Fingerprint(**data["fingerprint"]),
+            "capture": Capture(**data["capture"]) if "capture" in data else None,
         }
         plain = {f.name: data[f.name] for f in fields(cls) if f.name not in nested and f.name != "kind"}
         return cls(**plain, **nested)

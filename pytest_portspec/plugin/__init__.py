@@ -174,6 +174,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if outcome.changed():
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     results.write(outcome, reg.settings.json_path)
+    results.write_sarif(outcome, reg, config.rootpath)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -17,6 +17,7 @@ from pytest_portspec.engine.device_run import DeviceRun
 from pytest_portspec.engine.fleet import Decide, Fleet, Planned
 from pytest_portspec.engine.schedule import group_name
 from pytest_portspec.errors import DeviceError
+from pytest_portspec.report.explain import explain
 from pytest_portspec.text import printable, printable_lines
 
 
@@ -37,27 +38,6 @@ def setup_error(sentence: str) -> NoReturn:
     formats a setup exception's traceback before our hook replaces it, and re-raising a device's one
     exception grew it item after item (96 items of a refused device took 56 s, now under 1 s)."""
     pytest.fail(printable_lines(sentence), pytrace=False)
-
-
-def explain(verdict: Verdict, device: str) -> str:
-    """A failure as a reviewer reads it: requirement with citation, observation, evidence."""
-    lines = [
-        f"{device}: {verdict.key} [{verdict.check}] does not meet the vendor document.",
-        f"  Required: {verdict.expected}",
-    ]
-    if verdict.citation is not None:
-        cite = verdict.citation
-        lines.append(f'  Source:   {cite.doc}: "{cite.quote}"')
-        if cite.reading:
-            lines.append(f"  Reading:  {cite.reading}")
-    lines.append(f"  Observed: {verdict.observed}")
-    if verdict.evidence:
-        lines.append("  Evidence:")
-        lines += [f"    {item}" for item in verdict.evidence]
-    lines += [f"  Note:     {note}" for note in verdict.notes]
-    if verdict.failure_class:
-        lines.append(f"  Class:    {verdict.failure_class}")
-    return "\n".join(lines)
 
 
 class VerdictItem(pytest.Item):

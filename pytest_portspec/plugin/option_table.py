@@ -119,6 +119,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="timeout of each reachability probe (default 3; ini: portspec_probe_timeout)",
     )
     add("--portspec-json", dest="portspec_json", metavar="PATH", help="write the results file here")
+    add(
+        "--portspec-sarif",
+        dest="portspec_sarif",
+        metavar="PATH",
+        help="write the failed and errored checks here as SARIF 2.1.0 (code scanning, DefectDojo)",
+    )
 
     add(
         "--inventory",

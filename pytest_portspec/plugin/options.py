@@ -85,6 +85,7 @@ def load_settings(config: pytest.Config) -> Settings:
             _given(option.portspec_probe_timeout, config, "portspec_probe_timeout"), "--probe-timeout"
         ),
         json_path=json_path,
+        sarif_path=Path(option.portspec_sarif) if option.portspec_sarif else None,
         operator=option.portspec_operator or getpass.getuser(),
         inventory=_inventory(option.portspec_inventory or config.getini("portspec_inventory"), spec_dirs),
         max_parallel=_count(

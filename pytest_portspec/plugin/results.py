@@ -77,3 +77,18 @@ def write(outcome: Outcome, path: Path | None) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(outcome.to_json(), indent=2), encoding="utf-8")
+
+
+def write_sarif(outcome: Outcome, reg: Registry, root: Path) -> None:
+    """The failed and errored checks as SARIF (--portspec-sarif), located in the spec files this
+    run read (named relative to pytest's rootdir, the repository)."""
+    path = reg.settings.sarif_path
+    if path is None:
+        return
+    from pytest_portspec.report import sarif
+
+    sources: dict[str, sarif.SpecSource] = {}
+    for run in reg.runs:
+        sources.setdefault(run.policy.spec.name, sarif.SpecSource.of(run.policy.spec))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sarif.build(outcome, sources, root), indent=2), encoding="utf-8")

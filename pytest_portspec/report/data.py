@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pytest_portspec.checks import kinds
+from pytest_portspec.outcome.device_records import Capture
 from pytest_portspec.outcome.records import (
     Condition,
     Device,
@@ -92,6 +93,7 @@ class DeviceReport:
     host_key_verified: bool | None = None  # checked against known_hosts; None: not recorded
     host_key_note: str | None = None  # why it was not verified, in the transport's words
     sudo_mode: str | None = None  # how the root reads ran: commands, shell, none; None: not recorded
+    capture: Capture | None = None  # judged from offline evidence (a bundle), not the live device
     items: int = 0  # the results file's items of this device (a device with none was not checked)
 
     @property
@@ -206,6 +208,7 @@ def _read_from(report: DeviceReport, device: Device) -> None:
     report.host_key_verified = device.host_key_verified
     report.host_key_note = device.host_key_note
     report.sudo_mode = device.sudo_mode
+    report.capture = device.capture
 
 
 def _matrix(rows: tuple[Row, ...], mine: Sequence[Result]) -> list[MatrixRow]:

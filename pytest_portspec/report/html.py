@@ -113,10 +113,26 @@ def _device_row(d: DeviceReport) -> dict[str, Any]:
         or "none",
         "host_key": host_key,
         "host_key_warning": warning,
-        "remote_commands": f"{d.remote_commands}{SUDO_MODES.get(d.sudo_mode or '', '')}",
-        "read_only": {True: "unchanged", False: "CHANGED", None: "not made"}[d.read_only] + problem,
+        "remote_commands": f"{d.remote_commands} (answered from the capture, nothing sent)"
+        if d.capture
+        else f"{d.remote_commands}{SUDO_MODES.get(d.sudo_mode or '', '')}",
+        "read_only": {True: "unchanged", False: "CHANGED", None: "not made"}[d.read_only]
+        + (" during the capture" if d.capture and d.read_only is not None else "")
+        + problem,
         "read_only_class": "passed" if d.read_only else "failed",
+        "offline": offline_text(d),
     }
+
+
+def offline_text(d: DeviceReport) -> str | None:
+    """The cover's words for a device judged from a capture (device/bundle.py), None for a live one."""
+    c = d.capture
+    if c is None:
+        return None
+    return (
+        f"{d.label}: offline evidence captured at {c.captured_at} on {c.captured_on} by {c.captured_by}, "
+        f"bundle sha256 {c.bundle_sha256}; its inbound items were not verifiable from a capture"
+    )
 
 
 def _site_row(s: DeviceReport) -> dict[str, Any]:
