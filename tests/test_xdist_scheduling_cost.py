@@ -12,8 +12,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-
-pytest.importorskip("xdist")
 from xdist.scheduler import LoadGroupScheduling, LoadScopeScheduling
 
 from pytest_portspec.plugin import xdist as parallel
