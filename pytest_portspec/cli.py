@@ -28,7 +28,7 @@ from pytest_portspec.report.policy_text import list_text, policy_text, spec_summ
 from pytest_portspec.spec import load_spec
 from pytest_portspec.spec.catalog import find_spec, packaged_spec_dir, spec_files
 from pytest_portspec.spec.lint import lint
-from pytest_portspec.spec.policy import effective_policy
+from pytest_portspec.spec.policy import policy_named
 from pytest_portspec.text import clip, printable_lines
 
 DOCS_ENV = "PORTSPEC_DOCS"
@@ -159,14 +159,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     spec = find_spec(args.spec, args.spec_dir)
-    policy = effective_policy(
-        spec,
-        profile=args.profile,
-        enable=args.enable,
-        disable=args.disable,
-        firmware=args.firmware,
-        role=args.role,
-    )
+    policy = policy_named(spec, args)
     if args.format == "json":
         print(json.dumps(policy.as_dict(), indent=2))
     else:

@@ -24,7 +24,7 @@ from typing import Any
 
 from pytest_portspec.device import state_command as snap
 from pytest_portspec.device.bundle_format import Bundle, read_bundle
-from pytest_portspec.device.contract import CommandResult, Connection, Offline
+from pytest_portspec.device.contract import CommandResult, Offline, Unconnected
 from pytest_portspec.errors import DeviceError
 from pytest_portspec.probe import payloads
 from pytest_portspec.probe.model import SHELL_TAG, OutboundProbe, ProbeResult
@@ -39,7 +39,7 @@ SCHEME = "bundle"
 
 
 @dataclass
-class BundleTransport:
+class BundleTransport(Unconnected):
     """A capture as a device (module docstring); `path` is the bundle file."""
 
     label: str
@@ -102,21 +102,6 @@ class BundleTransport:
                 if found is not None:
                     lines.append(_shell_line(words[1], found))
         return "".join(f"{line}\n" for line in lines) + f"{SHELL_TAG} end\n"
-
-    def endpoint(self) -> tuple[str, int] | None:
-        return None
-
-    def connection(self) -> Connection | None:
-        return None
-
-    def host_key_fingerprint(self) -> str | None:
-        return None
-
-    def abort(self, reason: str) -> None:
-        self.aborted = reason
-
-    def close(self) -> None:
-        pass
 
 
 def captured_results(bundle: Bundle, label: str) -> list[ProbeResult]:

@@ -150,19 +150,12 @@ def run_capture_script(args: argparse.Namespace) -> int:
     from pytest_portspec import __version__
     from pytest_portspec.errors import PortspecError
     from pytest_portspec.spec.catalog import find_spec
-    from pytest_portspec.spec.policy import effective_policy
+    from pytest_portspec.spec.policy import policy_named
 
     spec = find_spec(args.spec, args.spec_dir)
     if spec.roles and args.role is None:
         raise PortspecError(f"spec {spec.name!r} describes roles ({', '.join(spec.roles)}): pass --role")
-    policy = effective_policy(
-        spec,
-        profile=args.profile,
-        enable=args.enable,
-        disable=args.disable,
-        firmware=args.firmware,
-        role=args.role,
-    )
+    policy = policy_named(spec, args)
     try:
         declared = Declarations(ports=_ports(args.port), destinations=_dests(args.dest))
         script = capture_script(policy, capture_probes(policy, declared), args.probe_timeout, __version__)

@@ -130,3 +130,25 @@ class Transport(Protocol):
 
     def close(self) -> None:
         """Close the connection (a later command may open a new one)."""
+
+
+class Unconnected:
+    """What every transport without a connection answers the same way (the fake, a capture): no
+    endpoint, no connection, no host key, nothing to close; after `abort` every command fails."""
+
+    aborted: str | None = None
+
+    def endpoint(self) -> tuple[str, int] | None:
+        return None
+
+    def connection(self) -> Connection | None:
+        return None
+
+    def host_key_fingerprint(self) -> str | None:
+        return None
+
+    def abort(self, reason: str) -> None:
+        self.aborted = reason
+
+    def close(self) -> None:
+        pass

@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from pytest_portspec.device.contract import CommandResult, Connection
+from pytest_portspec.device.contract import CommandResult, Connection, Unconnected
 from pytest_portspec.errors import DeviceError
 
 
 @dataclass
-class FakeTransport:
+class FakeTransport(Unconnected):
     """A first-class fake device for unit tests: answers commands from a table of responders.
 
     `responses` maps a substring of the command to a CommandResult, or to a callable that
@@ -51,20 +51,8 @@ class FakeTransport:
                 return answer(command, stdin) if callable(answer) else answer
         return CommandResult(127, "", f"fake device: no response for {command[:60]!r}", 0.0)
 
-    def endpoint(self) -> tuple[str, int] | None:
-        return None
-
     def connection(self) -> Connection | None:
         return None if self.address is None else Connection(self.address, 22, self.address)
-
-    def host_key_fingerprint(self) -> str | None:
-        return None
-
-    def abort(self, reason: str) -> None:
-        self.aborted = reason
-
-    def close(self) -> None:
-        pass
 
 
 SERVED: dict[str, FakeTransport] = {}  # fake devices by name, for the device strings SPEC@fake:NAME

@@ -9,6 +9,7 @@ those switched off by a condition or absent from the chosen profile.
 
 from __future__ import annotations
 
+import argparse
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -188,3 +189,16 @@ def _same_traffic(a: Expectation, b: Expectation) -> bool:
 
 def _overlap(a: tuple[PortRange, ...], b: tuple[PortRange, ...]) -> bool:
     return any(x.overlaps(y) for x in a for y in b)
+
+
+def policy_named(spec: Spec, options: argparse.Namespace) -> EffectivePolicy:
+    """The policy a `portspec` command names (`show`, `capture-script`): its --profile, --enable,
+    --disable, --firmware and --role."""
+    return effective_policy(
+        spec,
+        profile=options.profile,
+        enable=options.enable,
+        disable=options.disable,
+        firmware=options.firmware,
+        role=options.role,
+    )
