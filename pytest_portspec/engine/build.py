@@ -101,6 +101,7 @@ def _from_inventory(settings: Settings, device: InventoryDevice) -> tuple[Settin
         role=device.role or settings.role,
         ssh_user=device.ssh_user or settings.ssh_user,
         ssh_key=device.ssh_key or settings.ssh_key,
+        ssh_proxy_jump=device.proxy_jump or settings.ssh_proxy_jump,
     )
     host = f"lab:{device.name}" if is_lab_host(device.host) else device.host
     request = DeviceRequest(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pytest_portspec.device.address import DeviceRequest, HostKeyPolicy
 from pytest_portspec.device.privilege import SudoMode
@@ -12,6 +12,8 @@ from pytest_portspec.device.privilege import SudoMode
 if TYPE_CHECKING:  # loaded only when given
     from pytest_portspec.engine.waivers import Waiver
     from pytest_portspec.spec.inventory import Inventory
+
+InboundFrom = Literal["tester", "jump"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Settings:
     ssh_key: str | None = None
     ssh_config: str | None = None
     known_hosts: str | None = None
+    ssh_proxy_jump: str | None = None  # OpenSSH ProxyJump: [user@]host[:port][,...]
+    inbound_from: InboundFrom = "tester"  # where inbound probes leave from (device/jump.py)
     host_key_policy: HostKeyPolicy = "strict"
     connect_timeout: float = 10.0
     sudo: bool = True

@@ -12,6 +12,8 @@
         enable: [ldap]               # optional conditions, like --enable / --disable
         firmware: "21.1"             # optional
         ssh_user: platform           # optional, overrides the defaults
+        proxy_jump: admin@bastion-a  # optional: reach it through jump hosts (OpenSSH ProxyJump syntax)
+        tester: tester-a             # optional: the xdist worker (--tx ...//id=tester-a) that checks it
     clusters:
       - {name: voss-cluster, devices: [database-1]}
 
@@ -34,10 +36,10 @@ from pytest_portspec.spec.catalog import find_spec
 from pytest_portspec.spec.policy import effective_policy
 from pytest_portspec.text import QUOTE_LIMIT, clip, printable
 
-SSH_KEYS = ("ssh_user", "ssh_key", "port")
+SSH_KEYS = ("ssh_user", "ssh_key", "port", "proxy_jump")
 DEVICE_REQUIRED = ("name", "spec", "host")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-DEVICE_OPTIONAL = ("role", "profile", "enable", "disable", "firmware", "address", *SSH_KEYS)
+DEVICE_OPTIONAL = ("role", "profile", "enable", "disable", "firmware", "address", "tester", *SSH_KEYS)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class InventoryDevice:
     port: int | None = None
     address: str | None = None
     line: int = 0
+    proxy_jump: str | None = None  # OpenSSH ProxyJump: [user@]host[:port][,...], the first hop first
+    tester: str | None = None  # the id of the xdist worker that must check it (a tester on its site)
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ def _device(
     before = len(src.problems)
     text: dict[str, str | None] = {
         k: y.text(src, fields[k], f"{path}.{k}")
-        for k in ("name", "spec", "host", "role", "profile", "firmware", "address")
+        for k in ("name", "spec", "host", "role", "profile", "firmware", "address", "tester")
         if k in fields
     }
     _check_names(src, fields, path, text)
@@ -163,6 +167,8 @@ def _device(
         port=port if isinstance(port, int) else None,
         address=text.get("address"),
         line=y.line_of(node),
+        proxy_jump=_str(ssh.get("proxy_jump")),
+        tester=text.get("tester"),
     )
     if not _selection_exists(src, node, path, device, spec_dirs):
         return None
