@@ -28,8 +28,8 @@ ensure_venv() {
         say "creating $VENV"
         python3 -m venv "$VENV"
     fi
-    say "installing pytest-portspec and its dev tools into .venv"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]" 2>&1 \
+    say "installing pytest-portspec, its dev tools and ansible-core into .venv"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev,ansible]" 2>&1 \
         | grep -v "^WARNING: Location" || true
     "$VENV/bin/python" -c 'import pytest_portspec' || { echo "error: install failed" >&2; exit 2; }
 }

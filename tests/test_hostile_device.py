@@ -361,12 +361,15 @@ def test_cert_authority_lines_and_garbage_are_no_traceback(serve: Serve, keys: K
             'Host dev\n  Port 22\nMatch exec "touch {marker}"\n  User x\n',
             "{path}:3: `Match exec` would run a command",
         ),
-        ("Host dev\n  Port abc\n", "{path}: Port 'abc' is not a port number 1-65535"),
+        ("Host dev\n  Port abc\n", "{path}:2: Port 'abc' is not a port number 1-65535"),
         (
-            "Host dev\n  ProxyJump jump.example\n",
-            "{path}: proxyjump is set for dev: reaching a device through a jump",
+            "Host dev\n  ProxyJump jump.example:http\n",
+            "{path}:2: ProxyJump: 'jump.example:http': the port is not a number 1-65535",
         ),
-        ("Host dev\n  ProxyCommand ssh -W %h:%p jump\n", "{path}: proxycommand is set for dev"),
+        (
+            "Host dev\n  ProxyCommand ssh -W %h:%p %X jump\n",
+            "{path}:2: ProxyCommand uses the token %X, which portspec cannot expand",
+        ),
     ],
     ids=["match-exec", "port", "proxyjump", "proxycommand"],
 )

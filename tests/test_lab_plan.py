@@ -145,7 +145,10 @@ def test_unspecified_defaults_deny_inbound_and_allow_outbound() -> None:
 
 def test_a_cluster_role_gets_only_its_rows() -> None:
     p = plan("voss", role="database")
-    assert ("allow", "in", "proto", "tcp", "to", "any", "port", "27019,27020") in p.ufw_commands
+    # a cluster-only port lets only the cluster in (issue 18)
+    assert ("allow", "in", "proto", "tcp", "from", "198.18.248.0/21", "to", "any", "port", "27019,27020") in (
+        p.ufw_commands
+    )
     assert not [c for c in p.ufw_commands if c[-1] == "443" and c[1] == "in"]
 
 

@@ -164,8 +164,10 @@ DATABASE = ("27017", "27030", "27019", "27020")
 
 
 def voss_database(*ports: str) -> Judgement:
+    """A database node whose database ports only the cluster's network reaches: they are
+    cluster-only (issue 18), open to every address they would fail whatever the reading."""
     policy = effective_policy(find_spec("voss"), role="database")
-    rules = tuple(f"-A ufw-user-input -p tcp --dport {p} -j ACCEPT" for p in ports)
+    rules = tuple(f"-A ufw-user-input -s 198.18.40.0/24 -p tcp --dport {p} -j ACCEPT" for p in ports)
     return device(policy, rules, [sock("tcp", int(p), "mongod") for p in ports], default_out="allow")
 
 

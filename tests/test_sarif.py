@@ -40,6 +40,7 @@ EXPOSURE = {
     "forbidden-listener",
     "exposed-internal",
     "exposed",
+    "cluster-open",
     "reachable",
     "device-error",  # results file only: the device could not be checked
 }

@@ -22,6 +22,7 @@ class Declarations:
     site_allow: frozenset[tuple[str, int]] = frozenset()  # --site-allow PORT/PROTO
     management_port: int = 22  # the SSH port this run connects through
     tester_address: str | None = None  # where the tester's connection comes from, as the device sees it
+    cluster_nets: tuple[str, ...] = ()  # --cluster-net CIDR: the only sources of cluster-only ports
 
 
 @dataclass(frozen=True)

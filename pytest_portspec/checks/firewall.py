@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pytest_portspec.checks.cluster_rows import check_cluster_row
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.kinds import RowCheck
 from pytest_portspec.checks.ports import configured_port, unknown_port_reason
@@ -103,6 +104,9 @@ def _check_allow(e: Expectation, facts: Facts, model: KernelModel, declared: Dec
     ports = port_set(ranges)
     direction, proto = e.side.direction, e.side.proto
     expected = _expected(e, ports_label(ranges))
+    if e.cluster_ports and not e.row.configurable:  # who may reach it is the cluster (cluster_rows.py)
+        ufw = ufw_view(facts, direction, proto, e.cluster_ports[0].lo)
+        return check_cluster_row(e, model, declared, _expected(e, ports_label(e.cluster_ports)), ufw)
     says, view = ufw_view(facts, direction, proto, ranges[0].lo)
     answer = open_to(model, direction, proto, ports, _named_sources(e))
     if answer.status in ("undecided", "unavailable"):

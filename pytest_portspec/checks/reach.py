@@ -25,6 +25,7 @@ from pytest_portspec.probe.outbound import OutboundProbe, ProbeResult
 from pytest_portspec.spec.policy import EffectivePolicy, Expectation
 
 MAX_BLOCKED_PROBES = 4
+CLUSTER_ONLY = "a cluster-only port: the tester is no node of the cluster (node-to-node items probe it)"
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def inbound_wanted(e: Expectation) -> bool:
         or e.side.direction != "in"
         or e.row.scope != "external"
         or not e.row.ports
+        or e.cluster_ports  # the tester is no node of the cluster: check_inbound says so
     ):
         return False
     return (e.action == "allow" and e.listener == "required") or (e.action == "block" and not e.overridden)
@@ -236,6 +238,8 @@ def _kernel_lets_out(facts: Facts, result: ProbeResult) -> Answer | None:
 
 
 def check_inbound(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
+    if e.cluster_ports:
+        return row_skip(e, "inbound", CLUSTER_ONLY)
     ports = _inbound_ports(e, facts, declared)
     if not ports:
         if e.row.configurable and e.action == "allow" and not used_ports(e, facts, declared):

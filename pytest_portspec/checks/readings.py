@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
+from pytest_portspec.checks.cluster_rows import OPEN_CLASS
 from pytest_portspec.checks.verdict import Check, Verdict
 from pytest_portspec.spec.model import Decision, Reading, RowOverride
 from pytest_portspec.spec.policy import EffectivePolicy, Expectation, effective_policy
@@ -127,7 +128,9 @@ def settle(policy: EffectivePolicy, primary: list[Judged], judge_rows: RowJudge)
 
 
 def _first_bad(judged: list[Judged]) -> Verdict | None:
-    return next((v for _, _, v in judged if v.outcome not in HOLDS), None)
+    """The first item a reading fails. A cluster-only port open too widely says nothing of which
+    reading the device follows (its port is there): that failure stays, whatever the reading."""
+    return next((v for _, _, v in judged if v.outcome not in HOLDS and v.failure_class != OPEN_CLASS), None)
 
 
 def _reason(v: Verdict) -> str:

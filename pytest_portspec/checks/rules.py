@@ -4,7 +4,8 @@
 
 Each rule is one of: documented by a row, loopback housekeeping (as in the vendor's own
 example), the lab's or tester's management access, a declared site addition, a rule that
-contradicts the document (a row says Blocked), an inconsistency of the document itself
+contradicts the document (a row says Blocked, or gives a cluster-only port that the rule opens to
+every address), an inconsistency of the document itself
 (the table gives another protocol for that port, and a recorded decision says so), or
 undocumented. Nothing is left without an explanation.
 """
@@ -20,6 +21,7 @@ from pytest_portspec.parse.ufw import UfwRule, UfwState
 from pytest_portspec.parse.ufw_rules import PORTLESS
 from pytest_portspec.spec.policy import EffectivePolicy, Expectation
 
+ANYWHERE = ("0.0.0.0/0", "::/0")
 Kind = Literal[
     "documented",
     "loopback",
@@ -62,6 +64,11 @@ def _covers(e: Expectation, proto: str, port: int) -> bool:
     return e.side.proto == proto and any(r.lo <= port <= r.hi for r in e.row.ports)
 
 
+def _cluster_only(e: Expectation, port: int) -> bool:
+    """Only the cluster's nodes may reach this port of the row (checks/cluster_rows.py)."""
+    return any(r.lo <= port <= r.hi for r in e.cluster_ports or ())
+
+
 def explain_rules(policy: EffectivePolicy, state: UfwState, declared: Declarations) -> list[RuleExplanation]:
     return [_explain(policy, rule, declared) for rule in state.rules]
 
@@ -88,7 +95,7 @@ def _explain_kind(policy: EffectivePolicy, rule: UfwRule, declared: Declarations
     if (
         rule.direction == "in"
         and declared.management_port in _ports(rule)
-        and ((rule.comment and "management" in rule.comment) or rule.src not in ("0.0.0.0/0", "::/0"))
+        and ((rule.comment and "management" in rule.comment) or rule.src not in ANYWHERE)
     ):  # a comment alone explains nothing: `allow 3306 comment 'management'` is still 3306
         return RuleExplanation(rule, "management", "management access for this test (source-restricted SSH)")
     if rule.action in ("deny", "reject"):
@@ -127,7 +134,10 @@ def _explain_port(
     ]
     allowing = [e for e in same if e.action == "allow"]
     if allowing:
-        return "documented", f"{port}/{proto}: row {allowing[0].row.id} ({allowing[0].row.service})"
+        text = f"{port}/{proto}: row {allowing[0].row.id} ({allowing[0].row.service})"
+        if rule.src in ANYWHERE and all(_cluster_only(e, port) for e in allowing):
+            return "contradicts", f"{text} gives a cluster-only port, which this rule opens to every address"
+        return "documented", text
     if rule.direction == "in" and (proto, port) in declared.site_allow:
         return "site", f"{port}/{proto}: declared site addition (--site-allow)"
     if same:

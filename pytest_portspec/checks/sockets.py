@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from pytest_portspec.checks.cluster_rows import cluster_exposure
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.firewall import kernel_unread
 from pytest_portspec.checks.kinds import DeviceCheck, RowCheck
@@ -271,9 +272,11 @@ def _audit_sockets(facts: Facts, documented: list[Expectation], declared: Declar
         if (s.proto, s.port) in declared.site_allow:
             audit.notes.append(f"{s.describe()}: declared site addition (--site-allow)")
             continue
-        if any(_on_row_ports(s, e, declared) for e in documented):
+        rows = [e for e in documented if _on_row_ports(s, e, declared)]
+        wide = cluster_exposure(facts, s, rows, declared) if rows else ""  # open beyond the cluster
+        if rows and not wide:
             continue
-        audit.findings.append(f"undocumented exposed service {s.describe()}")
+        audit.findings.append(wide or f"undocumented exposed service {s.describe()}")
         audit.evidence += [s.text, *answer.evidence[:2]]
     return audit
 

@@ -14,6 +14,15 @@ from pytest_portspec.device.schemes import LAB_HOST, is_lab_host, scheme_of
 from pytest_portspec.text import clip
 
 HostKeyPolicy = Literal["strict", "accept-new", "ignore"]  # what to do with an unknown host key
+# OpenSSH's StrictHostKeyChecking (ssh_config, Ansible's ssh args) as our policy: "no" / "off" are
+# accept-new, never looser: OpenSSH would connect through a changed key, a sign-off never does
+STRICT_HOST_KEY_CHECKING: dict[str, HostKeyPolicy] = {
+    "yes": "strict",
+    "ask": "strict",  # nobody to ask: as strict
+    "accept-new": "accept-new",
+    "no": "accept-new",
+    "off": "accept-new",
+}
 
 _ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")  # an ~/.ssh/config Host alias
 _SPEC = re.compile(r"[A-Za-z0-9_./-]+")

@@ -73,6 +73,10 @@ def _ssh(target: Target) -> Transport:
         known_hosts=s.known_hosts,
         host_key_policy=s.host_key_policy,
         connect_timeout=s.connect_timeout,
+        proxy_jump=s.ssh_proxy_jump,
+        inbound_from_jump=s.inbound_from == "jump",
+        probe_timeout=s.probe_timeout,
+        config_may_set=s.ssh_config_may_set,
     )
     return SSHTransport(target.label, settings)
 

@@ -12,20 +12,24 @@ flooding or hostile):
   memory, as bytes, decoded once at the end.
 - connecting: TCP, SSH banner, key exchange and authentication each get --connect-timeout, a new
   session channel CHANNEL_OPEN_TIMEOUT, asked for once more on a new connection when not
-  confirmed: `connect_allowance` = 2 x (4 x connect timeout + CHANNEL_OPEN_TIMEOUT), the part
-  the per-device deadline (deadline.py) allows for reaching the device.
-- The host key: see sshconfig.py; `host_key_policy` and `host_key_verified` say what was done.
+  confirmed: `connect_allowance` = 2 x (hops + 1) x (4 x connect timeout + CHANNEL_OPEN_TIMEOUT)
+  (+ the jump host's probe commands with --inbound-from jump), the part the per-device deadline
+  (deadline.py) allows for reaching the device.
+- Where: the options and ssh_config resolved once (route.py); through jump hosts (jump.py), each
+  hop a connection of its own whose socket is a direct-tcpip channel of the previous one, or a
+  ProxyCommand; `jump` then tells the engine to send no probe of the tester's (jump_inbound.py).
+  Closing the device's connection closes its jump hosts' too.
+- The host key: known_hosts.py, the same check for every hop; `host_key_policy`,
+  `host_key_verified` (every hop's and the device's) and `host_key_note` say what was done.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import cast
 
 import paramiko
@@ -33,13 +37,10 @@ import paramiko
 from pytest_portspec.device.address import HostKeyPolicy
 from pytest_portspec.device.contract import CommandResult, Connection
 from pytest_portspec.device.exchange import OUTPUT_CAP, Broken, Late, Overflow, exchange
-from pytest_portspec.device.sshconfig import (
-    HostKeyCheck,
-    KnownHosts,
-    connect_failure,
-    host_config,
-    load_known_hosts,
-)
+from pytest_portspec.device.jump import Chain, HopSettings, JumpFailed, key_files, open_chain
+from pytest_portspec.device.jump_inbound import JumpRoute, device_socket, jump_probe_allowance
+from pytest_portspec.device.known_hosts import HostKeyCheck, checking_client, connect_failure, host_key_check
+from pytest_portspec.device.route import Route, resolve
 from pytest_portspec.errors import DeviceError
 from pytest_portspec.text import clip, printable
 
@@ -60,6 +61,10 @@ class SSHSettings:
     allow_agent: bool = True
     channel_open_timeout: float = CHANNEL_OPEN_TIMEOUT
     output_cap: int = OUTPUT_CAP
+    proxy_jump: str | None = None  # --ssh-proxy-jump or the inventory's; "none": not ssh_config's either
+    inbound_from_jump: bool = False  # --inbound-from jump: inbound probes from the last jump host
+    probe_timeout: float = 3.0  # for the jump host's inbound probes
+    config_may_set: frozenset[str] = frozenset()  # "known_hosts", "host_key_policy": left at their defaults
 
 
 class SSHTransport:
@@ -74,40 +79,48 @@ class SSHTransport:
         self.host_key_note: str | None = None  # why it was not verified, for the report
         self._client: paramiko.SSHClient | None = None
         self._aborted: str | None = None
+        self._route: Route | None = None
+        self.chain: Chain | None = None  # the open jump hosts, when the route has any
 
     @property
     def connect_allowance(self) -> float:
-        """The longest reaching the device may take (see the module's docstring)."""
-        return 2 * (CONNECT_STEPS * self.settings.connect_timeout + self.settings.channel_open_timeout)
+        """The longest reaching the device may take (module docstring): each jump host is one more
+        connection, and with --inbound-from jump the jump host's probe commands are part of it."""
+        try:
+            route = self.route()
+        except DeviceError:
+            route = None  # connecting fails at once, with the sentence
+        s, hops = self.settings, len(route.hops) if route is not None else 0
+        one = CONNECT_STEPS * s.connect_timeout + s.channel_open_timeout
+        probing = jump_probe_allowance(s.probe_timeout) if hops and s.inbound_from_jump else 0.0
+        return 2 * (hops + 1) * one + probing
 
-    def _resolved(self) -> tuple[str, int, str | None, str | None]:
-        s = self.settings
-        host, port, user = s.host, s.port, s.user
-        key = os.path.expanduser(s.key) if s.key else None
-        config_path = Path(os.path.expanduser(s.ssh_config)) if s.ssh_config else None
-        if config_path is not None and config_path.is_file():
+    def route(self) -> Route:
+        """Where and how the device is reached (route.py), resolved once; DeviceError with its sentence."""
+        if self._route is None:
             try:
-                config = host_config(config_path, s.host)
+                self._route = resolve(self.settings)
             except ValueError as exc:
                 raise DeviceError(self.label, str(exc)) from None
-            host = config.hostname or host
-            port = port or config.port
-            user = user or config.user
-            key = key or config.identity_file
-        return host, port or 22, user, key
+        return self._route
 
     def endpoint(self) -> tuple[str, int]:
         """The host (or address) and port `connect` uses, known without connecting."""
-        host, port, _, _ = self._resolved()
-        return host, port
+        route = self.route()
+        return route.host, route.port
 
     def connection(self) -> Connection | None:
-        """Connect if not yet (the contract's), and where to: the socket's peer and own address."""
+        """Connect if not yet (the contract's), and where to: the socket's peer and own address.
+        Through a jump host or a ProxyCommand: the device's host as that reaches it, and no tester
+        address (the device sees the jump host's, which is not known here)."""
         channel = self.connect().get_transport()
         if channel is None:
             return None
+        route = self.route()
+        if route.through:
+            return Connection(route.host, route.port, "")
         peer = channel.getpeername()  # (address, port) or, for IPv6, (address, port, flow, scope)
-        own = cast(socket.socket, channel.sock)  # connect() passes no sock=: paramiko opened a socket
+        own = cast(socket.socket, channel.sock)  # a direct route passes no sock=: paramiko opened a socket
         return Connection(str(peer[0]), int(peer[1]), str(own.getsockname()[0]))
 
     def connect(self) -> paramiko.SSHClient:
@@ -115,49 +128,82 @@ class SSHTransport:
             raise DeviceError(self.label, self._aborted)
         if self._client is not None:
             return self._client
-        host, port, user, key = self._resolved()
-        check = self._host_key_check()
-        client = paramiko.SSHClient()
-        if self.settings.host_key_policy != "ignore":  # ignore: the check sees (and compares) every key
-            for name in list(check.known.keys):
-                for kind, known in check.known.keys[name].items():
-                    client.get_host_keys().add(name, kind, known)
-        client.set_missing_host_key_policy(check)
+        route = self.route()
+        chain = self._open_chain(route)
+        try:
+            client, check = self._connect_device(route, chain)
+        except BaseException:
+            if chain is not None:
+                chain.close()
+            raise
+        notes = [*(chain.notes() if chain else []), *([check.note] if check.note else [])]
+        self.host_key_verified = check.verified is not False and (chain is None or chain.verified())
+        self.host_key_note = route.trust_note(notes)
+        self._client, self.chain = client, chain
+        return client
+
+    @property
+    def jump(self) -> JumpRoute | None:
+        """How the device is reached when not directly (jump_inbound.py), known before connecting:
+        the engine then sends no probe of the tester's (None when the route cannot be resolved:
+        connecting fails with that sentence)."""
+        try:
+            route = self.route()
+        except DeviceError:
+            return None
+        if not route.through:
+            return None
+        s = self.settings
+        return JumpRoute(self.label, route, self.chain, s.inbound_from_jump, s.channel_open_timeout)
+
+    def _new_check(self) -> HostKeyCheck:
+        route = self.route()
+        try:
+            return host_key_check(route.host_key_policy, route.known_hosts)
+        except OSError as exc:
+            reason = f"cannot read known_hosts {route.known_hosts}: {exc.strerror or exc}"
+            raise DeviceError(self.label, reason) from None
+
+    def _open_chain(self, route: Route) -> Chain | None:
+        if not route.hops:
+            return None
+        s = self.settings
+        settings = HopSettings(s.connect_timeout, s.channel_open_timeout, s.allow_agent, self._new_check)
+        try:
+            return open_chain(route.hops, settings)
+        except JumpFailed as exc:
+            raise DeviceError(self.label, str(exc)) from None
+
+    def _connect_device(self, route: Route, chain: Chain | None) -> tuple[paramiko.SSHClient, HostKeyCheck]:
+        check = self._new_check()
+        self.host_key_policy = route.host_key_policy
+        client = checking_client(check)
         timeout = self.settings.connect_timeout
         try:
+            sock = device_socket(route, chain)
             client.connect(
-                host,
-                port=port,
-                username=user,
-                key_filename=key,
+                route.host,
+                port=route.port,
+                username=route.user,
+                key_filename=key_files(route.keys),
                 timeout=timeout,
                 banner_timeout=timeout,
                 auth_timeout=timeout,
-                allow_agent=self.settings.allow_agent,
-                look_for_keys=key is None,
+                channel_timeout=self.settings.channel_open_timeout,
+                allow_agent=self.settings.allow_agent and not route.identities_only,
+                look_for_keys=not route.keys,
+                sock=sock,
             )
+        except JumpFailed as exc:
+            client.close()
+            raise DeviceError(self.label, str(exc)) from None
         except Exception as exc:  # paramiko raises many types: each becomes one sentence
             client.close()
-            reason = check.explain(exc) or connect_failure(exc, host, port, user, timeout)
-            raise DeviceError(self.label, reason) from None
-        self.host_key_verified = True if check.verified is None else check.verified
-        self.host_key_note = check.note
-        self._client = client
-        return client
-
-    def _host_key_check(self) -> HostKeyCheck:
-        """known_hosts read for the policy. A missing file is no fallback to another one: under strict
-        nothing can then be verified (the check says so once the device presents its key), under
-        accept-new it is created with the first key (as OpenSSH does), under ignore nothing is compared."""
-        path = Path(os.path.expanduser(self.settings.known_hosts or "~/.ssh/known_hosts"))
-        known = KnownHosts()
-        if path.exists():
-            try:
-                known = load_known_hosts(path)
-            except OSError as exc:
-                reason = f"cannot read known_hosts {path}: {exc.strerror or exc}"
-                raise DeviceError(self.label, reason) from None
-        return HostKeyCheck(self.settings.host_key_policy, known, path)
+            reason = check.explain(exc) or connect_failure(exc, route.host, route.port, route.user, timeout)
+            raise DeviceError(
+                self.label, f"{reason}{' (through ' + route.through + ')' if route.through else ''}"
+            ) from None
+        return client, check
 
     def run(
         self, command: str, stdin: str | None = None, timeout: float = 60.0, *, name: str = "a remote command"
@@ -231,9 +277,13 @@ class SSHTransport:
         self.close()
 
     def close(self) -> None:
+        """The device's connection, then its jump hosts' (the last first)."""
         client, self._client = self._client, None
+        chain, self.chain = self.chain, None
         if client is not None:
             client.close()
+        if chain is not None:
+            chain.close()
 
 
 def _close_quietly(channel: paramiko.Channel) -> None:

@@ -1,280 +1,232 @@
-"""The user's OpenSSH files, read without surprises: ssh_config and known_hosts (no network, no commands).
+"""The user's ssh_config, read without surprises (no network, no command run while reading it).
 
-    host_config(path, alias) -> HostConfig        ValueError with one sentence naming file:line
-    load_known_hosts(path)   -> KnownHosts         unreadable lines skipped, as OpenSSH does
-    known.judge(name, key)   -> "match" | "mismatch" | "other-type" | "unknown" | "revoked"
-    HostKeyCheck             paramiko's missing-host-key policy for strict, accept-new and ignore
-    connect_failure(exc,...) the one sentence for a connection that failed
+    host_config(path, alias, port=None, user=None) -> HostConfig    ValueError: one sentence, file:line
 
-ssh_config is read with paramiko's parser, after a look of our own, because paramiko would run
-the command of a `Match exec` line while looking a host up: such a file is refused, naming the
-line. `Port` must be 1-65535. `ProxyCommand` / `ProxyJump` for the host are refused rather than
-ignored (connecting directly would go past the jump host the user configured): not supported yet.
+The file is read with paramiko's parser after `Include` is expanded (sshconfig_include.py, which
+also refuses any `Match exec`, naming its file:line). What portspec honours, as OpenSSH does:
 
-known_hosts: `@revoked` marks a key that is never accepted, for any host and under every
---host-key-policy (even `ignore`). `@cert-authority` lines are not supported: they are skipped, and
-an unknown host that such a line names is told so. Hashed host names (`|1|...`) are understood.
-The file named (--known-hosts, default ~/.ssh/known_hosts) is the only one read: when it does not
-exist, strict refuses every key saying so, accept-new creates it with the first key (not its
-directory), ignore has nothing to compare with. Under ignore the key is still compared, never
-refused: `verified` and `note` say whether it matched ("host key does not match known_hosts").
+    HostName, Port (1-65535), User
+    IdentityFile          every one, in order (tokens %d %u %h %r %p %n %% and ~)
+    IdentitiesOnly        yes: no agent, no keys but the IdentityFile ones
+    ProxyJump             [user@]host[:port][,...] or none: reach the host through jump hosts (jump.py)
+    ProxyCommand          a command whose stdin/stdout is the connection (paramiko.ProxyCommand, run
+                          without a shell; tokens %h %p %r %n %%), or none; of ProxyJump and
+                          ProxyCommand the first one set wins, as in OpenSSH
+    UserKnownHostsFile    the first file (~, %d, %u, %h, %r, %p, %n, %%); --known-hosts wins over it
+    StrictHostKeyChecking yes / ask -> strict, accept-new / no / off -> accept-new (OpenSSH's "no"
+                          records new keys too, but connects through a changed one: a sign-off
+                          never does); --host-key-policy, when given, wins over it
+
+Tokens are expanded here, not by paramiko (it has no `%%`): every `%` is hidden from its parser
+and expanded with the host's final values (the command line's port and user win over the file's).
+An unknown token is an error naming its line. known_hosts and the host key check: known_hosts.py.
 """
 
 from __future__ import annotations
 
-import errno
+import getpass
 import os
 import re
-import shlex
-import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import paramiko
 
+from pytest_portspec.device.address import STRICT_HOST_KEY_CHECKING, HostKeyPolicy
+from pytest_portspec.device.known_hosts import (  # the names this module had before known_hosts.py
+    HostKeyCheck,
+    HostKeyRefused,
+    KeyVerdict,
+    KnownHosts,
+    connect_failure,
+    load_known_hosts,
+    revoked,
+)
+from pytest_portspec.device.sshconfig_include import Expanded, expand, split_line
 from pytest_portspec.text import clip, printable
 
-KeyVerdict = Literal["match", "mismatch", "other-type", "unknown", "revoked"]
-_MATCH = re.compile(r"\s*match(\s+|\s*=\s*)(?P<criteria>.*)", re.IGNORECASE)
-_LONE_CRITERIA = {"all", "canonical", "final"}  # Match criteria without an argument
-_PROXY_KEYS = ("proxycommand", "proxyjump")
+__all__ = [
+    "HostConfig",
+    "HostKeyCheck",
+    "HostKeyRefused",
+    "KeyVerdict",
+    "KnownHosts",
+    "connect_failure",
+    "host_config",
+    "load_known_hosts",
+    "revoked",
+]
+
+_PERCENT = "\ue000"  # stands for "%" while paramiko reads the text: it expands no token then
+_TOKEN = re.compile(re.escape(_PERCENT) + "(.?)")
+_STRICT = STRICT_HOST_KEY_CHECKING
+_BOOLEAN = {"yes": True, "true": True, "no": False, "false": False}
+_NAMES = {  # how the keywords are spelt in errors
+    "identityfile": "IdentityFile",
+    "identitiesonly": "IdentitiesOnly",
+    "proxycommand": "ProxyCommand",
+    "proxyjump": "ProxyJump",
+    "userknownhostsfile": "UserKnownHostsFile",
+}
 
 
 @dataclass(frozen=True)
 class HostConfig:
-    """What ssh_config says about one host (None: not set there)."""
+    """What ssh_config says about one host (None or empty: not set there)."""
 
     hostname: str | None
     port: int | None
     user: str | None
-    identity_file: str | None
+    identity_files: tuple[str, ...] = ()
+    identities_only: bool = False
+    proxy_jump: str | None = None  # as written (tokens expanded); "none" is None
+    proxy_command: str | None = None  # tokens expanded; "none" is None
+    known_hosts_file: str | None = None  # the first UserKnownHostsFile, expanded
+    host_key_policy: HostKeyPolicy | None = None  # from StrictHostKeyChecking
+    proxy_where: str = ""  # "file:line" of the ProxyJump or ProxyCommand, for its errors
+    policy_where: str = ""  # "file:line" of the StrictHostKeyChecking, for the report
+
+    @property
+    def identity_file(self) -> str | None:
+        return self.identity_files[0] if self.identity_files else None
 
 
-def host_config(path: Path, alias: str) -> HostConfig:
-    """The settings of `alias` in the ssh_config file at `path`; ValueError with one sentence."""
+@dataclass(frozen=True)
+class _Lookup:
+    """One host's raw values, the text they came from, and the values tokens stand for."""
+
+    found: paramiko.SSHConfigDict
+    expanded: Expanded
+    tokens: dict[str, str]
+
+    def raw(self, key: str) -> str | None:
+        value = self.found.get(key)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        return None if value is None else str(value).replace(_PERCENT, "%")
+
+    def where(self, key: str) -> tuple[int, str]:
+        """(index, "file:line") of the line that set `key`: the first of that keyword whose value
+        is the one found (else the first of that keyword at all); (-1, path) when none is."""
+        wanted = _same(self.raw(key) or "")
+        first = -1
+        for index, line in enumerate(self.expanded.lines):
+            parsed = split_line(line)
+            if parsed is None or parsed[0] != key:
+                continue
+            first = index if first < 0 else first
+            if _same(parsed[1]) == wanted:
+                return index, self.expanded.where(index)
+        return first, self.expanded.where(first) if first >= 0 else str(self.expanded.origins[0][0])
+
+    def expanded_value(self, key: str, value: str) -> str:
+        """`value` with its tokens expanded; ValueError naming the line for an unknown token."""
+
+        def token(found: re.Match[str]) -> str:
+            name = found.group(1).replace(_PERCENT, "%")
+            if name not in self.tokens:
+                at = self.where(key)[1]
+                raise ValueError(f"{at}: {_NAMES[key]} uses the token %{name}, which portspec cannot expand")
+            return self.tokens[name]
+
+        return os.path.expanduser(_TOKEN.sub(token, value.replace("%", _PERCENT)))
+
+
+def _same(value: str) -> str:
+    """A value as paramiko keeps it (quotes off, `~` expanded), to find the line that set it."""
+    value = value.strip()
+    value = value[1:-1] if len(value) > 1 and value[0] == value[-1] == '"' else value
+    return value.replace("~", os.path.expanduser("~"))
+
+
+def host_config(path: Path, alias: str, port: int | None = None, user: str | None = None) -> HostConfig:
+    """The settings of `alias` in the ssh_config file at `path`; `port` and `user` are the command
+    line's (they win, and tokens stand for them); ValueError with one sentence naming file:line."""
+    expanded = expand(path)
+    hidden = expanded.text.replace("%", _PERCENT)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise ValueError(f"cannot read the ssh_config file {path}: {exc.strerror or exc}") from None
-    for number, line in enumerate(text.splitlines(), 1):
-        if _runs_command(line):
-            raise ValueError(
-                f"{path}:{number}: `Match exec` would run a command: portspec does not run commands "
-                "from ssh_config (pass --ssh-config with a file without it)"
-            )
-    try:
-        found = paramiko.SSHConfig.from_text(text).lookup(alias)
+        found = paramiko.SSHConfig.from_text(hidden).lookup(alias)
     except Exception as exc:  # paramiko's parser raises several types: each is a sentence
         raise ValueError(f"{path}: cannot read the ssh_config file: {clip(printable(str(exc)))}") from None
-    for key in _PROXY_KEYS:
-        if found.get(key):
-            raise ValueError(
-                f"{path}: {key} is set for {alias}: reaching a device through a jump host is not "
-                "supported yet, and connecting directly would bypass it"
-            )
-    return HostConfig(found.get("hostname"), _port(path, found.get("port")), found.get("user"), _first(found))
+    look = _Lookup(found, expanded, {})
+    port = port or _port(look)
+    hostname = look.raw("hostname")
+    final_host = hostname.replace("%h", alias) if hostname else alias
+    local = getpass.getuser()
+    tokens = {
+        "%": "%",
+        "h": final_host,
+        "n": alias,
+        "p": str(port or 22),
+        "r": user or look.raw("user") or local,
+    }
+    look = _Lookup(found, expanded, tokens | {"d": os.path.expanduser("~"), "u": local})
+    proxy_key = _proxy_key(look)
+    return HostConfig(
+        hostname=final_host if hostname else None,
+        port=port,
+        user=look.raw("user"),
+        identity_files=tuple(look.expanded_value("identityfile", f) for f in found.get("identityfile", [])),
+        identities_only=_boolean(look, "identitiesonly"),
+        proxy_jump=_proxy(look, "proxyjump") if proxy_key == "proxyjump" else None,
+        proxy_command=_proxy(look, "proxycommand") if proxy_key == "proxycommand" else None,
+        known_hosts_file=_known_hosts_file(look),
+        host_key_policy=_policy(look),
+        proxy_where=look.where(proxy_key)[1] if proxy_key else "",
+        policy_where=look.where("stricthostkeychecking")[1] if "stricthostkeychecking" in found else "",
+    )
 
 
-def _runs_command(line: str) -> bool:
-    """Whether a line is a `Match` with an `exec` criterion (criteria are keyword-argument pairs,
-    so `Match host exec` names a host called exec). An unparsable Match line is taken as one."""
-    found = _MATCH.fullmatch(line)
-    if found is None:
-        return False
-    try:
-        words = shlex.split(found.group("criteria"), comments=True)
-    except ValueError:
-        return "exec" in line.lower()
-    index = 0
-    while index < len(words):
-        keyword = words[index].lstrip("!").lower()
-        if keyword == "exec":
-            return True
-        index += 1 if keyword in _LONE_CRITERIA else 2
-    return False
-
-
-def _port(path: Path, text: str | None) -> int | None:
+def _port(look: _Lookup) -> int | None:
+    text = look.raw("port")
     if text is None:
         return None
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise ValueError(f"{path}: Port {clip(printable(text))!r} is not a port number 1-65535")
+        raise ValueError(
+            f"{look.where('port')[1]}: Port {clip(printable(text))!r} is not a port number 1-65535"
+        )
     return int(text)
 
 
-def _first(found: paramiko.SSHConfigDict) -> str | None:
-    files = found.get("identityfile")
-    return os.path.expanduser(files[0]) if files else None
+def _proxy_key(look: _Lookup) -> str | None:
+    """ProxyJump or ProxyCommand, whichever the file sets first for the host (OpenSSH's rule)."""
+    keys = [k for k in ("proxyjump", "proxycommand") if k in look.found]
+    return min(keys, key=lambda k: look.where(k)[0]) if keys else None
 
 
-@dataclass
-class KnownHosts:
-    """The keys of a known_hosts file (revoked ones taken out), and what it marks."""
-
-    keys: paramiko.HostKeys = field(default_factory=paramiko.HostKeys)
-    revoked: set[tuple[str, str]] = field(default_factory=set)  # (key type, base64)
-    authorities: list[str] = field(default_factory=list)  # host patterns of @cert-authority lines
-
-    def judge(self, name: str, key: paramiko.PKey) -> KeyVerdict:
-        """How the key a server presented under `name` ("host" or "[host]:port") compares."""
-        if (key.get_name(), key.get_base64()) in self.revoked:
-            return "revoked"
-        entries = self.keys.lookup(name)
-        if entries is None:
-            return "unknown"
-        known = entries.get(key.get_name())
-        if known is None:
-            return "other-type"
-        return "match" if known.get_base64() == key.get_base64() else "mismatch"
-
-    def authority_note(self, name: str) -> str:
-        """A clause saying that @cert-authority lines name this host, or ""."""
-        host = name[1:].split("]:")[0] if name.startswith("[") else name
-        if any(_pattern_matches(p, host) or _pattern_matches(p, name) for p in self.authorities):
-            return " (known_hosts names a @cert-authority for it: host certificates are not supported)"
-        return ""
-
-
-def load_known_hosts(path: Path) -> KnownHosts:
-    """Every usable line of the file; OSError if it cannot be read."""
-    known = KnownHosts()
-    plain: list[tuple[list[str], paramiko.PKey]] = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            fields = line.split()
-            if not fields or fields[0].startswith("#"):
-                continue
-            if fields[0] == "@revoked" and len(fields) >= 4:
-                known.revoked.add((fields[2], fields[3]))
-            elif fields[0] == "@cert-authority" and len(fields) >= 2:
-                known.authorities.extend(fields[1].split(","))
-            elif not fields[0].startswith("@"):
-                entry = _entry(" ".join(fields[:3]))
-                if entry is not None:
-                    plain.append(entry)
-    for names, key in plain:
-        if (key.get_name(), key.get_base64()) not in known.revoked:
-            for name in names:
-                known.keys.add(name, key.get_name(), key)
-    return known
-
-
-def _entry(line: str) -> tuple[list[str], paramiko.PKey] | None:
-    try:
-        entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
-    except Exception:  # a line paramiko cannot read (bad base64, unknown key type): skipped, as OpenSSH does
+def _proxy(look: _Lookup, key: str) -> str | None:
+    value = look.raw(key)
+    if value is None or value.strip().lower() == "none":
         return None
-    if entry is None or entry.key is None:
+    return look.expanded_value(key, value)
+
+
+def _boolean(look: _Lookup, key: str) -> bool:
+    value = look.raw(key)
+    if value is None:
+        return False
+    if value.lower() not in _BOOLEAN:
+        raise ValueError(f"{look.where(key)[1]}: {_NAMES[key]} {clip(printable(value))!r} is not yes or no")
+    return _BOOLEAN[value.lower()]
+
+
+def _known_hosts_file(look: _Lookup) -> str | None:
+    value = look.raw("userknownhostsfile")
+    if value is None:
         return None
-    return list(entry.hostnames), entry.key
+    first = value.split()[0] if value.split() else ""
+    if first.lower() == "none":
+        return os.devnull  # no file: nothing is known, as OpenSSH has it
+    return look.expanded_value("userknownhostsfile", first)
 
 
-def _pattern_matches(pattern: str, host: str) -> bool:
-    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
-    return not pattern.startswith("!") and re.fullmatch(regex, host) is not None
-
-
-class HostKeyRefused(paramiko.SSHException):
-    """The host key is not accepted; the message is the sentence to show."""
-
-
-class HostKeyCheck(paramiko.MissingHostKeyPolicy):
-    """Decides on a host key the client holds no entry for, and records the outcome.
-
-    strict and accept-new: the client holds the known keys (paramiko compares a known host's key
-    itself, preferring its type; a mismatch is BadHostKeyException), so this sees unknown hosts
-    only. ignore: the client holds none, so this sees every key, compares it without ever
-    refusing (a revoked key excepted) and says how it compared.
-    """
-
-    def __init__(self, policy: str, known: KnownHosts, path: Path) -> None:
-        self.policy, self.known, self.path = policy, known, path
-        self.verified: bool | None = None  # None: paramiko compared the key itself (it matched)
-        self.note: str | None = None  # a sentence for the report when the key was not verified
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        verdict = self.known.judge(hostname, key)
-        if verdict == "revoked":
-            raise HostKeyRefused(revoked(hostname))
-        if self.policy == "strict" and not self.path.exists():
-            raise HostKeyRefused(
-                f"the known_hosts file {self.path} does not exist, so the host key of {hostname} cannot be "
-                "verified: pass --known-hosts FILE, or --host-key-policy accept-new to record it on first use"
-            )
-        if self.policy == "strict":
-            raise HostKeyRefused(
-                f"{hostname} is not in known_hosts ({self.path}){self.known.authority_note(hostname)}: "
-                "add its key, pass --known-hosts, or --host-key-policy accept-new to trust it on first use"
-            )
-        if self.policy == "accept-new":
-            self._record(hostname, key)
-            self.verified = False
-            self.note = (
-                f"host key NOT verified: first use, recorded in {self.path} (--host-key-policy accept-new)"
-            )
-            return
-        self.verified = verdict == "match"
-        self.note = {
-            "match": None,
-            "mismatch": "host key does not match known_hosts (ignored: --host-key-policy ignore)",
-            "other-type": "host key NOT verified: known_hosts has keys of other types only for it "
-            "(--host-key-policy ignore)",
-            "unknown": "host key NOT verified: not in known_hosts (--host-key-policy ignore)",
-        }[verdict]
-
-    def _record(self, hostname: str, key: paramiko.PKey) -> None:
-        """OpenSSH's accept-new: the key is appended; the file is created if missing (not its directory)."""
-        try:
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-        except OSError as exc:
-            raise HostKeyRefused(
-                f"cannot record the host key of {hostname} in {self.path}: {exc.strerror or exc}"
-            ) from None
-
-    def explain(self, exc: BaseException) -> str | None:
-        """The sentence for a refusal of this check's making, or for a changed key that is revoked."""
-        if isinstance(exc, HostKeyRefused):
-            return str(exc)
-        if (
-            isinstance(exc, paramiko.BadHostKeyException)
-            and (exc.key.get_name(), exc.key.get_base64()) in self.known.revoked
-        ):
-            return revoked(exc.hostname)
+def _policy(look: _Lookup) -> HostKeyPolicy | None:
+    value = look.raw("stricthostkeychecking")
+    if value is None:
         return None
-
-
-def revoked(hostname: str) -> str:
-    return f"the host key of {hostname} is marked @revoked in known_hosts: refusing to connect"
-
-
-def connect_failure(exc: Exception, host: str, port: int, user: str | None, timeout: float) -> str:
-    where = f"{host}:{port}"
-    if isinstance(exc, paramiko.BadHostKeyException):
-        return (
-            f"the host key of {where} does not match known_hosts: refusing to connect "
-            f"(if the appliance was re-imaged, check and update known_hosts)"
+    if value.lower() not in _STRICT:
+        raise ValueError(
+            f"{look.where('stricthostkeychecking')[1]}: StrictHostKeyChecking {clip(printable(value))!r} "
+            "is not yes, ask, accept-new, no or off"
         )
-    if isinstance(exc, paramiko.AuthenticationException):
-        who = user or "the default user"
-        return f"SSH authentication as {who} failed on {where} (check --ssh-user and --ssh-key)"
-    if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc):
-        return (
-            f"{where} is not in known_hosts: add its key, pass --known-hosts, or "
-            f"--host-key-policy accept-new to trust it on first use"
-        )
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return f"no SSH answer from {where} within {timeout:g} s (unreachable or filtered)"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"{where} refused the SSH connection (is sshd running?)"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve host name {host!r}"
-    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-        codes = {getattr(e, "errno", None) for e in exc.errors.values()}
-        if codes & {errno.EHOSTUNREACH, errno.ENETUNREACH}:
-            return f"no route to {where} (host or network unreachable)"
-        return f"{where} refused the SSH connection (is sshd running?)"
-    if isinstance(exc, OSError):
-        return f"cannot connect to {where}: {exc.strerror or exc}"
-    return f"SSH to {where} failed: {exc or type(exc).__name__}"
+    return _STRICT[value.lower()]

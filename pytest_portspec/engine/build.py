@@ -22,6 +22,7 @@ from pytest_portspec.lab.resolve import resolve
 from pytest_portspec.spec import Spec
 from pytest_portspec.spec.catalog import find_spec
 from pytest_portspec.spec.inventory import InventoryDevice
+from pytest_portspec.spec.inventory_nets import networks_of
 from pytest_portspec.spec.policy import effective_policy
 from pytest_portspec.spec.yamlsrc import suggest
 
@@ -39,6 +40,7 @@ def _declarations(settings: Settings, port: int, lab: dict[str, Any] | None) -> 
         origins=origins,
         site_allow=settings.site_allow,
         management_port=port,
+        cluster_nets=settings.cluster_nets,
     )
 
 
@@ -50,6 +52,8 @@ def build_fleet(settings: Settings) -> Fleet:
         (d, _device(*_from_inventory(settings, d), name=d.name))
         for d in (inventory.devices if inventory else ())
     ]
+    for device, run in nodes:
+        run.tester = device.tester  # where its inbound probes must leave from (engine/testers.py)
     runs += [run for _, run in nodes]
     labels = Counter(run.label for run in runs)  # not list.count per label: quadratic in a fleet
     duplicate = next((label for label, n in labels.items() if n > 1), None)
@@ -57,7 +61,11 @@ def build_fleet(settings: Settings) -> Fleet:
         raise ConfigurationError(f"--device {duplicate} is given twice")
     _check_keys(settings, runs)
     try:
-        site = plan_site(inventory.site, nodes, inventory.clusters) if inventory and inventory.site else None
+        site = (
+            plan_site(inventory.site, nodes, inventory.clusters, inventory.sites)
+            if inventory and inventory.site
+            else None
+        )
     except LabError as exc:
         raise ConfigurationError(f"--inventory: {exc}") from None
     return Fleet(settings, runs, site)
@@ -102,12 +110,24 @@ def _from_inventory(settings: Settings, device: InventoryDevice) -> tuple[Settin
         ssh_user=device.ssh_user or settings.ssh_user,
         ssh_key=device.ssh_key or settings.ssh_key,
         ssh_proxy_jump=device.proxy_jump or settings.ssh_proxy_jump,
+        known_hosts=device.known_hosts or settings.known_hosts,  # an Ansible inventory's, else the run's
+        host_key_policy=device.host_key_policy_under(settings.host_key_policy),
+        sudo=settings.sudo if device.sudo is None else device.sudo,
+        sudo_password=device.sudo_password or settings.sudo_password,
+        cluster_nets=_cluster_nets(settings, device),
     )
     host = f"lab:{device.name}" if is_lab_host(device.host) else device.host
     request = DeviceRequest(
         f"{device.name} (inventory line {device.line})", device.spec, device.profile, host, device.port
     )
     return own, request
+
+
+def _cluster_nets(settings: Settings, device: InventoryDevice) -> tuple[str, ...]:
+    """--cluster-net's networks and those the device's clusters name in the inventory."""
+    inventory = settings.inventory
+    own = networks_of(inventory.clusters, inventory.cluster_nets, device.name) if inventory else ()
+    return tuple(dict.fromkeys((*settings.cluster_nets, *own)))
 
 
 def _device(settings: Settings, request: DeviceRequest, name: str | None = None) -> DeviceRun:

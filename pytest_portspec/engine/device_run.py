@@ -34,7 +34,9 @@ from pytest_portspec.device import state_command as snap
 from pytest_portspec.device.contract import CommandResult, Transport, offline_of
 from pytest_portspec.device.deadline import STATE_TIMEOUT, outbound_timeout, run_within
 from pytest_portspec.device.deadline import device_deadline as deadline_for
+from pytest_portspec.device.reached import jump_of
 from pytest_portspec.engine.facts import facts_from_sections
+from pytest_portspec.engine.tester_guard import refuse
 from pytest_portspec.errors import DeviceError
 from pytest_portspec.firewall.agreement import Finding, disagreements
 from pytest_portspec.probe import inbound, outbound
@@ -96,6 +98,8 @@ class DeviceRun:
     probing: frozenset[str] = frozenset({"inbound", "outbound", "pair"})  # checks whose probes are run
     selected: frozenset[tuple[str, str]] | None = None  # (key, check) of the items run; None: all
     readings: tuple[ReadingChoice, ...] = ()  # the reading of each self-contradicting decision
+    tester: str | None = None  # the xdist worker that must check it: a tester on its site (testers.py)
+    checked_from: str | None = None  # the xdist worker checking it (None: the machine running pytest)
 
     @property
     def remote_commands(self) -> int:
@@ -123,6 +127,7 @@ class DeviceRun:
         return result
 
     def _run(self) -> None:
+        refuse(self.label, self.tester, self.checked_from)  # before any probe leaves
         with ThreadPoolExecutor(max_workers=2) as pool:  # early inbound probes, outbound command
             early = self._start_inbound(pool)
             self._read(pool, early)
@@ -171,6 +176,8 @@ class DeviceRun:
     def _start_inbound(self, pool: ThreadPoolExecutor) -> EarlyInbound | None:
         """Start the inbound probes that need no snapshot, at the address SSH connects to: known now
         for an IP (or a lab appliance), else once connected (the state command connects anyway)."""
+        if jump_of(self.transport) is not None:  # reached through a jump host: none from the tester
+            return None
         host, port = self.transport.endpoint() or (self.host, self.declared.management_port)
         address = _canonical(self.address or host)
         if address is None:
@@ -189,7 +196,8 @@ class DeviceRun:
     def _probe(self, facts: Facts, pool: ThreadPoolExecutor, early: EarlyInbound | None) -> Facts:
         offline = offline_of(self.transport)  # a capture answers instead of the device (contract.py)
         facts = replace(facts, address=self.address or facts.address or self.host)
-        address = facts.address if offline else _ip(facts.address)  # a capture: no name to look up
+        route = jump_of(self.transport)  # through jump hosts: their inbound probes, not the tester's
+        address = facts.address if offline or route else _ip(facts.address)  # no name to look up here
         # only the probes of selected items: `-m "not inbound"` sends nothing to the device
         out_probes = (
             probes_of_every_reading(lambda p: outbound_probes(p, facts, self.declared), self.policy)
@@ -212,7 +220,8 @@ class DeviceRun:
         done = set(early.probes) & set(in_probes) if early is not None and same_address else set()
         rest = [p for p in in_probes if p not in done]
         remote = pool.submit(self._outbound, out_probes) if out_probes else None
-        in_results = inbound.probe_inbound(address, rest, self.probe_timeout) if rest else []
+        send = route.inbound if route is not None else inbound.probe_inbound
+        in_results = send(address, rest, self.probe_timeout) if rest else []
         if early is not None:
             early_results = early.results.result()
             in_results += [r for p, r in zip(early.probes, early_results, strict=True) if p in done]

@@ -172,7 +172,8 @@ class Fleet:
         return self._by_label.get(label)
 
     def header(self) -> list[str]:
-        return [
+        inventory = self.settings.inventory
+        return [f"portspec: {note}" for note in (inventory.notes if inventory else ())] + [
             f"portspec: {run.label}{'' if run.host in run.label else f' at {run.host}'} "
             f"({run.policy.spec.source_doc}; enabled: "
             f"{', '.join(run.policy.enabled) or 'none'})"

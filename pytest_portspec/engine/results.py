@@ -15,6 +15,7 @@ from typing import Any
 from pytest_portspec import __version__
 from pytest_portspec.checks.flow_plan import Pair
 from pytest_portspec.device.contract import offline_of
+from pytest_portspec.device.reached import jump_of
 from pytest_portspec.engine.device_run import DeviceRun
 from pytest_portspec.engine.fleet import Fleet, Planned
 from pytest_portspec.engine.waivers import unused_waivers
@@ -99,6 +100,8 @@ def _device(run: DeviceRun) -> dict[str, Any]:
         "rows": [_row(e) for e in policy.rows],
         "fingerprint": {"start": run.fingerprint, "end": run.fingerprint_after},
         **_capture(run),
+        **({"checked_from": run.checked_from} if run.checked_from else {}),  # a spread run's worker
+        **({"reached_through": via.through} if run.host_key and (via := jump_of(run.transport)) else {}),
     }
 
 

@@ -33,12 +33,14 @@ class Settings:
     ports: dict[str, int] = field(default_factory=dict)
     dests: dict[str, tuple[str, ...]] = field(default_factory=dict)
     site_allow: frozenset[tuple[str, int]] = frozenset()
+    cluster_nets: tuple[str, ...] = ()  # --cluster-net: the only sources of cluster-only ports
     ssh_user: str | None = None
     ssh_key: str | None = None
     ssh_config: str | None = None
     known_hosts: str | None = None
     ssh_proxy_jump: str | None = None  # OpenSSH ProxyJump: [user@]host[:port][,...]
-    inbound_from: InboundFrom = "tester"  # where inbound probes leave from (device/jump.py)
+    inbound_from: InboundFrom = "tester"  # where inbound probes leave from (device/jump_inbound.py)
+    ssh_config_may_set: frozenset[str] = frozenset()  # known_hosts, host_key_policy: left at defaults
     host_key_policy: HostKeyPolicy = "strict"
     connect_timeout: float = 10.0
     sudo: bool = True

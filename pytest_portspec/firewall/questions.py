@@ -198,6 +198,13 @@ def _global6(address: str) -> bool:
     return ":" in address and not address.lower().startswith("fe80") and address != "::1"
 
 
+def undecided(
+    model: KernelModel, direction: Direction, proto: L4, unsure: list[tuple[Family, Decided]]
+) -> Answer:
+    """The answer where `unsure` flows decide it: the rules the model cannot read, quoted."""
+    return _undecided(model, direction, proto, unsure)
+
+
 def _undecided(
     model: KernelModel, direction: Direction, proto: L4, unsure: list[tuple[Family, Decided]]
 ) -> Answer:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_portspec.errors import LabError, PortspecError
-from pytest_portspec.lab import appliance, internet
+from pytest_portspec.lab import appliance, enclave, internet
 from pytest_portspec.lab.drifts import apply_drifts
 from pytest_portspec.lab.plan import Addresses, plan_appliance
 from pytest_portspec.lab.processes import alive, in_namespace, kill, netns_exists, netns_pids, wait_for
@@ -149,6 +149,8 @@ class Lab:
                     self.segments.release(segment.site)
             if everything or not remaining:
                 self.internet.remove()
+            if everything:
+                enclave.remove_all(self.store)
             return [s["name"] for s in chosen]
 
     def _take_down(self, state: dict[str, Any]) -> None:
@@ -163,6 +165,7 @@ class Lab:
             self.internet.stop_site(addresses, pids.get("site", {}))
             if netns_exists(ns):
                 run(["ip", "netns", "del", ns])
+            enclave.unblock(addresses)  # its link may have been in an enclave
             link = appliance.management_link(addresses)
             wait_for(lambda: not _link_exists(link), 5.0, f"removal of {link}")
         shutil.rmtree(self.store.run_dir(name), ignore_errors=True)

@@ -22,6 +22,9 @@ LAB_DOMAIN = "portspec.lab"
 MAX_APPLIANCES = 120  # uplinks use 198.19.1-120.0/24; 198.19.128.0/17 holds the internet hosts
 MAX_RANGE_LISTENERS = 16  # a wider documented range gets one listener, on its first port
 MANAGEMENT_PORT = 22
+# the sources of cluster-only ports: every site segment (segment.py: 198.18.251-254.0/24), as a
+# real cluster's rules name its network; IPv4 only, as the segments are
+CLUSTER_NET = "198.18.248.0/21"
 
 
 def in_lab(address: str) -> str:
@@ -203,7 +206,7 @@ def _ufw_commands(
             continue
         if e.action == "allow":
             ports = _port_ranges(_used_ports(e)) if e.row.configurable else e.row.ports
-            commands.append(_rule("allow", e, ports))
+            commands.append(_rule("allow", e, ports, CLUSTER_NET if e.cluster_ports else "any"))
         elif e.action == "block" and defaults[e.side.direction] == "allow" and e.blocked_ports:
             commands.append(_rule("deny", e, e.blocked_ports))
     return list(dict.fromkeys(commands))
@@ -213,9 +216,11 @@ def _port_ranges(ports: list[int]) -> tuple[PortRange, ...]:
     return tuple(PortRange(p, p) for p in ports)
 
 
-def _rule(action: str, e: Expectation, ports: tuple[PortRange, ...]) -> tuple[str, ...]:
+def _rule(action: str, e: Expectation, ports: tuple[PortRange, ...], source: str = "any") -> tuple[str, ...]:
+    """`ufw allow in proto tcp [from NET] to any port P`: a cluster-only row from the cluster only."""
     spec = ",".join(str(p.lo) if p.lo == p.hi else f"{p.lo}:{p.hi}" for p in ports)
-    return (action, e.side.direction, "proto", e.side.proto, "to", "any", "port", spec)
+    origin = ("from", source) if source != "any" else ()
+    return (action, e.side.direction, "proto", e.side.proto, *origin, "to", "any", "port", spec)
 
 
 def _listeners(policy: EffectivePolicy, expectations: list[Expectation]) -> list[Listener]:

@@ -157,6 +157,8 @@ class Device(Record):
     rows: tuple[Row, ...]
     fingerprint: Fingerprint
     capture: Capture | None = None  # judged from a capture, not the live device (written only then)
+    checked_from: str | None = None  # the xdist worker that read it and probed it (written only then)
+    reached_through: str | None = None  # "jump host X" (device/reached.py; written only then)
     kind: Literal["device"] = field(default="device", repr=False)  # not written: a site's differs
 
     @property
@@ -171,6 +173,10 @@ class Device(Record):
             del data["sudo_mode"]
         if self.capture is None:  # a live device's record is as before offline evidence existed
             del data["capture"]
+        if self.checked_from is None:  # a run in one process: the machine running pytest
+            del data["checked_from"]
+        if self.reached_through is None:  # reached directly
+            del data["reached_through"]
         return data
 
     @classmethod
@@ -189,6 +195,8 @@ class Device(Record):
             "rows": tuple(Row.from_json(r) for r in data["rows"]),
             "fingerprint": Fingerprint(**data["fingerprint"]),
             "capture": Capture(**data["capture"]) if "capture" in data else None,
+            "checked_from": data.get("checked_from"),
+            "reached_through": data.get("reached_through"),
         }
         plain = {f.name: data[f.name] for f in fields(cls) if f.name not in nested and f.name != "kind"}
         return cls(**plain, **nested)

@@ -98,6 +98,10 @@ def pytest_configure(config: pytest.Config) -> None:
         with _printable_usage_errors():
             reg = registry.build(settings)
         reg.worker = parallel.is_worker(config)
+        from pytest_portspec.plugin import xdist_pins  # a tester per site: where each device is checked
+
+        with _printable_usage_errors():  # quotes the inventory's device and tester names
+            xdist_pins.place(config, reg.runs, reg.worker, parallel.distributed(config))
         reg.fleet.scheduler.progress = _progress_writer(config)
         for spec in {run.policy.spec.name for run in reg.runs}:  # specs from --spec-dir or a path too
             config.addinivalue_line("markers", f"{spec}: portspec checks of {spec} devices")
@@ -153,7 +157,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """pytest-xdist, on the controller: --dist loadgroup keeps each device group on one worker."""
     if REGISTRY in config.stash and config.getoption("dist") == "loadgroup":
-        return parallel.scheduler(config, log, config.stash[REGISTRY].group_of)
+        from pytest_portspec.plugin.xdist_pins import PINS
+
+        return parallel.scheduler(config, log, config.stash[REGISTRY].group_of, config.stash.get(PINS, {}))
     return None
 
 

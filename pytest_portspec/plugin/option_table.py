@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_portspec.device.privilege import SUDO_MODES
+from pytest_portspec.plugin import ssh_options
 
 GROUP = "portspec"
 
@@ -70,6 +71,15 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="PORT/PROTO",
         help="an inbound port the site opened on purpose beyond the document, e.g. 8443/tcp; repeatable",
     )
+    add(
+        "--cluster-net",
+        action="append",
+        default=[],
+        dest="portspec_cluster_nets",
+        metavar="CIDR",
+        help="the cluster's network: the only sources cluster-only ports may let in; repeatable "
+        "(ini: portspec_cluster_net)",
+    )
     add("--ssh-user", dest="portspec_ssh_user", metavar="USER", help="SSH user (ini: portspec_ssh_user)")
     add("--ssh-key", dest="portspec_ssh_key", metavar="FILE", help="SSH private key file")
     add(
@@ -84,6 +94,7 @@ def add_options(parser: pytest.Parser) -> None:
         choices=("strict", "accept-new", "ignore"),
         help="unknown host keys: strict (refuse, default), accept-new (remember), ignore",
     )
+    ssh_options.add_options(add, parser)  # --ssh-proxy-jump, --inbound-from
     add(
         "--connect-timeout",
         dest="portspec_connect_timeout",
@@ -129,8 +140,16 @@ def add_options(parser: pytest.Parser) -> None:
     add(
         "--inventory",
         dest="portspec_inventory",
-        metavar="FILE",
-        help="the site's devices, with spec, role and SSH settings (YAML; ini: portspec_inventory)",
+        metavar="PATH",
+        help="the site's devices, with spec, role and SSH settings: our YAML, or an Ansible inventory "
+        "(INI, YAML or a directory; ini: portspec_inventory)",
+    )
+    add(
+        "--inventory-limit",
+        dest="portspec_inventory_limit",
+        metavar="PATTERN",
+        help="only the Ansible inventory's hosts this pattern selects, as ansible --limit "
+        "(ini: portspec_inventory_limit)",
     )
     add(
         "--max-parallel",
@@ -152,15 +171,18 @@ def add_options(parser: pytest.Parser) -> None:
         help="operator named on the report's cover (default: the user running pytest)",
     )
     parser.addini("portspec_inventory", "inventory file of the site's devices", default="")
+    parser.addini("portspec_inventory_limit", "Ansible host pattern: the inventory's devices", default="")
     parser.addini("portspec_max_parallel", "devices read at once", default="32")
     parser.addini("portspec_accept", "accepted deviations (waivers) file", default="")
+    parser.addini("portspec_cluster_net", "the cluster's networks (CIDR), one a line", type="linelist")
     parser.addini(
         "portspec_spec_dirs", "spec directories searched before the packaged specs", type="paths", default=[]
     )
     parser.addini("portspec_ssh_user", "SSH user", default="")
     parser.addini("portspec_ssh_config", "ssh_config file honoured", default="~/.ssh/config")
-    parser.addini("portspec_known_hosts", "known_hosts file", default="~/.ssh/known_hosts")
-    parser.addini("portspec_host_key_policy", "strict, accept-new or ignore", default="strict")
+    # empty: not given, so ssh_config's UserKnownHostsFile / StrictHostKeyChecking may set them
+    parser.addini("portspec_known_hosts", "known_hosts file (default ~/.ssh/known_hosts)", default="")
+    parser.addini("portspec_host_key_policy", "strict, accept-new or ignore (default strict)", default="")
     parser.addini("portspec_sudo_mode", "commands (a sudo per read) or shell (sudo sh)", default="commands")
     parser.addini("portspec_connect_timeout", "SSH connect timeout in seconds", default="10")
     parser.addini("portspec_probe_timeout", "probe timeout in seconds", default="3")

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, cast
 
 import pytest
 
-from pytest_portspec.addresses import is_hostname, is_ip
+from pytest_portspec.addresses import check_cidr, is_hostname, is_ip
 from pytest_portspec.device.address import DeviceRequest, HostKeyPolicy, parse_device
 from pytest_portspec.device.privilege import SUDO_MODES, SudoMode
 from pytest_portspec.engine.settings import Settings
-from pytest_portspec.errors import SpecError
+from pytest_portspec.errors import PortspecError, SpecError
+from pytest_portspec.plugin.ssh_options import ssh_routing
 
 if TYPE_CHECKING:  # loaded only when given: a plain pytest run stays light
     from pytest_portspec.engine.waivers import Waiver
@@ -70,11 +71,15 @@ def load_settings(config: pytest.Config) -> Settings:
         ports={k: _port(v, f"--port {k}") for k, v in _pairs(option.portspec_ports, "--port")},
         dests=_dests(option.portspec_dests),
         site_allow=_site_allow(option.portspec_site_allow),
+        cluster_nets=_cluster_nets(option.portspec_cluster_nets or config.getini("portspec_cluster_net")),
         ssh_user=option.portspec_ssh_user or config.getini("portspec_ssh_user") or None,
         ssh_key=option.portspec_ssh_key,
         ssh_config=getattr(option, "ssh_config", None) or config.getini("portspec_ssh_config") or None,
-        known_hosts=os.path.expanduser(option.portspec_known_hosts or config.getini("portspec_known_hosts")),
+        known_hosts=os.path.expanduser(
+            option.portspec_known_hosts or config.getini("portspec_known_hosts") or "~/.ssh/known_hosts"
+        ),
         host_key_policy=policy,
+        **ssh_routing(config),  # --ssh-proxy-jump, --inbound-from, what ssh_config may set
         connect_timeout=_positive(
             _given(option.portspec_connect_timeout, config, "portspec_connect_timeout"), "--connect-timeout"
         ),
@@ -87,7 +92,11 @@ def load_settings(config: pytest.Config) -> Settings:
         json_path=json_path,
         sarif_path=Path(option.portspec_sarif) if option.portspec_sarif else None,
         operator=option.portspec_operator or getpass.getuser(),
-        inventory=_inventory(option.portspec_inventory or config.getini("portspec_inventory"), spec_dirs),
+        inventory=_inventory(
+            option.portspec_inventory or config.getini("portspec_inventory"),
+            spec_dirs,
+            option.portspec_inventory_limit or config.getini("portspec_inventory_limit"),
+        ),
         max_parallel=_count(
             _given(option.portspec_max_parallel, config, "portspec_max_parallel"), "--max-parallel"
         ),
@@ -124,6 +133,17 @@ def _site_allow(values: list[str]) -> frozenset[tuple[str, int]]:
     return frozenset(site_allow)
 
 
+def _cluster_nets(values: list[str]) -> tuple[str, ...]:
+    """--cluster-net CIDR: networks, each in canonical form."""
+    nets: list[str] = []
+    for value in values:
+        try:
+            nets.append(check_cidr(value))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--cluster-net {value!r}: {exc}") from None
+    return tuple(dict.fromkeys(nets))
+
+
 def _sudo_password(variable: str | None) -> str | None:
     """The sudo password from the environment variable named (never from the command line)."""
     if not variable:
@@ -136,7 +156,7 @@ def _sudo_password(variable: str | None) -> str | None:
 
 def _choices(config: pytest.Config) -> tuple[HostKeyPolicy, SudoMode]:
     option = config.option
-    policy = option.portspec_host_key_policy or config.getini("portspec_host_key_policy")
+    policy = option.portspec_host_key_policy or config.getini("portspec_host_key_policy") or "strict"
     if policy not in ("strict", "accept-new", "ignore"):
         raise pytest.UsageError(f"portspec_host_key_policy {policy!r}: expected strict, accept-new or ignore")
     sudo_mode = option.portspec_sudo_mode or config.getini("portspec_sudo_mode")
@@ -152,17 +172,21 @@ def _count(value: object, flag: str) -> int:
     return int(text)
 
 
-def _inventory(path: str, spec_dirs: tuple[Path, ...]) -> Inventory | None:
+def _inventory(path: str, spec_dirs: tuple[Path, ...], limit: str = "") -> Inventory | None:
     if not path:
+        if limit:
+            raise pytest.UsageError("--inventory-limit: no --inventory to select hosts of")
         return None
-    if not Path(path).is_file():
-        raise pytest.UsageError(f"--inventory {path}: no such file")
-    from pytest_portspec.spec.inventory import load_inventory
+    if not Path(path).exists():
+        raise pytest.UsageError(f"--inventory {path}: no such file or directory")
+    from pytest_portspec.spec.inventory_source import read_inventory
 
     try:
-        return load_inventory(Path(path), spec_dirs)
+        return read_inventory(Path(path), spec_dirs, limit or None)
     except SpecError as exc:
         raise pytest.UsageError(f"--inventory {path}: invalid inventory:\n{exc}") from None
+    except PortspecError as exc:
+        raise pytest.UsageError(f"--inventory {path}: {exc}") from None
 
 
 def _waivers(path: str) -> tuple[Waiver, ...]:

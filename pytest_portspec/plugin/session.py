@@ -59,9 +59,9 @@ class Registry:
         if run is None:
             run = next((r for r in self.fleet.runs if nodeid.startswith(f"{r.label}::")), None)
         site = self.fleet.site
-        if run is None and site is not None:  # a node-to-node item: its site's group
-            pairs = next((p for g, p in site.groups().items() if nodeid.startswith(f"{g}::")), None)
-            run = site.run_of(pairs[0].source) if pairs else None
+        if run is None and site is not None:  # a node-to-node item (SPEC@SITE::SOURCE->PEER::PORT)
+            group, _, key = nodeid.partition("::")
+            run = site.runs.get(key.split("->")[0]) if group in site.groups() else None  # its source's
         return group_name(run) if run is not None else None
 
     def header(self) -> list[str]:

@@ -21,7 +21,7 @@ devices (96,000 items) made that quadratic; `DeviceGroups` keeps both at a const
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -82,17 +82,74 @@ def received_part(node: Any) -> dict[str, Any] | None:
     return part if isinstance(part, dict) else None
 
 
-def scheduler(config: pytest.Config, log: Any, group_of: Callable[[str], str | None]) -> Any:
+def scheduler(
+    config: pytest.Config,
+    log: Any,
+    group_of: Callable[[str], str | None],
+    pinned: Mapping[str, str] | None = None,
+) -> Any:
     """xdist's loadgroup scheduler, with portspec's items grouped by `group_of(nodeid)` (None:
-    not portspec's, xdist's own rule). None if this xdist has no such scheduler to extend."""
+    not portspec's, xdist's own rule), and each group `pinned` to its tester's worker (group ->
+    worker id, xdist_pins.py; none: xdist's own schedule). None if this xdist has no such
+    scheduler to extend: a run that pins groups is then a usage error."""
     try:
         from xdist.scheduler import LoadGroupScheduling
     except ImportError:
-        return None
+        LoadGroupScheduling = None
     if not callable(getattr(LoadGroupScheduling, "_split_scope", None)):
+        if pinned:
+            raise pytest.UsageError(
+                "this pytest-xdist has no loadgroup scheduler to keep devices on their testers"
+            )
         return None
 
     class DeviceGroups(LoadGroupScheduling):  # type: ignore[misc]  # xdist has no type information
+        pins: Any = None  # xdist_pins.Pins, set when devices name their testers
+
+        def schedule(self) -> None:
+            if self.pins is None or self.collection is not None:
+                super().schedule()
+            else:
+                self._schedule_pinned(self.pins)
+
+        def _schedule_pinned(self, pins: Any) -> None:
+            """xdist's first distribution, but a worker with nothing it may take shuts down, not
+            the last ones started (xdist's rule would stop a tester with its site still to do)."""
+            if not self._check_nodes_have_same_collection():
+                self.log("**Different tests collected, aborting run**")
+                return
+            self.collection = list(next(iter(self.registered_collections.values())))
+            units: dict[str, dict[str, bool]] = {}
+            for nodeid in self.collection:
+                units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+            if self.config.option.loadscopereorder:  # the largest units first, as xdist does
+                units = dict(sorted(units.items(), key=lambda u: -len(u[1])))
+            self.workqueue.update(units)
+            pins.stale()
+            for _ in range(2):  # two units each to start with, where there are (xdist #277)
+                for node in self.nodes:
+                    self._reschedule(node)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if self.pins is not None:
+                scope = self.pins.next_for(node.gateway.id, self.workqueue)
+                if scope is None:
+                    return
+                self.workqueue.move_to_end(scope, last=False)  # xdist gives the first unit
+            super()._assign_work_unit(node)
+
+        def _reschedule(self, node: Any) -> None:
+            pins = self.pins
+            if pins is not None and not node.shutting_down and pins.idle(node.gateway.id, self.workqueue):
+                node.shutdown()  # nothing left it may take: it finishes what it has
+                return
+            super()._reschedule(node)
+
+        def remove_node(self, node: Any) -> str | None:
+            if self.pins is not None:
+                self.pins.stale()  # a crashed worker's units go back to the queue
+            return super().remove_node(node)  # type: ignore[no-any-return]
+
         def _split_scope(self, nodeid: str) -> str:
             return group_of(nodeid) or str(super()._split_scope(nodeid))
 
@@ -117,7 +174,12 @@ def scheduler(config: pytest.Config, log: Any, group_of: Callable[[str], str | N
                 return workload.pending
             return int(super()._pending_of(workload))
 
-    return DeviceGroups(config, log)
+    groups = DeviceGroups(config, log)
+    if pinned:
+        from pytest_portspec.plugin.xdist_pins import Pins  # only a run whose devices name testers
+
+        groups.pins = Pins(pinned)
+    return groups
 
 
 class Positions(list[str]):

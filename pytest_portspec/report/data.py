@@ -94,6 +94,8 @@ class DeviceReport:
     host_key_note: str | None = None  # why it was not verified, in the transport's words
     sudo_mode: str | None = None  # how the root reads ran: commands, shell, none; None: not recorded
     capture: Capture | None = None  # judged from offline evidence (a bundle), not the live device
+    checked_from: str | None = None  # the xdist worker that read and probed it (None: one process)
+    reached_through: str | None = None  # "jump host X" when not reached directly
     items: int = 0  # the results file's items of this device (a device with none was not checked)
 
     @property
@@ -209,6 +211,8 @@ def _read_from(report: DeviceReport, device: Device) -> None:
     report.host_key_note = device.host_key_note
     report.sudo_mode = device.sudo_mode
     report.capture = device.capture
+    report.checked_from = device.checked_from
+    report.reached_through = device.reached_through
 
 
 def _matrix(rows: tuple[Row, ...], mine: Sequence[Result]) -> list[MatrixRow]:

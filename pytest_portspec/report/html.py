@@ -121,6 +121,7 @@ def _device_row(d: DeviceReport) -> dict[str, Any]:
         + problem,
         "read_only_class": "passed" if d.read_only else "failed",
         "offline": offline_text(d),
+        "reached": f"{d.label}: reached through {d.reached_through}" if d.reached_through else None,
     }
 
 
@@ -151,7 +152,20 @@ def cover(data: ReportData) -> str:
         banner=_banner(data),
         devices=[_device_row(d) for d in data.devices if d.kind == "device"],
         sites=[_site_row(s) for s in data.devices if s.kind == "site"],
+        workers=checked_from(data),
     )
+
+
+def checked_from(data: ReportData) -> list[str]:
+    """Which pytest-xdist worker read each device and sent its inbound probes (a tester per site)."""
+    by_worker: dict[str, list[str]] = {}
+    for d in data.devices:
+        if d.kind == "device" and d.checked_from:
+            by_worker.setdefault(d.checked_from, []).append(d.label)
+    return [
+        f"checked from worker {worker!r} (its inbound probes left from there): {', '.join(labels)}"
+        for worker, labels in by_worker.items()
+    ]
 
 
 def site_section(site: DeviceReport) -> str:

@@ -63,7 +63,8 @@ def summary(outcome: Outcome) -> list[Line]:
 def _device_line(grouped: dict[str, tuple[Result, ...]], device: Device) -> Line:
     state = f"error: {device.error}" if device.error else _counts(grouped.get(device.device, ()))
     text = f"portspec {device.device}: {device.remote_commands} remote command(s), {device.snapshot_s:.1f} s"
-    return f"{text}, {state}", device.error is not None
+    where = f" on worker {device.checked_from}" if device.checked_from else ""  # where its probes left from
+    return f"{text}{where}, {state}", device.error is not None
 
 
 def _proof_missing(device: Device) -> bool:

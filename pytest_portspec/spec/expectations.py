@@ -45,6 +45,9 @@ class Expectation:
     superseded_by: tuple[str, ...] = ()
     # for a block: the ports no applicable allow row opens, where the block must hold
     blocked_ports: tuple[PortRange, ...] | None = None
+    # for an inbound allow of a cluster-only row: the ports no applicable row opens to everyone,
+    # which only the cluster's nodes may reach; None: not a cluster-only row
+    cluster_ports: tuple[PortRange, ...] | None = None
 
     @property
     def row(self) -> Row:

@@ -15,30 +15,31 @@
         proxy_jump: admin@bastion-a  # optional: reach it through jump hosts (OpenSSH ProxyJump syntax)
         tester: tester-a             # optional: the xdist worker (--tx ...//id=tester-a) that checks it
     clusters:
-      - {name: voss-cluster, devices: [database-1]}
+      - {name: voss-cluster, devices: [database-1]}  # networks: [CIDR] optional, as --cluster-net
 
 Validated like specs: every problem names file, line, key path and what is wrong (pure).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from pytest_portspec.addresses import is_documentation_address, is_hostname, is_ip
-from pytest_portspec.errors import PortspecError, Problem
+from pytest_portspec.addresses import is_documentation_address
+from pytest_portspec.errors import Problem
 from pytest_portspec.spec import yamlsrc as y
-from pytest_portspec.spec.catalog import find_spec
-from pytest_portspec.spec.policy import effective_policy
-from pytest_portspec.text import QUOTE_LIMIT, clip, printable
+from pytest_portspec.spec.inventory_checks import Documentation, host_problem, name_problem, selection_problem
+from pytest_portspec.spec.inventory_nets import cluster_networks
+
+if TYPE_CHECKING:
+    from pytest_portspec.device.address import HostKeyPolicy
 
 SSH_KEYS = ("ssh_user", "ssh_key", "port", "proxy_jump")
 DEVICE_REQUIRED = ("name", "spec", "host")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEVICE_OPTIONAL = ("role", "profile", "enable", "disable", "firmware", "address", "tester", *SSH_KEYS)
 
 
@@ -59,6 +60,16 @@ class InventoryDevice:
     line: int = 0
     proxy_jump: str | None = None  # OpenSSH ProxyJump: [user@]host[:port][,...], the first hop first
     tester: str | None = None  # the id of the xdist worker that must check it (a tester on its site)
+    # set by an Ansible inventory (spec/ansible_inventory.py): its connection and become vars
+    known_hosts: str | None = None  # -o UserKnownHostsFile=
+    host_key_policy: HostKeyPolicy | None = None  # -o StrictHostKeyChecking=: never looser than the run's
+    sudo: bool | None = None  # ansible_become: root reads through `sudo -n`; None: the run's choice
+    sudo_password: str | None = field(default=None, repr=False, compare=False)  # never printed
+
+    def host_key_policy_under(self, run: HostKeyPolicy) -> HostKeyPolicy:
+        """The device's host-key policy within the run's: the stricter of the two."""
+        order: tuple[HostKeyPolicy, ...] = ("strict", "accept-new", "ignore")
+        return min(run, self.host_key_policy or run, key=order.index)
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,9 @@ class Inventory:
     site: str
     devices: tuple[InventoryDevice, ...]
     clusters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the run's header says of the inventory (hosts that are no device)
+    sites: dict[str, str] = field(default_factory=dict)  # device -> its site, when an inventory holds several
+    cluster_nets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a cluster's `networks:`
 
 
 def load_inventory(path: Path, spec_dirs: tuple[Path, ...] = (), *, lab: bool = False) -> Inventory:
@@ -81,7 +95,7 @@ def load_inventory(path: Path, spec_dirs: tuple[Path, ...] = (), *, lab: bool = 
         raise AssertionError("unreachable")  # raise_if_problems raised
     site = y.text(src, top["site"], "site") if "site" in top else None
     defaults = _defaults(src, top.get("defaults"))
-    refuse = None if lab else _Documentation(src.name, site)
+    refuse = None if lab else Documentation(src.name, site)
     devices = (
         [
             d
@@ -104,8 +118,9 @@ def load_inventory(path: Path, spec_dirs: tuple[Path, ...] = (), *, lab: bool = 
             )
         names.setdefault(d.name, d.line)
     clusters = _clusters(src, top.get("clusters"), tuple(names))
+    nets = cluster_networks(src, top.get("clusters"))
     src.raise_if_problems()
-    return Inventory(site or "", tuple(devices), clusters)
+    return Inventory(site or "", tuple(devices), clusters, cluster_nets=nets)
 
 
 def _defaults(src: y.Source, node: yaml.Node | None) -> dict[str, object]:
@@ -131,7 +146,7 @@ def _device(
     path: str,
     defaults: dict[str, object],
     spec_dirs: tuple[Path, ...],
-    refuse: _Documentation | None,
+    refuse: Documentation | None,
 ) -> InventoryDevice | None:
     fields = y.mapping(src, node, path, DEVICE_REQUIRED, DEVICE_OPTIONAL)
     if fields is None or any(k not in fields for k in DEVICE_REQUIRED):
@@ -173,87 +188,31 @@ def _device(
     if not _selection_exists(src, node, path, device, spec_dirs):
         return None
     if refuse is not None and is_documentation_address(host):
-        src.problem(fields["host"], f"{path}.host", refuse.why(host, y.line_of(fields["host"])))
+        where = f"{src.name}:{y.line_of(fields['host'])}"
+        src.problem(fields["host"], f"{path}.host", refuse.why(host, where))
     return device
 
 
 def _check_names(
     src: y.Source, fields: dict[str, yaml.Node], path: str, text: Mapping[str, str | None]
 ) -> None:
-    """The device's name (it becomes the items' node ids, which pytest prints as they are), host and
-    address."""
+    """The device's name, host and address (inventory_checks.py: the same for every format)."""
     name = text.get("name")
-    if name and not _NAME.fullmatch(name):
-        src.problem(
-            fields["name"],
-            f"{path}.name",
-            f"{y.quoted(name)} is not a device name: letters, digits, '.', '_' and '-' (at most 64)",
-        )
+    if name and (problem := name_problem(name)):
+        src.problem(fields["name"], f"{path}.name", problem)
     for key in ("host", "address"):
         value = text.get(key)
-        if value and not (is_ip(value) or is_hostname(value)):
-            src.problem(
-                fields[key], f"{path}.{key}", f"{y.quoted(value)} is not a valid host name or address"
-            )
+        if value and (problem := host_problem(value)):
+            src.problem(fields[key], f"{path}.{key}", problem)
 
 
 def _selection_exists(
     src: y.Source, node: yaml.Node, path: str, device: InventoryDevice, spec_dirs: tuple[Path, ...]
 ) -> bool:
-    """The spec, profile, role and conditions must exist: checked now, with the device's line."""
-    try:
-        spec = find_spec(device.spec, list(spec_dirs))
-        effective_policy(
-            spec,
-            profile=device.profile,
-            enable=device.enable,
-            disable=device.disable,
-            firmware=device.firmware,
-            role=device.role,
-        )
-        if spec.roles and device.role is None:
-            raise PortspecError(
-                f"spec {spec.name!r} describes roles ({', '.join(spec.roles)}): give the role"
-            )
-    except PortspecError as exc:
-        src.problem(node, path, clip(printable(str(exc)), 2 * QUOTE_LIMIT))
-        return False
-    return True
-
-
-@dataclass
-class _Documentation:
-    """Why a documentation address (RFC 5737/3849) is no device's host, and what to do instead
-    (said in full once per file, not once per device)."""
-
-    file: str
-    site: str | None
-    told: bool = False
-
-    def why(self, host: str, line: int) -> str:
-        if self.told:
-            return f"{host} is a documentation address too"
-        self.told = True
-        where = f"{host} is a documentation address, never a real device: put your device's address in"
-        copy = self._lab_copy()
-        if copy is not None:
-            return f"{where} {self.file}:{line}, or use the lab's inventory {copy}"
-        return (
-            f"{where} {self.file}:{line}, or run portspec lab up --inventory {self.file} "
-            "and use the lab's inventory"
-        )
-
-    def _lab_copy(self) -> Path | None:
-        """The inventory `portspec lab up --inventory` wrote for this site, if there is one."""
-        if not self.site:
-            return None
-        from pytest_portspec.lab.store import lab_dir  # the lab's modules only when this is asked
-
-        copy = lab_dir() / "sites" / f"{self.site}.yaml"
-        try:
-            return copy if copy.is_file() else None
-        except OSError:
-            return None
+    problem = selection_problem(device, spec_dirs)
+    if problem is not None:
+        src.problem(node, path, problem)
+    return problem is None
 
 
 def _str(value: object) -> str | None:
@@ -263,8 +222,8 @@ def _str(value: object) -> str | None:
 def _clusters(src: y.Source, node: yaml.Node | None, names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     found: dict[str, tuple[str, ...]] = {}
     for i, item in enumerate(y.sequence(src, node, "clusters") or [] if node is not None else []):
-        fields = y.mapping(src, item, f"clusters[{i}]", ("name", "devices"))
-        if fields is None or len(fields) < 2:
+        fields = y.mapping(src, item, f"clusters[{i}]", ("name", "devices"), ("networks",))
+        if fields is None or not {"name", "devices"} <= fields.keys():
             continue
         name = y.text(src, fields["name"], f"clusters[{i}].name")
         members = y.one_or_many(src, fields["devices"], f"clusters[{i}].devices", y.text)

@@ -197,6 +197,7 @@ class Row:
     note: str | None
     citation: Citation
     line: int
+    cluster_only: bool = False  # a port for the cluster's nodes only: open to others it is an exposure
 
     @property
     def dynamic_ports(self) -> bool:

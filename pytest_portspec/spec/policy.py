@@ -163,10 +163,15 @@ def _expect(key: str, side: Side, profile: Profile, on: dict[str, ConditionChoic
 
 
 def _supersede(expectations: list[Expectation]) -> list[Expectation]:
-    """Work out, for each applicable block, which of its ports other rows allow."""
+    """Work out, for each applicable block, which of its ports other rows allow; for each inbound
+    allow of a cluster-only row, which of its ports no other row opens to everyone."""
     allows = [e for e in expectations if e.applies and e.action == "allow"]
     result = []
     for e in expectations:
+        if e.row.cluster_only and e.side.direction == "in" and e.action == "allow":
+            to_all = [a for a in allows if not a.row.cluster_only and not a.side.sources]
+            opened = tuple(p for a in to_all if _same_traffic(a, e) for p in a.row.ports)
+            e = replace(e, cluster_ports=subtract(e.row.ports, opened))
         if e.applies and e.action == "block":
             by = [a for a in allows if _same_traffic(a, e)]
             opened = tuple(p for a in by for p in a.row.ports)

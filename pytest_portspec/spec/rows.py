@@ -73,6 +73,7 @@ ROW_OPTIONAL = (
     "sources",
     "manual",
     "note",
+    "cluster_only",
 )
 
 
@@ -154,6 +155,8 @@ def row(ctx: Context, node: yaml.Node, path: str) -> Row | None:
         note=f.text("note"),
         citation=cite or Citation("", "", None, 0),
         line=y.line_of(node),
+        # the cluster tables' rows are the cluster's own; a direction row says so itself
+        cluster_only=f.flag("cluster_only") if "cluster_only" in nodes else isinstance(shape, Between),
     )
     return None if len(ctx.src.problems) > before else found
 
@@ -170,6 +173,8 @@ def _check_sides(f: Fields, direction: str) -> None:
         )
     if "reach" in f.nodes and len(_items(f.nodes.get("destinations"))) < 2:
         f.ctx.src.problem(f.nodes["reach"], f.at("reach"), "reach needs two or more destinations")
+    if "cluster_only" in f.nodes and direction == "out":
+        f.ctx.src.problem(f.nodes["cluster_only"], f.at("cluster_only"), "outbound rows have no sources")
     if "sources" in f.nodes and direction in ("out", "between"):
         f.ctx.src.problem(
             f.nodes["sources"], f.at("sources"), f"sources are for inbound rows, not {direction} rows"

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_portspec.lab.fixture import Appliance, LabSession
 
-VARYING = ("snapshot_s",)  # device fields that differ from one run to the next
+VARYING = ("snapshot_s", "checked_from")  # device fields that differ from one run to the next (the worker)
 VARYING_RESULT = ("evidence",)  # probe timings ("ok in 1 ms")
 
 
