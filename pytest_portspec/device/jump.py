@@ -20,7 +20,7 @@ import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import paramiko
 
@@ -204,27 +204,57 @@ def _connect(
     hop: Hop, sock: paramiko.Channel | paramiko.ProxyCommand | None, settings: HopSettings, chain: Chain
 ) -> paramiko.SSHClient:
     check = settings.new_check()
+    try:
+        client = open_client(hop, sock, check, settings)
+    except Exception as exc:  # paramiko raises many types: each becomes one sentence
+        timeout = settings.connect_timeout
+        reason = check.explain(exc) or connect_failure(exc, hop.host, hop.port, hop.user, timeout)
+        raise JumpFailed(f"jump host {hop.label}: {reason}") from None
+    chain.checks.append(check)
+    return client
+
+
+class Endpoint(Protocol):
+    """What an SSH connection is opened to: a hop, or the device's route."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def user(self) -> str | None: ...
+    @property
+    def keys(self) -> tuple[str, ...]: ...
+    @property
+    def identities_only(self) -> bool: ...
+
+
+def open_client(
+    to: Endpoint,
+    sock: paramiko.Channel | paramiko.ProxyCommand | None,
+    check: HostKeyCheck,
+    settings: HopSettings,
+) -> paramiko.SSHClient:
+    """An authenticated client whose host key `check` judged; on failure closed, the exception raised."""
     client = checking_client(check)
     timeout = settings.connect_timeout
     try:
         client.connect(
-            hop.host,
-            port=hop.port,
-            username=hop.user,
-            key_filename=key_files(hop.keys),
+            to.host,
+            port=to.port,
+            username=to.user,
+            key_filename=key_files(to.keys),
             timeout=timeout,
             banner_timeout=timeout,
             auth_timeout=timeout,
             channel_timeout=settings.channel_timeout,
-            allow_agent=settings.allow_agent and not hop.identities_only,
-            look_for_keys=not hop.keys,
+            allow_agent=settings.allow_agent and not to.identities_only,
+            look_for_keys=not to.keys,
             sock=sock,
         )
-    except Exception as exc:  # paramiko raises many types: each becomes one sentence
+    except BaseException:
         client.close()
-        reason = check.explain(exc) or connect_failure(exc, hop.host, hop.port, hop.user, timeout)
-        raise JumpFailed(f"jump host {hop.label}: {reason}") from None
-    chain.checks.append(check)
+        raise
     return client
 
 

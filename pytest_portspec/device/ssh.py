@@ -37,9 +37,9 @@ import paramiko
 from pytest_portspec.device.address import HostKeyPolicy
 from pytest_portspec.device.contract import CommandResult, Connection
 from pytest_portspec.device.exchange import OUTPUT_CAP, Broken, Late, Overflow, exchange
-from pytest_portspec.device.jump import Chain, HopSettings, JumpFailed, key_files, open_chain
+from pytest_portspec.device.jump import Chain, HopSettings, JumpFailed, open_chain, open_client
 from pytest_portspec.device.jump_inbound import JumpRoute, device_socket, jump_probe_allowance
-from pytest_portspec.device.known_hosts import HostKeyCheck, checking_client, connect_failure, host_key_check
+from pytest_portspec.device.known_hosts import HostKeyCheck, connect_failure, host_key_check
 from pytest_portspec.device.route import Route, resolve
 from pytest_portspec.errors import DeviceError
 from pytest_portspec.text import clip, printable
@@ -164,41 +164,28 @@ class SSHTransport:
             reason = f"cannot read known_hosts {route.known_hosts}: {exc.strerror or exc}"
             raise DeviceError(self.label, reason) from None
 
+    def _hop_settings(self) -> HopSettings:
+        """How the device and every jump host are connected to (each with a host key check of its own)."""
+        s = self.settings
+        return HopSettings(s.connect_timeout, s.channel_open_timeout, s.allow_agent, self._new_check)
+
     def _open_chain(self, route: Route) -> Chain | None:
         if not route.hops:
             return None
-        s = self.settings
-        settings = HopSettings(s.connect_timeout, s.channel_open_timeout, s.allow_agent, self._new_check)
         try:
-            return open_chain(route.hops, settings)
+            return open_chain(route.hops, self._hop_settings())
         except JumpFailed as exc:
             raise DeviceError(self.label, str(exc)) from None
 
     def _connect_device(self, route: Route, chain: Chain | None) -> tuple[paramiko.SSHClient, HostKeyCheck]:
         check = self._new_check()
         self.host_key_policy = route.host_key_policy
-        client = checking_client(check)
-        timeout = self.settings.connect_timeout
         try:
-            sock = device_socket(route, chain)
-            client.connect(
-                route.host,
-                port=route.port,
-                username=route.user,
-                key_filename=key_files(route.keys),
-                timeout=timeout,
-                banner_timeout=timeout,
-                auth_timeout=timeout,
-                channel_timeout=self.settings.channel_open_timeout,
-                allow_agent=self.settings.allow_agent and not route.identities_only,
-                look_for_keys=not route.keys,
-                sock=sock,
-            )
+            client = open_client(route, device_socket(route, chain), check, self._hop_settings())
         except JumpFailed as exc:
-            client.close()
             raise DeviceError(self.label, str(exc)) from None
         except Exception as exc:  # paramiko raises many types: each becomes one sentence
-            client.close()
+            timeout = self.settings.connect_timeout
             reason = check.explain(exc) or connect_failure(exc, route.host, route.port, route.user, timeout)
             raise DeviceError(
                 self.label, f"{reason}{' (through ' + route.through + ')' if route.through else ''}"

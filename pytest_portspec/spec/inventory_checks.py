@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pytest_portspec.addresses import is_hostname, is_ip
 from pytest_portspec.errors import PortspecError
 from pytest_portspec.spec.catalog import find_spec
-from pytest_portspec.spec.policy import effective_policy
+from pytest_portspec.spec.policy import policy_named
 from pytest_portspec.text import QUOTE_LIMIT, clip, printable, quoted
 
 if TYPE_CHECKING:
@@ -41,14 +41,7 @@ def selection_problem(device: InventoryDevice, spec_dirs: tuple[Path, ...]) -> s
     """The spec, profile, role and conditions must exist: checked when the inventory is read."""
     try:
         spec = find_spec(device.spec, list(spec_dirs))
-        effective_policy(
-            spec,
-            profile=device.profile,
-            enable=device.enable,
-            disable=device.disable,
-            firmware=device.firmware,
-            role=device.role,
-        )
+        policy_named(spec, device)
         if spec.roles and device.role is None:
             raise PortspecError(
                 f"spec {spec.name!r} describes roles ({', '.join(spec.roles)}): give the role"

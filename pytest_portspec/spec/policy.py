@@ -13,6 +13,7 @@ import argparse
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import Protocol
 
 from pytest_portspec.spec.choices import ALL, check_role, choose_conditions, choose_profile
 from pytest_portspec.spec.expectations import ConditionChoice, EffectivePolicy, Expectation, Side
@@ -196,9 +197,24 @@ def _overlap(a: tuple[PortRange, ...], b: tuple[PortRange, ...]) -> bool:
     return any(x.overlaps(y) for x in a for y in b)
 
 
-def policy_named(spec: Spec, options: argparse.Namespace) -> EffectivePolicy:
-    """The policy a `portspec` command names (`show`, `capture-script`): its --profile, --enable,
-    --disable, --firmware and --role."""
+class Selection(Protocol):
+    """What names a policy of a spec (an inventory device does)."""
+
+    @property
+    def profile(self) -> str | None: ...
+    @property
+    def enable(self) -> Sequence[str]: ...
+    @property
+    def disable(self) -> Sequence[str]: ...
+    @property
+    def firmware(self) -> str | None: ...
+    @property
+    def role(self) -> str | None: ...
+
+
+def policy_named(spec: Spec, options: argparse.Namespace | Selection) -> EffectivePolicy:
+    """The policy a `portspec` command (`show`, `capture-script`: its --profile, --enable, --disable,
+    --firmware and --role) or an inventory device names."""
     return effective_policy(
         spec,
         profile=options.profile,
