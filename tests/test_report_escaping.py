@@ -29,7 +29,10 @@ TAGS = {
     "thead", "tbody", "tr", "th", "td", "p", "span", "br", "b", "ul", "li", "code", "details",
     "summary", "pre",
 }  # fmt: skip
-OWN_CLASSES = {"portspec", "verdict", "rejected", "quote", "matrix", "sign", "failure", "warning", "more"}
+OWN_CLASSES = {
+    "portspec", "verdict", "rejected", "quote", "matrix", "sign", "failure", "warning", "more",
+    "reached-through", "checked-from",
+}  # fmt: skip
 
 
 class Markup(HTMLParser):
@@ -61,6 +64,8 @@ def crafted() -> dict[str, Any]:
     device = data["devices"][0]
     device["device"] = label
     device["snapshot"]["processes"] = f"4444\t{SCRIPT}\t/usr/sbin/evil"
+    device["reached_through"] = f"jump host {SCRIPT}@bastion:22"  # the cover's line of a jumped device
+    device["checked_from"] = f"tester{CELL}"  # the cover's line of the xdist worker
     device["rows"][0]["citation"] = {"doc": f"doc{CELL}", "quote": f"quote{CELL}", "reading": None}
     for item in data["results"]:
         item["device"] = label
@@ -94,6 +99,7 @@ def test_the_crafted_values_are_still_shown_as_text() -> None:
     text = "".join(parsed(render(crafted())).text)
     assert SCRIPT in text and f"quote{CELL}" in text and f"doc{CELL}" in text
     assert f"4444\t{SCRIPT}" in text  # the raw snapshot section
+    assert f"jump host {SCRIPT}@bastion:22" in text and f"tester{CELL}" in text  # the cover's lines
 
 
 def test_an_unknown_outcome_gives_no_class_at_all() -> None:
