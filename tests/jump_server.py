@@ -21,9 +21,9 @@ from hostile_server import HOLD, Behaviour, HostileServer, Keys, Session, _Inter
 
 
 class _Forwarding(_Interface):
-    def __init__(self, server: JumpServer) -> None:
+    def __init__(self, server: JumpServer, transport: paramiko.Transport) -> None:
         super().__init__(server)
-        self.jump = server
+        self.jump, self.transport = server, transport
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if kind == "direct-tcpip":
@@ -42,9 +42,11 @@ class _Forwarding(_Interface):
         if host != "127.0.0.1":
             return paramiko.OPEN_FAILED_CONNECT_FAILED
         try:
-            self.jump.pending[chanid] = socket.create_connection((host, port), timeout=5.0)
+            sock = socket.create_connection((host, port), timeout=5.0)
         except OSError:
             return paramiko.OPEN_FAILED_CONNECT_FAILED
+        self.jump.opened.append(sock)  # closed at the end whatever happens to its channel
+        self.jump.pending[(id(self.transport), chanid)] = sock
         return paramiko.OPEN_SUCCEEDED
 
 
@@ -60,7 +62,9 @@ class JumpServer(HostileServer):
         super().__init__(behaviour or answering(""), keys)
         self.allow_forwarding, self.hang = allow_forwarding, hang
         self.forwarded: list[str] = []
-        self.pending: dict[int, socket.socket] = {}
+        # (the transport's id, its channel id) -> the socket: channel ids are per connection
+        self.pending: dict[tuple[int, int], socket.socket] = {}
+        self.opened: list[socket.socket] = []
 
     def _accept(self) -> None:
         while not self.stop.is_set():
@@ -71,20 +75,21 @@ class JumpServer(HostileServer):
             transport = paramiko.Transport(connection)
             transport.add_server_key(self.keys.host_key)
             self._transports.append(transport)
-            transport.start_server(event=threading.Event(), server=_Forwarding(self))
+            transport.start_server(event=threading.Event(), server=_Forwarding(self, transport))
             self.spawn(self._channels, transport)
 
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)  # type: ignore[arg-type]
-        for sock in self.pending.values():
+        for sock in list(self.opened):  # the threads are joined: every forwarded socket, once
             sock.close()
 
     def _channels(self, transport: paramiko.Transport) -> None:
         """Pipe each forwarded channel to its socket (session channels answer exec requests)."""
         while not self.stop.is_set() and transport.is_active():
             channel = transport.accept(0.2)
-            if channel is not None and channel.get_id() in self.pending:
-                sock = self.pending.pop(channel.get_id())
+            key = (id(transport), channel.get_id()) if channel is not None else None
+            if channel is not None and key in self.pending:
+                sock = self.pending.pop(key)
                 self.spawn(_pipe, channel, sock, self.stop)
                 self.spawn(_pipe_back, sock, channel, self.stop)
 

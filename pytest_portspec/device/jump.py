@@ -191,11 +191,22 @@ def open_chain(hops: tuple[Hop, ...], settings: HopSettings) -> Chain:
     return chain
 
 
+class ProxyCommand(paramiko.ProxyCommand):
+    """paramiko's, but closing a command that has already exited is no error: paramiko 5.1 kills
+    its pid regardless and raises ProcessLookupError, from our close and from its own clean-up
+    at exit."""
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+
+
 def _first_socket(hop: Hop) -> paramiko.ProxyCommand | None:
     if hop.proxy_command is None:
         return None
     try:
-        return paramiko.ProxyCommand(hop.proxy_command)
+        return ProxyCommand(hop.proxy_command)
     except (OSError, ValueError) as exc:
         raise JumpFailed(f"jump host {hop.label}: its ProxyCommand cannot be started: {_said(exc)}") from None
 

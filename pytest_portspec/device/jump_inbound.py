@@ -23,7 +23,7 @@ import paramiko
 
 from pytest_portspec.device.deadline import outbound_timeout
 from pytest_portspec.device.exchange import OUTPUT_CAP, Broken, Late, Overflow, exchange
-from pytest_portspec.device.jump import Chain, JumpFailed
+from pytest_portspec.device.jump import Chain, JumpFailed, ProxyCommand
 from pytest_portspec.device.route import Route
 from pytest_portspec.errors import DeviceError
 from pytest_portspec.probe import outbound
@@ -46,7 +46,7 @@ def device_socket(route: Route, chain: Chain | None) -> paramiko.Channel | param
     if route.proxy_command is None:
         return None
     try:
-        return paramiko.ProxyCommand(route.proxy_command)
+        return ProxyCommand(route.proxy_command)
     except (OSError, ValueError) as exc:
         why = clip(printable(str(exc))) or type(exc).__name__
         raise JumpFailed(f"the ProxyCommand of {route.proxy_where} cannot be started: {why}") from None
