@@ -6,7 +6,9 @@ the cluster, and from nobody else:
   (a note names them, for the reviewer to compare with the cluster's addresses), unless they are
   every address (more than half of a family's addresses): `cluster-open`;
 - with `--cluster-net`: no address outside those networks may get in (`cluster-open`), and every
-  address of them must (`restricted`, or blocked where nobody gets in).
+  address of them must (`restricted`, or blocked where nobody gets in); the site's management
+  networks (`--management-net`) may get in too, and need not. They never excuse a port open to
+  every address, and without the cluster's network they are only named in the note.
 Either way every flow of the sources let in must get in (each port of the row, client source
 ports, the device's own addresses): a rule for one of two ports is `restricted`. A family counts
 where the kernel lets someone in there: an IPv4-only cluster rule set is complete on a node that
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.verdict import Verdict, for_row
-from pytest_portspec.firewall.intervals import Intervals
+from pytest_portspec.firewall.intervals import EMPTY, Intervals
 from pytest_portspec.firewall.model import KernelModel
 from pytest_portspec.firewall.questions import Answer, open_to, undecided
 from pytest_portspec.firewall.sources import (
@@ -55,7 +57,7 @@ def check_cluster_row(
     if isinstance(sources, str):
         return for_row(e, "ufw", "error", expected, sources)
     notes = _other_ports_note(e)
-    wide = _too_wide(model, sources, declared.cluster_nets)
+    wide = _too_wide(model, sources, declared)
     if wide is not None:
         why, evidence = wide
         return for_row(
@@ -75,10 +77,10 @@ def check_cluster_row(
     required = nets or {f: who for f, who in sources.who.items() if who}
     answer = open_to(model, "in", e.side.proto, ports, required or None)
     if answer.status == "yes":
-        notes += [_accepted(model, sources, declared.cluster_nets)]
-        return for_row(
-            e, "ufw", "passed", expected, answer.why, evidence=[*answer.evidence, view], notes=notes
-        )
+        managed, rules = _management(model, sources, declared)
+        notes += [_accepted(model, sources, declared.cluster_nets, managed)]
+        evidence = [*answer.evidence, *rules, view]
+        return for_row(e, "ufw", "passed", expected, answer.why, evidence=evidence, notes=notes)
     if answer.status != "no":
         return for_row(e, "ufw", "error", expected, answer.why, evidence=answer.evidence, notes=notes)
     return _refused(e, answer, sources, declared, expected, ufw, notes)
@@ -115,13 +117,19 @@ def _refused(
     )
 
 
-def _too_wide(model: KernelModel, sources: Sources, nets: tuple[str, ...]) -> tuple[str, list[str]] | None:
-    """Why the sources let in are more than the cluster, with the rules that let them in."""
+def _too_wide(model: KernelModel, sources: Sources, declared: Declarations) -> tuple[str, list[str]] | None:
+    """Why the sources let in are more than the cluster (and the management networks, once the
+    cluster's network is known), with the rules that let them in."""
+    nets, managed = declared.cluster_nets, declared.management_nets
     cluster = nets_by_family(model, nets)
+    allowed = nets_by_family(model, managed) if nets else {}
     for family, who in sorted(sources.who.items()):
         if nets:
-            outside = who - cluster.get(family, Intervals())
+            # a management network as wide as every address still leaves the port open to everyone
+            extra = EMPTY if every_address(model, sources, family) else allowed.get(family, EMPTY)
+            outside = who - (cluster.get(family, EMPTY) | extra)
             where = f"addresses outside the cluster network ({', '.join(nets)})"
+            where += f" and the management networks ({', '.join(managed)})" if managed else ""
         else:
             outside = who if every_address(model, sources, family) else Intervals()
             where = "every address"
@@ -132,21 +140,40 @@ def _too_wide(model: KernelModel, sources: Sources, nets: tuple[str, ...]) -> tu
     return None
 
 
-def _accepted(model: KernelModel, sources: Sources, nets: tuple[str, ...]) -> str:
+def _accepted(model: KernelModel, sources: Sources, nets: tuple[str, ...], managed: list[str]) -> str:
     """The note of a passed cluster-only row: who gets in, for the reviewer to compare."""
     who = "; ".join(
         f"{addresses_text(model, f, w)}{' (IPv6)' if f == 6 else ''}"
         for f, w in sorted(sources.who.items())
         if w
     )
+    names = ", ".join(managed)
     if nets:
-        return (
-            f"cluster-only port: the kernel lets in the cluster network ({', '.join(nets)}) and nobody else"
-        )
+        others = f"but the site's management networks ({names}), which may get in" if managed else "else"
+        cluster = ", ".join(nets)
+        return f"cluster-only port: the kernel lets in the cluster network ({cluster}) and nobody {others}"
     return (
-        f"cluster-only port: the kernel lets it in only from {who}; the document gives it for the"
-        " cluster's nodes: compare with their addresses (--cluster-net CIDR judges it)"
+        f"cluster-only port: the kernel lets it in only from {who}"
+        + (f" (in the site's management networks: {names})" if managed else "")
+        + "; the document gives it for the cluster's nodes: compare with their addresses"
+        " (--cluster-net CIDR judges it)"
     )
+
+
+def _management(model: KernelModel, sources: Sources, declared: Declarations) -> tuple[list[str], list[str]]:
+    """The management networks some of whose addresses get in (beyond the cluster network, when it
+    is known) and, when it is, the rules that let them in: the evidence of what they were allowed."""
+    cluster = nets_by_family(model, declared.cluster_nets)
+    named: list[str] = []
+    rules: list[str] = []
+    for net in declared.management_nets:
+        for family, addresses in nets_by_family(model, (net,)).items():
+            got_in = sources.of(family) & addresses
+            got_in -= cluster.get(family, EMPTY)
+            if got_in:
+                named.append(net)
+                rules += rules_for(model, sources, family, got_in) if declared.cluster_nets else []
+    return list(dict.fromkeys(named)), list(dict.fromkeys(rules))[:6]
 
 
 def _other_ports_note(e: Expectation) -> list[str]:
@@ -168,7 +195,7 @@ def cluster_exposure(facts: Facts, s: Socket, rows: list[Expectation], declared:
     sources = let_in(facts.kernel, s.proto, port, s.families)
     if isinstance(sources, str):
         return ""
-    wide = _too_wide(facts.kernel, sources, declared.cluster_nets)
+    wide = _too_wide(facts.kernel, sources, declared)
     if wide is None:
         return ""
     where = wide[0].rpartition(": a cluster-only port open to ")[2]

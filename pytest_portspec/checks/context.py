@@ -23,6 +23,8 @@ class Declarations:
     management_port: int = 22  # the SSH port this run connects through
     tester_address: str | None = None  # where the tester's connection comes from, as the device sees it
     cluster_nets: tuple[str, ...] = ()  # --cluster-net CIDR: the only sources of cluster-only ports
+    # --management-net CIDR: may also reach cluster-only ports, once the cluster's network is known
+    management_nets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

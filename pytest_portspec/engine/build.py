@@ -41,6 +41,7 @@ def _declarations(settings: Settings, port: int, lab: dict[str, Any] | None) -> 
         site_allow=settings.site_allow,
         management_port=port,
         cluster_nets=settings.cluster_nets,
+        management_nets=settings.management_nets,
     )
 
 
@@ -115,6 +116,7 @@ def _from_inventory(settings: Settings, device: InventoryDevice) -> tuple[Settin
         sudo=settings.sudo if device.sudo is None else device.sudo,
         sudo_password=device.sudo_password or settings.sudo_password,
         cluster_nets=_cluster_nets(settings, device),
+        management_nets=_management_nets(settings, device),
     )
     host = f"lab:{device.name}" if is_lab_host(device.host) else device.host
     request = DeviceRequest(
@@ -124,10 +126,16 @@ def _from_inventory(settings: Settings, device: InventoryDevice) -> tuple[Settin
 
 
 def _cluster_nets(settings: Settings, device: InventoryDevice) -> tuple[str, ...]:
-    """--cluster-net's networks and those the device's clusters name in the inventory."""
+    """--cluster-net's networks, those the device's clusters name in the inventory and its own."""
     inventory = settings.inventory
     own = networks_of(inventory.clusters, inventory.cluster_nets, device.name) if inventory else ()
-    return tuple(dict.fromkeys((*settings.cluster_nets, *own)))
+    return tuple(dict.fromkeys((*settings.cluster_nets, *own, *device.cluster_nets)))
+
+
+def _management_nets(settings: Settings, device: InventoryDevice) -> tuple[str, ...]:
+    """--management-net's networks, the inventory's `management:` and the device's own."""
+    site = settings.inventory.management_nets if settings.inventory else ()
+    return tuple(dict.fromkeys((*settings.management_nets, *site, *device.management_nets)))
 
 
 def _device(settings: Settings, request: DeviceRequest, name: str | None = None) -> DeviceRun:

@@ -34,6 +34,7 @@ class Settings:
     dests: dict[str, tuple[str, ...]] = field(default_factory=dict)
     site_allow: frozenset[tuple[str, int]] = frozenset()
     cluster_nets: tuple[str, ...] = ()  # --cluster-net: the only sources of cluster-only ports
+    management_nets: tuple[str, ...] = ()  # --management-net: may reach cluster-only ports too
     ssh_user: str | None = None
     ssh_key: str | None = None
     ssh_config: str | None = None

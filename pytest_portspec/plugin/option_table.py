@@ -80,6 +80,15 @@ def add_options(parser: pytest.Parser) -> None:
         help="the cluster's network: the only sources cluster-only ports may let in; repeatable "
         "(ini: portspec_cluster_net)",
     )
+    add(
+        "--management-net",
+        action="append",
+        default=[],
+        dest="portspec_management_nets",
+        metavar="CIDR",
+        help="a management network of the site: with --cluster-net, cluster-only ports may let it in "
+        "too; repeatable (ini: portspec_management_net)",
+    )
     add("--ssh-user", dest="portspec_ssh_user", metavar="USER", help="SSH user (ini: portspec_ssh_user)")
     add("--ssh-key", dest="portspec_ssh_key", metavar="FILE", help="SSH private key file")
     add(
@@ -175,6 +184,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("portspec_max_parallel", "devices read at once", default="32")
     parser.addini("portspec_accept", "accepted deviations (waivers) file", default="")
     parser.addini("portspec_cluster_net", "the cluster's networks (CIDR), one a line", type="linelist")
+    parser.addini(
+        "portspec_management_net", "the site's management networks (CIDR), one a line", type="linelist"
+    )
     parser.addini(
         "portspec_spec_dirs", "spec directories searched before the packaged specs", type="paths", default=[]
     )

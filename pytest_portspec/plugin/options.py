@@ -71,7 +71,12 @@ def load_settings(config: pytest.Config) -> Settings:
         ports={k: _port(v, f"--port {k}") for k, v in _pairs(option.portspec_ports, "--port")},
         dests=_dests(option.portspec_dests),
         site_allow=_site_allow(option.portspec_site_allow),
-        cluster_nets=_cluster_nets(option.portspec_cluster_nets or config.getini("portspec_cluster_net")),
+        cluster_nets=_networks(
+            option.portspec_cluster_nets or config.getini("portspec_cluster_net"), "--cluster-net"
+        ),
+        management_nets=_networks(
+            option.portspec_management_nets or config.getini("portspec_management_net"), "--management-net"
+        ),
         ssh_user=option.portspec_ssh_user or config.getini("portspec_ssh_user") or None,
         ssh_key=option.portspec_ssh_key,
         ssh_config=getattr(option, "ssh_config", None) or config.getini("portspec_ssh_config") or None,
@@ -133,14 +138,14 @@ def _site_allow(values: list[str]) -> frozenset[tuple[str, int]]:
     return frozenset(site_allow)
 
 
-def _cluster_nets(values: list[str]) -> tuple[str, ...]:
-    """--cluster-net CIDR: networks, each in canonical form."""
+def _networks(values: list[str], flag: str) -> tuple[str, ...]:
+    """--cluster-net / --management-net CIDR: networks, each in canonical form."""
     nets: list[str] = []
     for value in values:
         try:
             nets.append(check_cidr(value))
         except ValueError as exc:
-            raise pytest.UsageError(f"--cluster-net {value!r}: {exc}") from None
+            raise pytest.UsageError(f"{flag} {value!r}: {exc}") from None
     return tuple(dict.fromkeys(nets))
 
 

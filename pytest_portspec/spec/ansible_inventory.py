@@ -5,7 +5,8 @@
 A host is a device when its vars (its own or its groups', as Ansible merged them) have
 `portspec_spec`; the others (bastions, monitoring servers) are counted and named in the header.
 Our keys are vars: portspec_spec, _profile, _role, _enable, _disable, _firmware, _address,
-_tester, _site, _cluster. Connection and become vars map as spec/ansible_connection.py says.
+_tester, _site, _cluster, and _cluster_nets / _management_nets (networks, as --cluster-net and
+--management-net say for this host). Connection and become vars map as spec/ansible_connection.py says.
 Every device is validated like a device of our YAML inventory (spec/inventory_checks.py); every
 problem names the inventory, the host and the var.
 
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from pytest_portspec.addresses import is_documentation_address
+from pytest_portspec.addresses import check_cidr, is_documentation_address
 from pytest_portspec.device.schemes import scheme_of
 from pytest_portspec.errors import Problem, SpecError
 from pytest_portspec.spec.ansible_connection import connection
@@ -103,6 +104,7 @@ def _device(hv: HostVars, spec_dirs: tuple[Path, ...], refuse: Documentation) ->
     spec = hv.text("portspec_spec")
     text = {k: hv.text(f"portspec_{k}") for k in TEXT_KEYS if hv.has(f"portspec_{k}")}
     lists = {k: hv.names(f"portspec_{k}") for k in ("enable", "disable") if hv.has(f"portspec_{k}")}
+    nets = {k: _networks(hv, f"portspec_{k}") for k in ("cluster_nets", "management_nets")}
     conn = connection(hv)
     host = str(conn["host"])
     host_var = next((v for v in ("ansible_host", "ansible_ssh_host") if hv.has(v)), "")
@@ -128,6 +130,8 @@ def _device(hv: HostVars, spec_dirs: tuple[Path, ...], refuse: Documentation) ->
         host_key_policy=cast(Any, conn.get("host_key_policy")),
         sudo=cast("bool | None", conn.get("sudo")),
         sudo_password=_text(conn.get("sudo_password")),
+        cluster_nets=nets["cluster_nets"],
+        management_nets=nets["management_nets"],
     )
     problem = selection_problem(device, spec_dirs)
     if problem is not None:
@@ -190,6 +194,17 @@ def _notes(source: str, devices: list[InventoryDevice], skipped: list[str]) -> t
         )
         line += f"; {len(skipped)} host(s) without portspec_spec not checked: {shown}"
     return (line,)
+
+
+def _networks(hv: HostVars, var: str) -> tuple[str, ...]:
+    """A network var: one CIDR, a list, or CIDRs separated by commas; each one checked."""
+    found: list[str] = []
+    for text in hv.names(var) if hv.has(var) else ():
+        try:
+            found.append(check_cidr(text))
+        except ValueError as exc:
+            hv.problem(var, str(exc))
+    return tuple(dict.fromkeys(found))
 
 
 def _text(value: object) -> str | None:

@@ -16,6 +16,7 @@
         tester: tester-a             # optional: the xdist worker (--tx ...//id=tester-a) that checks it
     clusters:
       - {name: voss-cluster, devices: [database-1]}  # networks: [CIDR] optional, as --cluster-net
+    management: [198.51.100.0/24]    # optional: the site's management networks, as --management-net
 
 Validated like specs: every problem names file, line, key path and what is wrong (pure).
 """
@@ -33,7 +34,7 @@ from pytest_portspec.addresses import is_documentation_address
 from pytest_portspec.errors import Problem
 from pytest_portspec.spec import yamlsrc as y
 from pytest_portspec.spec.inventory_checks import Documentation, host_problem, name_problem, selection_problem
-from pytest_portspec.spec.inventory_nets import cluster_networks
+from pytest_portspec.spec.inventory_nets import cluster_networks, management_networks
 
 if TYPE_CHECKING:
     from pytest_portspec.device.address import HostKeyPolicy
@@ -65,6 +66,8 @@ class InventoryDevice:
     host_key_policy: HostKeyPolicy | None = None  # -o StrictHostKeyChecking=: never looser than the run's
     sudo: bool | None = None  # ansible_become: root reads through `sudo -n`; None: the run's choice
     sudo_password: str | None = field(default=None, repr=False, compare=False)  # never printed
+    cluster_nets: tuple[str, ...] = ()  # portspec_cluster_nets: as --cluster-net, for this device
+    management_nets: tuple[str, ...] = ()  # portspec_management_nets: as --management-net
 
     def host_key_policy_under(self, run: HostKeyPolicy) -> HostKeyPolicy:
         """The device's host-key policy within the run's: the stricter of the two."""
@@ -80,6 +83,7 @@ class Inventory:
     notes: tuple[str, ...] = ()  # what the run's header says of the inventory (hosts that are no device)
     sites: dict[str, str] = field(default_factory=dict)  # device -> its site, when an inventory holds several
     cluster_nets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a cluster's `networks:`
+    management_nets: tuple[str, ...] = ()  # `management:`, the site's: as --management-net
 
 
 def load_inventory(path: Path, spec_dirs: tuple[Path, ...] = (), *, lab: bool = False) -> Inventory:
@@ -88,7 +92,9 @@ def load_inventory(path: Path, spec_dirs: tuple[Path, ...] = (), *, lab: bool = 
     src = y.Source(str(path))
     root = y.read_file(path, src)
     top = (
-        y.mapping(src, root, "", ("site", "devices"), ("defaults", "clusters")) if root is not None else None
+        y.mapping(src, root, "", ("site", "devices"), ("defaults", "clusters", "management"))
+        if root is not None
+        else None
     )
     if top is None:
         src.raise_if_problems()
@@ -119,8 +125,9 @@ def load_inventory(path: Path, spec_dirs: tuple[Path, ...] = (), *, lab: bool = 
         names.setdefault(d.name, d.line)
     clusters = _clusters(src, top.get("clusters"), tuple(names))
     nets = cluster_networks(src, top.get("clusters"))
+    management = management_networks(src, top.get("management"))
     src.raise_if_problems()
-    return Inventory(site or "", tuple(devices), clusters, cluster_nets=nets)
+    return Inventory(site or "", tuple(devices), clusters, cluster_nets=nets, management_nets=management)
 
 
 def _defaults(src: y.Source, node: yaml.Node | None) -> dict[str, object]:

@@ -1,8 +1,10 @@
-"""The networks an inventory's clusters name (`clusters: - {name, devices, networks: [CIDR]}`) (pure).
+"""The networks an inventory names: its clusters' (`clusters: - {name, devices, networks: [CIDR]}`)
+and the site's management networks (`management: [CIDR]`) (pure).
 
 A cluster's networks are the only sources its nodes' cluster-only ports may let in, as
 `--cluster-net` says for a run (checks/cluster_rows.py): a device's are the run's and those of
-every cluster it belongs to.
+every cluster it belongs to. The management networks may let themselves in too, as
+`--management-net` says: the run's and the inventory's.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ def cluster_networks(src: y.Source, node: yaml.Node | None) -> dict[str, tuple[s
         nets = y.one_or_many(src, fields["networks"], f"clusters[{i}].networks", _network)
         found[str(fields["name"].value)] = tuple(nets)
     return found
+
+
+def management_networks(src: y.Source, node: yaml.Node | None) -> tuple[str, ...]:
+    """The site's management networks, canonical; a problem (file, line, path) for each bad one."""
+    if node is None:
+        return ()
+    return tuple(dict.fromkeys(y.one_or_many(src, node, "management", _network)))
 
 
 def _network(src: y.Source, node: yaml.Node, path: str) -> str | None:

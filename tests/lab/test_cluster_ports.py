@@ -63,6 +63,19 @@ def test_a_database_node_whose_cluster_ports_only_the_cluster_reaches_passes(
     narrower = run_plugin(pytester, "--device", "voss@lab:db-cluster", "--cluster-net", "198.18.251.0/24")
     # the rules let in more than the declared network: the rows and the exposure audit fail
     assert bad(narrower) == {key: "cluster-open" for key in CLUSTER_ROWS} | {"exposure::exposure": "exposed"}
+    # the rest of what the rules let in is the site's management network: allowed, and named
+    managed = run_plugin(
+        pytester,
+        "--device",
+        "voss@lab:db-cluster",
+        "--cluster-net",
+        "198.18.251.0/24",
+        "--management-net",
+        CLUSTER_NET,
+    )
+    assert bad(managed) == {}, managed["stdout"][-3000:]
+    notes = results(managed)["in-27017,27030-tcp-db-db-database::ufw"]["notes"]
+    assert any(f"management networks ({CLUSTER_NET})" in n for n in notes), notes
 
 
 def test_the_same_node_with_27017_open_to_anywhere_fails_the_rows_and_the_exposure_audit(
