@@ -1,5 +1,6 @@
-"""`--cluster-net CIDR` (ini: portspec_cluster_net): the cluster network of cluster-only ports,
-validated when the run starts and passed to every device's checks."""
+"""`--cluster-net CIDR` and `--management-net CIDR` (ini: portspec_cluster_net, portspec_management_net):
+the cluster and management networks of cluster-only ports, validated when the run starts and passed
+to every device's checks; an inventory cluster's `networks:`."""
 
 from __future__ import annotations
 
@@ -16,39 +17,58 @@ from pytest_portspec.spec.inventory import load_inventory
 DEVICE = ("--device", "voss@198.18.0.10", "--role", "database")
 
 
+# (option, ini key, Settings field, a network of its own): the two options share one validation
+OPTIONS = [
+    ("--cluster-net", "portspec_cluster_net", "cluster_nets", "198.18.40"),
+    ("--management-net", "portspec_management_net", "management_nets", "198.18.50"),
+]
+
+
+@pytest.mark.parametrize(("flag", "ini", "field", "net"), OPTIONS)
 @pytest.mark.parametrize(
     ("value", "why"),
     [
-        ("198.18.40.0/33", "invalid network '198.18.40.0/33'"),
+        ("{net}.0/33", "invalid network '{net}.0/33'"),
         ("cluster", "expected ADDRESS/PREFIX"),
-        ("198.18.40.0/24,198.18.41.0/24", "expected ADDRESS/PREFIX"),
+        ("{net}.0/24,198.18.41.0/24", "expected ADDRESS/PREFIX"),
         ("", "expected ADDRESS/PREFIX"),
-        ("198.18.40.7/24", "host bits are set (did you mean 198.18.40.0/24?)"),
+        ("{net}.7/24", "host bits are set (did you mean {net}.0/24?)"),
     ],
 )
-def test_a_bad_cluster_network_is_a_usage_error(pytester: pytest.Pytester, value: str, why: str) -> None:
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--collect-only", *DEVICE, "--cluster-net", value
-    )
+def test_a_bad_network_is_a_usage_error(
+    pytester: pytest.Pytester, flag: str, ini: str, field: str, net: str, value: str, why: str
+) -> None:
+    value, why = value.format(net=net), why.format(net=net)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", *DEVICE, flag, value)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert f"--cluster-net {value!r}: " in result.stderr.str() and why in result.stderr.str()
+    assert f"{flag} {value!r}: " in result.stderr.str() and why in result.stderr.str()
     assert "Traceback" not in result.stderr.str()
 
 
-def test_the_cluster_networks_reach_every_devices_declarations(pytester: pytest.Pytester) -> None:
-    config = pytester.parseconfig(
-        *DEVICE, "--cluster-net", "198.18.40.0/24", "--cluster-net", "2001:2:0:40::/64"
-    )
-    settings = load_settings(config)
-    assert settings.cluster_nets == ("198.18.40.0/24", "2001:2:0:40::/64")
+@pytest.mark.parametrize(("flag", "ini", "field", "net"), OPTIONS)
+def test_the_networks_reach_every_devices_declarations(
+    pytester: pytest.Pytester, flag: str, ini: str, field: str, net: str
+) -> None:
+    settings = load_settings(pytester.parseconfig(*DEVICE, flag, f"{net}.0/24", flag, "2001:2:0:40::/64"))
+    assert getattr(settings, field) == (f"{net}.0/24", "2001:2:0:40::/64")
     [run] = build_fleet(settings).runs
-    assert run.declared.cluster_nets == ("198.18.40.0/24", "2001:2:0:40::/64")
+    assert getattr(run.declared, field) == (f"{net}.0/24", "2001:2:0:40::/64")
 
 
-def test_the_ini_names_them_too(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nportspec_cluster_net =\n    198.18.40.0/24\n    198.18.41.0/24\n")
+@pytest.mark.parametrize(("flag", "ini", "field", "net"), OPTIONS)
+def test_the_ini_names_them_too(pytester: pytest.Pytester, flag: str, ini: str, field: str, net: str) -> None:
+    pytester.makeini(f"[pytest]\n{ini} =\n    {net}.0/24\n    198.18.41.0/24\n")
     settings = load_settings(pytester.parseconfig(*DEVICE))
-    assert settings.cluster_nets == ("198.18.40.0/24", "198.18.41.0/24")
+    assert getattr(settings, field) == (f"{net}.0/24", "198.18.41.0/24")
+
+
+@pytest.mark.parametrize(("flag", "ini", "field", "net"), OPTIONS)
+def test_a_bad_network_in_the_ini_is_named_as_the_option_too(
+    pytester: pytest.Pytester, flag: str, ini: str, field: str, net: str
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini} = {net}.1/24\n")
+    with pytest.raises(pytest.UsageError, match=rf"{flag} '{net}.1/24': .*host bits"):
+        load_settings(pytester.parseconfig(*DEVICE))
 
 
 SITE = """\

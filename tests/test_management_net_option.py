@@ -1,6 +1,6 @@
-"""`--management-net CIDR` (ini: portspec_management_net), an inventory's `management:` and the
-Ansible vars portspec_management_nets / portspec_cluster_nets: validated when the run starts,
-each bad network named, and passed to every device's checks."""
+"""An inventory's `management:` and the Ansible vars portspec_management_nets / portspec_cluster_nets:
+validated when the inventory is read, each bad network named, and passed to every device's checks
+(the options themselves: test_cluster_net_option.py)."""
 
 from __future__ import annotations
 
@@ -12,51 +12,10 @@ import pytest
 from pytest_portspec.engine.build import build_fleet
 from pytest_portspec.engine.settings import Settings
 from pytest_portspec.errors import SpecError
-from pytest_portspec.plugin.options import load_settings
 from pytest_portspec.spec.ansible_inventory import inventory_from_list
 from pytest_portspec.spec.inventory import load_inventory
 
 DEVICE = ("--device", "voss@198.18.0.10", "--role", "database")
-
-
-@pytest.mark.parametrize(
-    ("value", "why"),
-    [
-        ("198.18.50.0/33", "invalid network '198.18.50.0/33'"),
-        ("management", "expected ADDRESS/PREFIX"),
-        ("", "expected ADDRESS/PREFIX"),
-        ("198.18.50.7/24", "host bits are set (did you mean 198.18.50.0/24?)"),
-    ],
-)
-def test_a_bad_management_network_is_a_usage_error(pytester: pytest.Pytester, value: str, why: str) -> None:
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--collect-only", *DEVICE, "--management-net", value
-    )
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert f"--management-net {value!r}: " in result.stderr.str() and why in result.stderr.str()
-    assert "Traceback" not in result.stderr.str()
-
-
-def test_the_management_networks_reach_every_devices_declarations(pytester: pytest.Pytester) -> None:
-    config = pytester.parseconfig(
-        *DEVICE, "--management-net", "198.18.50.0/24", "--management-net", "2001:2:0:50::/64"
-    )
-    settings = load_settings(config)
-    assert settings.management_nets == ("198.18.50.0/24", "2001:2:0:50::/64")
-    [run] = build_fleet(settings).runs
-    assert run.declared.management_nets == ("198.18.50.0/24", "2001:2:0:50::/64")
-
-
-def test_the_ini_names_them_too(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nportspec_management_net =\n    198.18.50.0/24\n    198.18.51.0/24\n")
-    settings = load_settings(pytester.parseconfig(*DEVICE))
-    assert settings.management_nets == ("198.18.50.0/24", "198.18.51.0/24")
-
-
-def test_a_bad_network_in_the_ini_is_named_as_the_option_too(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nportspec_management_net = 198.18.50.1/24\n")
-    with pytest.raises(pytest.UsageError, match=r"--management-net '198.18.50.1/24': .*host bits"):
-        load_settings(pytester.parseconfig(*DEVICE))
 
 
 SITE = """\
