@@ -3,6 +3,7 @@ in one process says, and each appliance still takes its three remote commands, o
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
@@ -66,6 +67,33 @@ def comparable(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[st
     return devices, results
 
 
+def differences(plain: dict[str, Any], spread: dict[str, Any]) -> str:
+    """Where two runs' comparable results differ: each device field (a raw section line by line) and
+    result, so that a difference seen once on a loaded machine says what it was."""
+    told: list[str] = []
+    (plain_devices, plain_results), (spread_devices, spread_results) = comparable(plain), comparable(spread)
+    for a, b in zip(plain_devices, spread_devices, strict=False):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) == b.get(key):
+                continue
+            if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+                for section in sorted(set(a[key]) | set(b[key])):
+                    x, y = a[key].get(section), b[key].get(section)
+                    if x != y:
+                        lines = difflib.unified_diff(
+                            str(x).splitlines(), str(y).splitlines(), lineterm="", n=1
+                        )
+                        told.append(f"{a.get('device')} {key}.{section}:\n" + "\n".join(list(lines)[:40]))
+            else:
+                told.append(f"{a.get('device')} {key}: {a.get(key)!r:.300} != {b.get(key)!r:.300}")
+    told += [
+        f"result {x.get('nodeid')}: {x} != {y}"
+        for x, y in zip(plain_results, spread_results, strict=False)
+        if x != y
+    ]
+    return "\n".join(told[:20]) or "the lists differ in length"
+
+
 def test_two_workers_give_the_results_of_one_process_with_one_snapshot_per_appliance(
     lab: LabSession, pytester: pytest.Pytester
 ) -> None:
@@ -94,7 +122,7 @@ def test_two_workers_give_the_results_of_one_process_with_one_snapshot_per_appli
     assert "not run" not in {r["outcome"] for r in spread_data["results"]}
 
     # the results file: both devices with their snapshots, proofs and explained rules, all results
-    assert comparable(spread_data) == comparable(plain_data)
+    assert comparable(spread_data) == comparable(plain_data), differences(plain_data, spread_data)
     for device in spread_data["devices"]:
         assert device["read_only"] is True
         assert device["snapshot"]["ufw-status"].startswith("Status: active")
