@@ -165,7 +165,15 @@ class HostileServer:
             transport = paramiko.Transport(connection)
             transport.add_server_key(self.keys.host_key)
             self._transports.append(transport)
-            transport.start_server(event=threading.Event(), server=_Interface(self))
+            transport.start_server(event=threading.Event(), server=self.interface(transport))
+            self.serving(transport)
+
+    def interface(self, transport: paramiko.Transport) -> paramiko.ServerInterface:
+        """What answers a connection's requests (a jump host's forwards too: jump_server.py)."""
+        return _Interface(self)
+
+    def serving(self, transport: paramiko.Transport) -> None:
+        """Called once a connection is served (a jump host pipes its forwarded channels)."""
 
 
 # --- behaviours ---------------------------------------------------------------------------------

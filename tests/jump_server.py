@@ -66,17 +66,11 @@ class JumpServer(HostileServer):
         self.pending: dict[tuple[int, int], socket.socket] = {}
         self.opened: list[socket.socket] = []
 
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                connection, _ = self._listener.accept()
-            except (TimeoutError, OSError):
-                continue
-            transport = paramiko.Transport(connection)
-            transport.add_server_key(self.keys.host_key)
-            self._transports.append(transport)
-            transport.start_server(event=threading.Event(), server=_Forwarding(self, transport))
-            self.spawn(self._channels, transport)
+    def interface(self, transport: paramiko.Transport) -> paramiko.ServerInterface:
+        return _Forwarding(self, transport)
+
+    def serving(self, transport: paramiko.Transport) -> None:
+        self.spawn(self._channels, transport)
 
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)  # type: ignore[arg-type]
