@@ -178,6 +178,7 @@ def test_every_drift_is_documented() -> None:
         "docker-forward-local",
         "nft-forward",
         "vendor-lon-listing",
+        "hidden-listener",
     }
     assert all(kind.description for kind in KINDS.values())
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_portspec.errors import LabError, PortspecError
-from pytest_portspec.lab import appliance, enclave, internet
+from pytest_portspec.lab import appliance, enclave, hidden, internet
 from pytest_portspec.lab.drifts import apply_drifts
 from pytest_portspec.lab.plan import Addresses, plan_appliance
 from pytest_portspec.lab.processes import alive, in_namespace, kill, netns_exists, netns_pids, wait_for
@@ -106,6 +106,12 @@ class Lab:
             appliance.hide_ufw(sshd)
         groups = appliance.start_listeners(sshd, plan)
         state["pids"]["listeners"] = [g["pid"] for g in groups]
+        if plan.hidden_listeners:
+            hidden_ns = hidden.hidden_namespace(self.store, name)
+            state["hidden_netns"] = hidden_ns
+            state["pids"]["hidden"] = hidden.bring_up(
+                state["netns"], hidden_ns, addresses, plan.hidden_listeners, groups
+            )
         known_hosts = run_dir / "known_hosts"
         known_hosts.write_text(appliance.known_hosts_line(addresses, host_key), encoding="utf-8")
         state.update(
@@ -120,6 +126,7 @@ class Lab:
                 "ufw_enabled": plan.ufw_enabled,
                 "site_blocks": [f"{port}/{proto}" for proto, port in plan.site_blocks],
                 "dns_failures": list(plan.dns_failures),
+                "hidden_listeners": [f"{port}/{proto}" for proto, port in plan.hidden_listeners],
                 "sudo_password_file": str(run_dir / "sudo-password") if plan.sudo_password else None,
                 "up_seconds": round(time.monotonic() - started, 2),
             }
@@ -151,6 +158,7 @@ class Lab:
                 self.internet.remove()
             if everything:
                 enclave.remove_all(self.store)
+                hidden.remove_all(self.store)  # an interrupted up's, whose state is gone
             return [s["name"] for s in chosen]
 
     def _take_down(self, state: dict[str, Any]) -> None:
@@ -158,6 +166,7 @@ class Lab:
         ns = state.get("netns") or self.store.namespace(name)
         pids = state.get("pids", {})
         kill(netns_pids(ns))  # everything in the appliance's namespace is the lab's, recorded pids may not be
+        hidden.remove(hidden.hidden_namespace(self.store, name))  # by its name: it may not be recorded yet
         if state.get("site") and "index" in state:
             self.segments.get(state["site"]).unblock(state["index"], state.get("segment_address"))
         if "index" in state:

@@ -17,7 +17,7 @@ from pytest_portspec.lab.drift_kind import DriftKind, expose_loopback
 from pytest_portspec.lab.drift_kind import in_port_spec as _in_port_spec
 from pytest_portspec.lab.drift_kind import mentions as _mentions
 from pytest_portspec.lab.drift_kind import port_proto as _port_proto
-from pytest_portspec.lab.drifts_net import NET_KINDS
+from pytest_portspec.lab.drifts_net import NET_KINDS, check_hidden
 from pytest_portspec.lab.plan import MANAGEMENT_PORT, AppliancePlan, Listener
 from pytest_portspec.spec.model import Proto
 
@@ -228,4 +228,5 @@ def apply_drifts(plan: AppliancePlan, drifts: Sequence[str]) -> AppliancePlan:
             plan = kind.apply(plan, argument)
         except LabError as exc:
             raise LabError(f"drift {drift!r}: {exc}") from None
+    check_hidden(plan)  # a hidden port takes its traffic from whatever a later drift put there
     return replace(plan, drifts=(*plan.drifts, *drifts))

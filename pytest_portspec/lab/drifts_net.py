@@ -1,16 +1,20 @@
 """Drifts of the network stack the plugin must see through (pure): a dual-stack socket, an
 IPv6-only ufw rule, a UDP service that answers junk, port forwards (Docker's iptables DNAT and
-an nftables one), and the SmartServer set up as the vendor's own `ufw status numbered` listing.
+an nftables one), the SmartServer set up as the vendor's own `ufw status numbered` listing, and
+a listener in a namespace of its own that only a scan from outside can see (hidden-listener).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
+from typing import cast
 
 from pytest_portspec.errors import LabError
 from pytest_portspec.lab.drift_kind import DriftKind, expose_loopback, mentions, port_number, port_proto
 from pytest_portspec.lab.plan import MANAGEMENT_PORT, AppliancePlan, Listener, NatForward
+from pytest_portspec.spec.model import Proto
 
 JUNK_PROCESS = "udp-junk"
 LON_PROCESS = "echlte"
@@ -72,6 +76,38 @@ def _vendor_lon_listing(plan: AppliancePlan, argument: str) -> AppliancePlan:
     return replace(plan, listeners=tuple(listeners), ufw_commands=(*commands, *LON_LISTING))
 
 
+def _hidden_listener(plan: AppliancePlan, argument: str) -> AppliancePlan:
+    match = re.fullmatch(r"(\d{1,5})(?:/(tcp|udp))?", argument)
+    if not match or not 1 <= int(match.group(1)) <= 65535:
+        raise LabError(f"expected PORT or PORT/PROTO such as 8443 or 8443/udp, found {argument!r}")
+    port, proto = int(match.group(1)), cast(Proto, match.group(2) or "tcp")
+    if (proto, port) == ("tcp", MANAGEMENT_PORT):
+        raise LabError(f"hiding {MANAGEMENT_PORT}/tcp would cut the lab's own access to the appliance")
+    if (proto, port) in plan.hidden_listeners:
+        raise LabError(f"{port}/{proto} is already hidden")
+    taken = _shadowed(plan, proto, port)
+    if taken:
+        raise LabError(f"{port}/{proto} is already {taken}")
+    return replace(plan, hidden_listeners=(*plan.hidden_listeners, (proto, port)))
+
+
+def _shadowed(plan: AppliancePlan, proto: Proto, port: int) -> str:
+    """What of the appliance's own a hidden port would take the traffic from ("" for nothing): the tc
+    redirect comes before the appliance's sockets and nat rules, so the drifts would not add up."""
+    if any((item.proto, item.port) == (proto, port) for item in plan.listeners):
+        return "held by a service of this appliance"
+    forwarded = {(p, f) for p, f, _ in plan.forwards} | {(f.proto, f.port) for f in plan.nat_forwards}
+    return "forwarded by a nat rule of this appliance" if (proto, port) in forwarded else ""
+
+
+def check_hidden(plan: AppliancePlan) -> None:
+    """After every drift: a later drift must not put a socket or a forward on a hidden port either."""
+    for proto, port in plan.hidden_listeners:
+        taken = _shadowed(plan, proto, port)
+        if taken:
+            raise LabError(f"drift 'hidden-listener:{port}/{proto}': {port}/{proto} is also {taken}")
+
+
 NET_KINDS = (
     DriftKind(
         "expose-dual",
@@ -119,5 +155,12 @@ NET_KINDS = (
         "LON as the vendor's own `ufw status numbered` example: echlte on 1628/udp and 2541/udp, "
         "ufw allow (in and out) 2541/udp and 1628/udp, no TCP LON rule or listener",
         _vendor_lon_listing,
+    ),
+    DriftKind(
+        "hidden-listener",
+        "PORT[/PROTO]",
+        "a listener in a network namespace of its own on the appliance, reached by a tc redirect on "
+        "eth0 (IPv4, TCP unless /udp): no socket, firewall rule or nat rule of the appliance shows it",
+        _hidden_listener,
     ),
 )

@@ -120,6 +120,8 @@ class AppliancePlan:
     forwards: tuple[tuple[Proto, int, int], ...] = ()  # (proto, port, to port): nat REDIRECTs ufw never shows
     nat_forwards: tuple[NatForward, ...] = ()  # DNATs to the management address (Docker, nft)
     management: str = ""  # the appliance's management address (the nat forwards' destination)
+    # (proto, port) served from a namespace of its own, reached by a tc redirect on eth0 (lab/hidden.py)
+    hidden_listeners: tuple[tuple[Proto, int], ...] = ()
     drifts: tuple[str, ...] = field(default=())
 
 

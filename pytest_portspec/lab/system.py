@@ -23,6 +23,7 @@ TOOLS = {
     "dnsmasq": "dnsmasq-base",
     "sudo": "sudo",
     "ss": "iproute2",
+    "tc": "iproute2",  # the hidden-listener drift's redirects
     "nft": "nftables",  # the kernel model's native nftables rules, and the lab's nft drifts
     "ipset": "ipset",  # sets that iptables rules match against
 }
