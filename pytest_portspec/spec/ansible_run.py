@@ -12,19 +12,16 @@ names an inventory plugin) is the user's own program: it runs, under the same de
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pytest_portspec.errors import PortspecError
+from pytest_portspec.local_run import LocalRunError, run_local
 from pytest_portspec.text import clip, printable
 
 PROGRAM = "ansible-inventory"
@@ -95,60 +92,16 @@ def _diagnostics(err: bytes) -> str:
 
 
 def _run(argv: list[str], env: dict[str, str], deadline: float) -> tuple[int, bytes, bytes]:
-    """Run without a shell in a session of its own (so a script's children end with it), reading
-    both pipes under the caps; past the deadline or a cap, the whole session is killed."""
+    """Run it under the deadline and caps (local_run kills its whole session past either)."""
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise InventoryRunError(f"cannot run {PROGRAM}: {printable(str(exc))}") from None
-    with proc:  # closes both pipes and reaps it, however this ends
-        return _collect(proc, deadline, argv[2])
-
-
-def _collect(proc: subprocess.Popen[bytes], deadline: float, path: str) -> tuple[int, bytes, bytes]:
-    assert proc.stdout is not None and proc.stderr is not None
-    out, err = bytearray(), bytearray()
-    over: list[bool] = []  # the output passed its cap: the run was killed
-    readers = [
-        threading.Thread(target=_drain, args=(proc, proc.stdout, out, OUTPUT_CAP, over), daemon=True),
-        threading.Thread(target=_drain, args=(proc, proc.stderr, err, ERROR_CAP, None), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    try:
-        proc.wait(timeout=deadline)
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        proc.wait()
-        raise InventoryRunError(f"{PROGRAM} ran longer than {deadline:g} s on {path}: stopped") from None
-    finally:
-        for reader in readers:
-            reader.join(timeout=5)
-    if over:
-        raise InventoryRunError(f"{PROGRAM} printed more than {OUTPUT_CAP // 1024} KiB for {path}: stopped")
-    return proc.returncode, bytes(out), bytes(err)
-
-
-def _drain(
-    proc: subprocess.Popen[bytes], pipe: IO[bytes], into: bytearray, cap: int, over: list[bool] | None
-) -> None:
-    """Read a pipe to its end, keeping at most `cap` bytes; past it, the output (`over` given)
-    kills the run: a truncated JSON is no inventory."""
-    while chunk := pipe.read(65536):
-        if len(into) + len(chunk) <= cap:
-            into += chunk
-        elif over is not None and not over:
-            over.append(True)
-            _kill(proc)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):  # already gone
-        os.killpg(proc.pid, signal.SIGKILL)  # its own session: the script's children too
+        done = run_local(argv, deadline=deadline, output_cap=OUTPUT_CAP, env=env, error_cap=ERROR_CAP)
+    except LocalRunError as exc:
+        path = argv[2]
+        if exc.kind == "deadline":
+            raise InventoryRunError(f"{PROGRAM} ran longer than {deadline:g} s on {path}: stopped") from None
+        if exc.kind == "output":
+            raise InventoryRunError(
+                f"{PROGRAM} printed more than {OUTPUT_CAP // 1024} KiB for {path}: stopped"
+            ) from None
+        raise InventoryRunError(f"cannot run {PROGRAM}: {exc}") from None
+    return done.code, done.out, done.err
