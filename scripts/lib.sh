@@ -52,15 +52,25 @@ ensure_lab_deps() {
     fi
 }
 
-ensure_report_deps() {
-    # headless Chromium opens the HTML report in the tests, as a reviewer would
-    if ! command -v chromium >/dev/null 2>&1; then
+# ensure_package TOOL PACKAGE WHY: install a Debian package when its tool is missing (as root)
+ensure_package() {
+    if ! command -v "$1" >/dev/null 2>&1; then
         if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-            echo "error: chromium is needed for the report tests (Debian: apt-get install chromium)" >&2
+            echo "error: $1 is needed $3 (Debian: apt-get install $2)" >&2
             exit 2
         fi
-        say "installing chromium (headless) for the report tests"
+        say "installing $2 $3"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
     fi
+}
+
+ensure_scan_deps() {
+    # nmap: the outside-in scan's first choice (--scan); its tests run the real program
+    ensure_package nmap nmap "for the scan tests"
+}
+
+ensure_report_deps() {
+    # headless Chromium opens the HTML report in the tests, as a reviewer would
+    ensure_package chromium chromium "(headless) for the report tests"
 }

@@ -75,7 +75,7 @@ def test_a_kind_must_be_a_marker_name_with_a_declaration_of_its_scope() -> None:
     with pytest.raises(ValueError, match="MODULE:ATTRIBUTE"):
         CheckKind("icmp", "row", "pytest_portspec.checks.firewall.UFW")
     with pytest.raises(TypeError, match="is not a RowCheck"):
-        kinds.declaration(CheckKind("icmp", "row", "pytest_portspec.checks.sockets:EXPOSURE"))
+        kinds.declaration(CheckKind("icmp", "row", "pytest_portspec.checks.exposure:EXPOSURE"))
     with pytest.raises(ValueError, match="registered already"):
         kinds.register(CheckKind("ufw", "row", "pytest_portspec.checks.firewall:UFW"))
 

@@ -15,10 +15,10 @@ from test_loader_errors import GOOD, problems_of, write
 from test_readings import choice, device, sock
 
 from pytest_portspec.checks.context import Declarations, Facts
+from pytest_portspec.checks.exposure import check_exposure
 from pytest_portspec.checks.firewall import check_row
 from pytest_portspec.checks.reach import check_inbound, inbound_probes
 from pytest_portspec.checks.rules import explain_rules
-from pytest_portspec.checks.sockets import check_exposure
 from pytest_portspec.checks.verdict import Verdict
 from pytest_portspec.lab.plan import CLUSTER_NET, plan_appliance
 from pytest_portspec.parse.sockets import parse_listening

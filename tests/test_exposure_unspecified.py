@@ -6,7 +6,7 @@ from __future__ import annotations
 from kernelfixture import ufw_kernel
 
 from pytest_portspec.checks.context import Declarations, Facts
-from pytest_portspec.checks.sockets import check_exposure
+from pytest_portspec.checks.exposure import check_exposure
 from pytest_portspec.parse.sockets import parse_listening
 from pytest_portspec.parse.ufw_rules import UfwState
 from pytest_portspec.spec.catalog import find_spec

@@ -9,7 +9,8 @@ from kernelfixture import ufw_kernel
 from sockettools import processes_section
 
 from pytest_portspec.checks.context import Declarations, Facts
-from pytest_portspec.checks.sockets import check_exposure, check_listening
+from pytest_portspec.checks.exposure import check_exposure
+from pytest_portspec.checks.sockets import check_listening
 from pytest_portspec.parse.sockets import Socket, cross_check, parse_listening
 from pytest_portspec.parse.ufw_rules import UfwState
 from pytest_portspec.spec.catalog import find_spec

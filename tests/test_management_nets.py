@@ -11,7 +11,7 @@ from __future__ import annotations
 from test_cluster_rows import CLUSTER_PORTS, SSH, SSH6, anywhere, facts, from_net, policy, verdicts
 
 from pytest_portspec.checks.context import Declarations
-from pytest_portspec.checks.sockets import check_exposure
+from pytest_portspec.checks.exposure import check_exposure
 
 CLUSTER = "198.18.40.0/24"
 MANAGEMENT = "198.18.50.0/24"

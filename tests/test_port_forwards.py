@@ -10,7 +10,7 @@ from pathlib import Path
 from kernelfixture import ufw_save
 
 from pytest_portspec.checks.context import Declarations, Facts
-from pytest_portspec.checks.sockets import check_exposure
+from pytest_portspec.checks.exposure import check_exposure
 from pytest_portspec.checks.verdict import Verdict
 from pytest_portspec.firewall.model import KernelModel, KernelSources
 from pytest_portspec.parse.ufw_rules import UfwState

@@ -10,6 +10,7 @@ from pytest_portspec.firewall.model import KernelModel
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.parse.ufw import UfwState
 from pytest_portspec.probe.outbound import ProbeResult
+from pytest_portspec.scan.model import ScanFacts
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Facts:
     own_addresses: tuple[str, ...] = ()  # the device's own addresses (`ip addr`); () if unknown
     kernel: KernelModel | None = None  # what the kernel enforces; None when its ruleset could not be read
     kernel_error: str | None = None  # why not (one sentence naming the source and line)
+    scan: ScanFacts | None = None  # the outside-in scan (--scan); None when none was asked for
 
     def not_own(self, address: str) -> bool:
         """Whether `address` is known not to be the device's (NAT, a port forward or a jump host in

@@ -88,7 +88,7 @@ KINDS: tuple[CheckKind, ...] = (
     CheckKind("listening", "row", "pytest_portspec.checks.sockets:LISTENING"),
     CheckKind("outbound", "row", "pytest_portspec.checks.reach:OUTBOUND"),
     CheckKind("inbound", "row", "pytest_portspec.checks.reach:INBOUND"),
-    CheckKind("exposure", "device", "pytest_portspec.checks.sockets:EXPOSURE"),
+    CheckKind("exposure", "device", "pytest_portspec.checks.exposure:EXPOSURE"),
     CheckKind("default", "device", "pytest_portspec.checks.defaults:DEFAULT"),
     CheckKind("pair", "site", "pytest_portspec.checks.flows:PAIR"),
 )

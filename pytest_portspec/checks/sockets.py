@@ -1,28 +1,24 @@
-"""Listening checks (required services up, internal services on loopback only) and the exposure audit
-("all other ports blocked": nothing undocumented is listening and permitted by ufw) (pure)."""
+"""Listening checks (required services up, internal services on loopback only) (pure); the exposure
+audit that reads the same sockets is exposure.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
-from pytest_portspec.checks.cluster_rows import cluster_exposure
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.firewall import kernel_unread
-from pytest_portspec.checks.kinds import DeviceCheck, RowCheck
+from pytest_portspec.checks.kinds import RowCheck
 from pytest_portspec.checks.verdict import Verdict, for_row
-from pytest_portspec.firewall.forwards import port_forwards
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.firewall.questions import Answer, closed
 from pytest_portspec.parse.sockets import Socket
 from pytest_portspec.spec.model import ports_label
-from pytest_portspec.spec.policy import EffectivePolicy, Expectation
+from pytest_portspec.spec.policy import Expectation
 
 
-def _on_row_ports(s: Socket, e: Expectation, declared: Declarations) -> bool:
-    return s.proto == e.side.proto and _documents(e, s.port, declared)
+def on_row_ports(s: Socket, e: Expectation, declared: Declarations) -> bool:
+    return s.proto == e.side.proto and documents(e, s.port, declared)
 
 
-def _documents(e: Expectation, port: int, declared: Declarations) -> bool:
+def documents(e: Expectation, port: int, declared: Declarations) -> bool:
     """Whether a row names the port: a configurable row, the port declared for it (else its range)."""
     if e.row.configurable and e.row.id in declared.ports:
         return port == declared.ports[e.row.id]
@@ -36,7 +32,7 @@ def _process_matches(s: Socket, e: Expectation) -> bool:
 def check_listening(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
     if e.listener == "loopback-only":
         return _check_internal(e, facts, declared)
-    on_port = [s for s in facts.sockets if _on_row_ports(s, e, declared)]
+    on_port = [s for s in facts.sockets if on_row_ports(s, e, declared)]
     where = f"{ports_label(e.row.ports)}/{e.side.proto}"
     wanted = "/".join(e.row.process) or "a service"
     if e.listener == "forbidden":
@@ -84,7 +80,7 @@ def _shown(sockets: list[Socket]) -> list[str]:
 def _check_internal(e: Expectation, facts: Facts, declared: Declarations) -> Verdict:
     maybe: list[Socket] = []  # sockets whose owner is unknown: on dynamic ports, perhaps the row's
     if e.row.ports:
-        sockets = [s for s in facts.sockets if _on_row_ports(s, e, declared)]
+        sockets = [s for s in facts.sockets if on_row_ports(s, e, declared)]
         where = f"{ports_label(e.row.ports)}/{e.side.proto}"
     else:  # dynamic ports: every socket of the row's process
         ours = [s for s in facts.sockets if s.proto == e.side.proto and e.row.process]
@@ -97,7 +93,7 @@ def _check_internal(e: Expectation, facts: Facts, declared: Declarations) -> Ver
         known = [s for s in sockets if s not in maybe]
         observed = f"{known[0].describe()} on loopback" if known else f"nothing listens on {where}"
         return for_row(e, "listening", "passed", expected, observed, evidence=[s.text for s in known])
-    answers = [(s, _reach(facts, s)) for s in exposed]
+    answers = [(s, reach(facts, s)) for s in exposed]
     open_ones = [(s, a) for s, a in answers if a.status == "no" and s not in maybe]
     if open_ones:
         first, answer = open_ones[0]
@@ -129,7 +125,7 @@ def _check_internal(e: Expectation, facts: Facts, declared: Declarations) -> Ver
     )
 
 
-def _reach(facts: Facts, s: Socket) -> Answer:
+def reach(facts: Facts, s: Socket) -> Answer:
     """Whether the kernel lets a new flow from outside reach the socket ("no": it does), in each
     family it takes (reachable in either is reachable), to the one address it is bound to if any."""
     if facts.kernel is None:
@@ -153,143 +149,10 @@ def _reach(facts: Facts, s: Socket) -> Answer:
         return Answer("undecided", why, wide.evidence)
 
 
-def _undocumented_forwards(
-    facts: Facts, documented: list[Expectation], declared: Declarations
-) -> tuple[list[str], list[str], list[str]]:
-    """(findings, evidence, undecided) for the kernel's port forwards (DNAT, REDIRECT: a container's
-    published port) onto ports no applicable inbound allow row documents: reachable from outside
-    whatever ufw's rules say. Judged on whole port sets (a DNAT without a port forwards all)."""
-    if facts.kernel is None:
-        return [], [], [f"port forwards: {kernel_unread(facts)}"]
-    asked = port_forwards(facts.kernel)
-    findings: list[str] = []
-    evidence: list[str] = []
-    for forward in asked.sure:
-        left = forward.ports - _documented_ports(forward.proto, documented, declared)
-        if left:
-            what = forward.describe(left)
-            findings.append(f"undocumented port forward {what}, which ufw's rules do not see")
-            evidence += [line for line in forward.evidence if line not in evidence]
-    unsure = [f"port forwards: {asked.unavailable}"] if asked.unavailable else []
-    for maybe in asked.unsure:
-        left = maybe.ports - _documented_ports(maybe.proto, documented, declared)
-        unsure += [maybe.describe(left)] if left else []
-    return findings, evidence, unsure
-
-
-def _documented_ports(proto: str, documented: list[Expectation], declared: Declarations) -> Intervals:
-    """The ports `_documents` accepts for `proto`, and the declared site additions, as one set."""
-    spans = [(port, port) for p, port in declared.site_allow if p == proto]
-    for e in (e for e in documented if e.side.proto == proto):
-        if e.row.configurable and e.row.id in declared.ports:
-            spans.append((declared.ports[e.row.id], declared.ports[e.row.id]))
-        else:
-            spans += [(r.lo, r.hi) for r in e.row.ports]
-    return Intervals.merged(spans)
-
-
-def check_exposure(policy: EffectivePolicy, facts: Facts, declared: Declarations) -> Verdict:
-    """The audit where the document blocks all other inbound ports; where it is silent on them (Digi's is
-    about the site's outbound firewall) or allows them, it requires nothing: the item is skipped, and
-    what is reachable beyond the rows is shown all the same, for the reviewer."""
-    audit = _audit_exposure(policy, facts, declared)
-    if policy.default_in == "block":
-        return audit
-    says = "says nothing about" if policy.default_in == "unspecified" else "allows"
-    observed = f"not required: the document {says} inbound ports beyond its rows"
-    if audit.outcome == "failed":
-        observed += f"; reachable beyond them: {audit.observed}"
-    return replace(audit, outcome="skipped", observed=observed, failure_class=None)
-
-
-def _audit_exposure(policy: EffectivePolicy, facts: Facts, declared: Declarations) -> Verdict:
-    """Every socket the kernel lets the outside reach must be documented by an applicable row; one whose
-    reach the model cannot decide is an error, unless the audit fails anyway."""
-    documented = [
-        e
-        for e in policy.rows
-        if e.applies and e.action == "allow" and e.side.direction == "in" and e.row.scope == "external"
-    ]
-    found = _audit_sockets(facts, documented, declared)
-    notes, seen = found.notes, found.reachable
-    forwarded, shown, undecided = _undocumented_forwards(facts, documented, declared)
-    findings, evidence, unsure = found.findings + forwarded, found.evidence + shown, found.unsure + undecided
-    expected = "no service reachable from outside beyond the document's rows (all other ports blocked)"
-    cite = policy.spec.default.citation
-    if findings:
-        return Verdict(
-            "exposure",
-            "exposure",
-            "failed",
-            expected,
-            "; ".join(findings),
-            tuple(evidence),
-            "exposed",
-            citation=cite,
-            notes=tuple(notes + unsure),
-        )
-    if unsure:
-        return Verdict(
-            "exposure",
-            "exposure",
-            "error",
-            expected,
-            f"cannot decide: {unsure[0]}",
-            tuple(unsure),
-            citation=cite,
-            notes=tuple(notes),
-        )
-    observed = f"{len(seen)} reachable socket(s), every one documented"
-    return Verdict("exposure", "exposure", "passed", expected, observed, citation=cite, notes=tuple(notes))
-
-
-@dataclass
-class _SocketAudit:
-    findings: list[str] = field(default_factory=list)  # undocumented exposed services
-    notes: list[str] = field(default_factory=list)  # reachable, but declared (management, --site-allow)
-    evidence: list[str] = field(default_factory=list)
-    unsure: list[str] = field(default_factory=list)  # reach undecided, on no documented row's ports
-    reachable: set[tuple[str, int]] = field(default_factory=set)  # (proto, port) the outside reaches
-
-
-def _audit_sockets(facts: Facts, documented: list[Expectation], declared: Declarations) -> _SocketAudit:
-    """Each (proto, port) the kernel lets the outside reach, once, against the documented rows."""
-    audit = _SocketAudit()
-    for s in facts.sockets:
-        if s.loopback or (s.proto, s.port) in audit.reachable:
-            continue
-        answer = _reach(facts, s)
-        if answer.status == "yes":
-            continue
-        if answer.status != "no":
-            if not any(_on_row_ports(s, e, declared) for e in documented):
-                audit.unsure.append(f"{s.describe()}: {answer.why}")
-            continue
-        audit.reachable.add((s.proto, s.port))
-        if (s.proto, s.port) == ("tcp", declared.management_port):
-            audit.notes.append(f"{s.describe()}: management access used by this test")
-            continue
-        if (s.proto, s.port) in declared.site_allow:
-            audit.notes.append(f"{s.describe()}: declared site addition (--site-allow)")
-            continue
-        rows = [e for e in documented if _on_row_ports(s, e, declared)]
-        wide = cluster_exposure(facts, s, rows, declared) if rows else ""  # open beyond the cluster
-        if rows and not wide:
-            continue
-        audit.findings.append(wide or f"undocumented exposed service {s.describe()}")
-        audit.evidence += [s.text, *answer.evidence[:2]]
-    return audit
-
-
 def has_listening_check(e: Expectation) -> bool:
     listens = e.listener in ("required", "loopback-only", "forbidden")
     return e.side.direction == "in" and listens and not e.row.manual
 
 
-def _exposure_item(policy: EffectivePolicy, facts: Facts, declared: Declarations, key: str) -> Verdict:
-    return check_exposure(policy, facts, declared)
-
-
 # the kinds of this module, registered in kinds.py
 LISTENING = RowCheck(applies=has_listening_check, evaluate=check_listening)
-EXPOSURE = DeviceCheck(keys=("exposure",), evaluate=_exposure_item)

@@ -11,11 +11,12 @@ A session that ends without an exit status is Broken, saying whether the connect
 
 from __future__ import annotations
 
-import select
 import time
 from collections.abc import Callable
 
 import paramiko
+
+from pytest_portspec.device.waiting import readable
 
 OUTPUT_CAP = 8 * 1024 * 1024  # bytes of stdout + stderr one remote command may answer (8 MB)
 _CHUNK = 32768  # bytes per read from a channel
@@ -55,7 +56,7 @@ def exchange(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise Late
-        select.select([channel], [], [], min(remaining, 1.0))
+        readable(channel, min(remaining, 1.0))
         if not _drain(channel, out, err, cap) and (channel.eof_received or channel.closed):
             break
     if not channel.status_event.wait(max(deadline - time.monotonic(), 0.0)):

@@ -17,7 +17,9 @@ timeout. Every failure is one sentence naming the hop: `jump host admin@bastion:
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,6 +29,7 @@ import paramiko
 from pytest_portspec.addresses import is_hostname, is_ip
 from pytest_portspec.device.known_hosts import HostKeyCheck, checking_client, connect_failure
 from pytest_portspec.device.sshconfig import HostConfig
+from pytest_portspec.device.waiting import readable
 from pytest_portspec.text import clip, printable
 
 MAX_HOPS = 8
@@ -200,6 +203,23 @@ class ProxyCommand(paramiko.ProxyCommand):
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.terminate()
+
+    def recv(self, size: int) -> bytes:
+        """paramiko's waits with select(), which fails on a descriptor above 1023 (device/waiting.py)."""
+        buffer, started, out = b"", time.monotonic(), self.process.stdout
+        assert out is not None  # paramiko starts the command with stdout=PIPE
+        while len(buffer) < size:
+            left = None if self.timeout is None else self.timeout - (time.monotonic() - started)
+            if left is not None and left <= 0:
+                if buffer:
+                    return buffer  # a partial read, as paramiko's
+                raise TimeoutError
+            try:
+                if readable(out, left):
+                    buffer += os.read(out.fileno(), size - len(buffer))
+            except OSError as exc:  # as paramiko's: the command's failure
+                raise paramiko.ProxyCommandFailure(" ".join(self.cmd), str(exc)) from None
+        return buffer
 
 
 def _first_socket(hop: Hop) -> paramiko.ProxyCommand | None:

@@ -181,6 +181,7 @@ def _device(settings: Settings, request: DeviceRequest, name: str | None = None)
         sudo_password=settings.sudo_password,
         sudo_mode=settings.sudo_mode,
         probe_timeout=settings.probe_timeout,
+        scan=settings.scan,
         address=lab["management_address"] if lab else None,
     )
 

@@ -17,12 +17,10 @@ one too (deadline.py), after which the device is an error and its connection is 
 
 from __future__ import annotations
 
-import socket
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from pytest_portspec.addresses import check_ip
 from pytest_portspec.checks import judge
 from pytest_portspec.checks.context import Declarations, Facts
 from pytest_portspec.checks.reach import inbound_probes, outbound_probes
@@ -32,36 +30,32 @@ from pytest_portspec.checks.verdict import Check, Verdict
 from pytest_portspec.device import privilege
 from pytest_portspec.device import state_command as snap
 from pytest_portspec.device.contract import CommandResult, Transport, offline_of
-from pytest_portspec.device.deadline import STATE_TIMEOUT, outbound_timeout, run_within
+from pytest_portspec.device.deadline import STATE_TIMEOUT, run_within
 from pytest_portspec.device.deadline import device_deadline as deadline_for
 from pytest_portspec.device.reached import jump_of
 from pytest_portspec.engine.facts import facts_from_sections
+from pytest_portspec.engine.probing import EarlyInbound, NoProbeTool, canonical, resolved, run_outbound
+from pytest_portspec.engine.scan_step import (
+    DeviceScan,
+    documented_udp,
+    named_udp,
+    scan_allowance,
+    scan_facts,
+    udp_targets,
+)
+from pytest_portspec.engine.snapshot_only import state_sections
 from pytest_portspec.engine.tester_guard import refuse
 from pytest_portspec.errors import DeviceError
 from pytest_portspec.firewall.agreement import Finding, disagreements
 from pytest_portspec.probe import inbound, outbound
+from pytest_portspec.scan.model import ScanOptions
 from pytest_portspec.spec.policy import EffectivePolicy
-
-
-class NoProbeTool(Exception):
-    """The device has nothing to run outbound probes with."""
-
-
-@dataclass(frozen=True)
-class EarlyInbound:
-    """Inbound probes started before the snapshot, and where they went."""
-
-    address: str
-    probes: list[inbound.InboundProbe]
-    results: Future[list[outbound.ProbeResult]]
-
-
-OUTBOUND_COMMAND = "the outbound probes' command"
 
 
 def device_deadline(run: DeviceRun) -> float:
     """Seconds one device's run may take (deadline.py): reaching it, its commands, the tester's work."""
-    return deadline_for(run.transport.connect_allowance, run.probe_timeout)
+    scanning = scan_allowance(run.scan) if run.scan is not None else 0.0
+    return deadline_for(run.transport.connect_allowance, run.probe_timeout) + scanning
 
 
 @dataclass
@@ -100,6 +94,7 @@ class DeviceRun:
     readings: tuple[ReadingChoice, ...] = ()  # the reading of each self-contradicting decision
     tester: str | None = None  # the xdist worker that must check it: a tester on its site (testers.py)
     checked_from: str | None = None  # the xdist worker checking it (None: the machine running pytest)
+    scan: ScanOptions | None = None  # --scan: how to scan it from the tester (engine/scan_step.py)
 
     @property
     def remote_commands(self) -> int:
@@ -128,28 +123,26 @@ class DeviceRun:
 
     def _run(self) -> None:
         refuse(self.label, self.tester, self.checked_from)  # before any probe leaves
-        with ThreadPoolExecutor(max_workers=2) as pool:  # early inbound probes, outbound command
-            early = self._start_inbound(pool)
-            self._read(pool, early)
+        # early inbound probes, the scan's two waves, the outbound command
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            scan = DeviceScan(self.scan, pool) if self.scan is not None and self._scanning() else None
+            early = self._start_inbound(pool, scan)
+            self._read(pool, early, scan)
 
-    def _read(self, pool: ThreadPoolExecutor, early: EarlyInbound | None) -> None:
-        password = self.sudo_password is not None
-        result = self._as_root(snap.state_command(self.sudo, password, self.sudo_mode), "the state command")
-        sections = snap.parse_sections(result.stdout)
-        missing = [n for n in (*snap.SECTIONS, "fingerprint") if n not in sections and n not in snap.OPTIONAL]
-        if missing:
-            detail = (result.stderr or result.stdout).strip().splitlines()
-            raise DeviceError(
-                self.label,
-                f"the state command gave no {missing[0]} section{': ' + detail[-1] if detail else ''}",
-            )
+    def _scanning(self) -> bool:
+        """Whether to scan: asked for, and an item that reads the scan is run."""
+        wanted = self.selected is None or bool({"exposure", "inbound"} & self.probing)
+        return self.scan is not None and wanted
+
+    def _read(self, pool: ThreadPoolExecutor, early: EarlyInbound | None, scan: DeviceScan | None) -> None:
+        sections = state_sections(self.transport, self.label, self.sudo, self.sudo_password, self.sudo_mode)
         self.raw = {name: section.text for name, section in sections.items()}
         self.kernel_texts = snap.kernel_texts(sections)
         self.fingerprint = sections["fingerprint"].text
         self.proof_problem = snap.proof_problem(sections["fingerprint"])
         facts = facts_from_sections(self.label, sections, self.address or "")
         self._remember_connection()
-        self.facts = self._probe(facts, pool, early)
+        self.facts = self._probe(facts, pool, early, scan)
         judged = judge(self.policy, self.facts, self.declared)
         self.verdicts, self.readings = judged.verdicts, judged.readings
         self.rules = explain_rules(judged.policy, self.facts.ufw, self.declared)
@@ -173,31 +166,37 @@ class DeviceRun:
         self.host_key_verified = self.transport.host_key_verified
         self.host_key_note = self.transport.host_key_note
 
-    def _start_inbound(self, pool: ThreadPoolExecutor) -> EarlyInbound | None:
+    def _start_inbound(self, pool: ThreadPoolExecutor, scan: DeviceScan | None) -> EarlyInbound | None:
         """Start the inbound probes that need no snapshot, at the address SSH connects to: known now
-        for an IP (or a lab appliance), else once connected (the state command connects anyway)."""
-        if jump_of(self.transport) is not None:  # reached through a jump host: none from the tester
-            return None
+        for an IP (or a lab appliance), else once connected (the state command connects anyway).
+        The scan's first wave starts there too; its TCP sweep answers the TCP probes."""
+        if jump_of(self.transport) is not None or offline_of(self.transport) is not None:
+            return None  # through a jump host or from a capture: nothing from the tester
         host, port = self.transport.endpoint() or (self.host, self.declared.management_port)
-        address = _canonical(self.address or host)
+        address = canonical(self.address or host)
         if address is None:
             self._remember_connection()  # connects: a DeviceError is the device's, as from the state command
-            address, port = _canonical(self.address or ""), self.declared.management_port
+            address, port = canonical(self.address or ""), self.declared.management_port
             if address is None:
                 return None
         declared = replace(self.declared, management_port=port)
         probes = probes_of_every_reading(lambda p: inbound_probes(p, None, declared), self.policy)
+        if scan is not None:
+            scan.start(address, udp_targets(documented_udp(probes), probes))
+            probes = [p for p in probes if p.proto != "tcp"]  # the sweep answers them
         if not probes or "inbound" not in self.probing:
             return None
         return EarlyInbound(
             address, probes, pool.submit(inbound.probe_inbound, address, probes, self.probe_timeout)
         )
 
-    def _probe(self, facts: Facts, pool: ThreadPoolExecutor, early: EarlyInbound | None) -> Facts:
+    def _probe(
+        self, facts: Facts, pool: ThreadPoolExecutor, early: EarlyInbound | None, scan: DeviceScan | None
+    ) -> Facts:
         offline = offline_of(self.transport)  # a capture answers instead of the device (contract.py)
         facts = replace(facts, address=self.address or facts.address or self.host)
         route = jump_of(self.transport)  # through jump hosts: their inbound probes, not the tester's
-        address = facts.address if offline or route else _ip(facts.address)  # no name to look up here
+        address = facts.address if offline or route else resolved(facts.address)  # no name to look up here
         # only the probes of selected items: `-m "not inbound"` sends nothing to the device
         out_probes = (
             probes_of_every_reading(lambda p: outbound_probes(p, facts, self.declared), self.policy)
@@ -210,46 +209,40 @@ class DeviceRun:
             if "inbound" in self.probing
             else []
         )
+        if scan is not None:  # its second wave: the other addresses, the UDP ports the snapshot names
+            scan.extend(
+                facts.own_addresses, udp_targets(named_udp(facts) + documented_udp(in_probes), in_probes)
+            )
         unsent: dict[str, outbound.ProbeResult] = {}  # what a capture cannot answer: unverifiable
         if offline is not None:
             out_probes, unsent = offline.outbound(out_probes)
             unsent |= offline.inbound(in_probes, address)
             in_probes, early = [], None
         # an early probe counts only if it is exactly one of the probes planned now, at this address
-        same_address = early is not None and early.address == _canonical(address)
+        same_address = early is not None and early.address == canonical(address)
         done = set(early.probes) & set(in_probes) if early is not None and same_address else set()
         rest = [p for p in in_probes if p not in done]
-        remote = pool.submit(self._outbound, out_probes) if out_probes else None
+        tools = self.raw.get("probe-tools", "")
+        remote = (
+            pool.submit(run_outbound, self.transport, tools, out_probes, self.probe_timeout)
+            if out_probes
+            else None
+        )
+        from_scan, rest = (  # waits for the scan's first wave
+            scan.answer_tcp(rest) if scan is not None and scan.address == canonical(address) else ([], rest)
+        )
         send = route.inbound if route is not None else inbound.probe_inbound
         in_results = send(address, rest, self.probe_timeout) if rest else []
         if early is not None:
             early_results = early.results.result()
             in_results += [r for p, r in zip(early.probes, early_results, strict=True) if p in done]
-        inbound_facts = {r.id: r for r in in_results} | unsent
+        facts = replace(facts, scan=scan_facts(scan, in_results, self._scanning(), self.transport))
+        inbound_facts = {r.id: r for r in in_results + from_scan} | unsent
         try:
             out_results = remote.result() if remote else []
         except NoProbeTool as exc:
             return replace(facts, outbound_error=str(exc), inbound=inbound_facts)
         return replace(facts, outbound={r.id: r for r in out_results} | unsent, inbound=inbound_facts)
-
-    def _outbound(self, probes: list[outbound.OutboundProbe]) -> list[outbound.ProbeResult]:
-        runner = outbound.choose_runner(self.raw.get("probe-tools", ""))
-        if runner is None:
-            raise NoProbeTool(
-                "no python3 (>= 3.5), bash with /dev/tcp and timeout, or nc on the device: "
-                "outbound reachability cannot be probed"
-            )
-        timeout = outbound_timeout(self.probe_timeout)
-        if runner == "python":
-            command, stdin = outbound.python_command(probes, self.probe_timeout)
-            result = self.transport.run(command, stdin=stdin, timeout=timeout, name=OUTBOUND_COMMAND)
-            return outbound.parse_results("python", result.stdout, probes, stderr=result.stderr)
-        result = self.transport.run(
-            outbound.shell_command(probes, self.probe_timeout, tool=runner),
-            timeout=timeout,
-            name=OUTBOUND_COMMAND,
-        )
-        return outbound.parse_results("shell", result.stdout, probes, stderr=result.stderr)
 
     def finish(self) -> None:
         """The read-only proof: the fingerprint again, compared with the one taken first."""
@@ -271,20 +264,6 @@ class DeviceRun:
             self.read_only = None
         finally:
             self.transport.close()
-
-
-def _canonical(address: str) -> str | None:
-    try:
-        return check_ip(address)
-    except ValueError:
-        return None
-
-
-def _ip(address: str) -> str:
-    try:
-        return socket.gethostbyname(address)
-    except OSError:
-        return address
 
 
 def progress_line(run: DeviceRun) -> str:

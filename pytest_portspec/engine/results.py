@@ -20,6 +20,7 @@ from pytest_portspec.engine.device_run import DeviceRun
 from pytest_portspec.engine.fleet import Fleet, Planned
 from pytest_portspec.engine.waivers import unused_waivers
 from pytest_portspec.outcome.records import FORMAT, NOT_RUN
+from pytest_portspec.scan.model import describe_scan
 from pytest_portspec.spec.model import ports_label
 from pytest_portspec.spec.policy import Expectation
 
@@ -102,6 +103,7 @@ def _device(run: DeviceRun) -> dict[str, Any]:
         **_capture(run),
         **({"checked_from": run.checked_from} if run.checked_from else {}),  # a spread run's worker
         **({"reached_through": via.through} if run.host_key and (via := jump_of(run.transport)) else {}),
+        **({"scanned": describe_scan(run.facts.scan)} if run.facts and run.facts.scan else {}),  # --scan
     }
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pytest_portspec.device.address import DeviceRequest, HostKeyPolicy
 from pytest_portspec.device.privilege import SudoMode
+from pytest_portspec.scan.model import ScanOptions
 
 if TYPE_CHECKING:  # loaded only when given
     from pytest_portspec.engine.waivers import Waiver
@@ -48,6 +49,7 @@ class Settings:
     sudo_password: str | None = field(default=None, repr=False)  # never printed
     sudo_mode: SudoMode = "commands"
     probe_timeout: float = 3.0
+    scan: ScanOptions | None = None  # --scan: also scan each device from the tester (scan/)
     json_path: Path | None = None
     sarif_path: Path | None = None  # the failures as SARIF 2.1.0 (report/sarif.py)
     operator: str = ""

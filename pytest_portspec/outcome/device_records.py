@@ -159,6 +159,7 @@ class Device(Record):
     capture: Capture | None = None  # judged from a capture, not the live device (written only then)
     checked_from: str | None = None  # the xdist worker that read it and probed it (written only then)
     reached_through: str | None = None  # "jump host X" (device/reached.py; written only then)
+    scanned: str | None = None  # what the outside-in scan (--scan) looked at and saw (written only then)
     kind: Literal["device"] = field(default="device", repr=False)  # not written: a site's differs
 
     @property
@@ -177,6 +178,8 @@ class Device(Record):
             del data["checked_from"]
         if self.reached_through is None:  # reached directly
             del data["reached_through"]
+        if self.scanned is None:  # no --scan
+            del data["scanned"]
         return data
 
     @classmethod
@@ -197,6 +200,7 @@ class Device(Record):
             "capture": Capture(**data["capture"]) if "capture" in data else None,
             "checked_from": data.get("checked_from"),
             "reached_through": data.get("reached_through"),
+            "scanned": data.get("scanned"),
         }
         plain = {f.name: data[f.name] for f in fields(cls) if f.name not in nested and f.name != "kind"}
         return cls(**plain, **nested)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_portspec.device.privilege import SUDO_MODES
-from pytest_portspec.plugin import ssh_options
+from pytest_portspec.plugin import scan_options, ssh_options
 
 GROUP = "portspec"
 
@@ -104,6 +104,7 @@ def add_options(parser: pytest.Parser) -> None:
         help="unknown host keys: strict (refuse, default), accept-new (remember), ignore",
     )
     ssh_options.add_options(add, parser)  # --ssh-proxy-jump, --inbound-from
+    scan_options.add_options(add, parser)  # --scan, --scan-rate, --scanner, --scan-timeout
     add(
         "--connect-timeout",
         dest="portspec_connect_timeout",

@@ -18,6 +18,7 @@ from pytest_portspec.device.address import DeviceRequest, HostKeyPolicy, parse_d
 from pytest_portspec.device.privilege import SUDO_MODES, SudoMode
 from pytest_portspec.engine.settings import Settings
 from pytest_portspec.errors import PortspecError, SpecError
+from pytest_portspec.plugin.scan_options import scan_options
 from pytest_portspec.plugin.ssh_options import ssh_routing
 
 if TYPE_CHECKING:  # loaded only when given: a plain pytest run stays light
@@ -94,6 +95,7 @@ def load_settings(config: pytest.Config) -> Settings:
         probe_timeout=_positive(
             _given(option.portspec_probe_timeout, config, "portspec_probe_timeout"), "--probe-timeout"
         ),
+        scan=scan_options(config),
         json_path=json_path,
         sarif_path=Path(option.portspec_sarif) if option.portspec_sarif else None,
         operator=option.portspec_operator or getpass.getuser(),

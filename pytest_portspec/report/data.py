@@ -96,6 +96,7 @@ class DeviceReport:
     capture: Capture | None = None  # judged from offline evidence (a bundle), not the live device
     checked_from: str | None = None  # the xdist worker that read and probed it (None: one process)
     reached_through: str | None = None  # "jump host X" when not reached directly
+    scanned: str | None = None  # what the outside-in scan looked at and saw (--scan)
     items: int = 0  # the results file's items of this device (a device with none was not checked)
 
     @property
@@ -213,6 +214,7 @@ def _read_from(report: DeviceReport, device: Device) -> None:
     report.capture = device.capture
     report.checked_from = device.checked_from
     report.reached_through = device.reached_through
+    report.scanned = device.scanned
 
 
 def _matrix(rows: tuple[Row, ...], mine: Sequence[Result]) -> list[MatrixRow]:

@@ -122,6 +122,7 @@ def _device_row(d: DeviceReport) -> dict[str, Any]:
         "read_only_class": "passed" if d.read_only else "failed",
         "offline": offline_text(d),
         "reached": f"{d.label}: reached through {d.reached_through}" if d.reached_through else None,
+        "scanned": f"{d.label}: {d.scanned}" if d.scanned else None,
     }
 
 
