@@ -16,6 +16,7 @@ from typing import TextIO
 
 from pytest_portspec import __version__, kernel_cli
 from pytest_portspec.device import capture, privilege
+from pytest_portspec.draft import cli as draft_cli
 from pytest_portspec.errors import PortspecError, SpecError
 from pytest_portspec.lab import cli as lab_cli
 from pytest_portspec.outcome.diff import diff_results, diff_text
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab_cli.add_parser(commands)
     privilege.add_parser(commands)
     capture.add_parser(commands)
+    draft_cli.add_parser(commands)
     kernel_cli.add_parsers(commands)
     return parser
 
@@ -222,6 +224,7 @@ COMMANDS = {
     "lab": lab_cli.run_lab,
     "sudoers": privilege.run_sudoers,
     "capture-script": capture.run_capture_script,
+    "draft": draft_cli.run_draft,
     "packet": kernel_cli.run_packet,
     "matrix": kernel_cli.run_matrix,
 }

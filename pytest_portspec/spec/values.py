@@ -20,6 +20,7 @@ from pytest_portspec.spec.model import (
 )
 
 CITATION_KEYS = ("quote",), ("doc", "reading")
+DRAFT_KEY = "observed"  # what `portspec draft` saw on a device (draft/): never the vendor's words
 
 
 @dataclass
@@ -47,6 +48,8 @@ class Context:
 
 
 def citation(ctx: Context, node: yaml.Node, path: str) -> Citation | None:
+    if _draft_observation(ctx, node, path):
+        return None
     fields = y.mapping(ctx.src, node, path, *CITATION_KEYS)
     if fields is None:
         return None
@@ -58,6 +61,24 @@ def citation(ctx: Context, node: yaml.Node, path: str) -> Citation | None:
     if quote is None or doc is None:
         return None
     return Citation(doc=doc, quote=quote, reading=reading, line=y.line_of(node))
+
+
+def _draft_observation(ctx: Context, node: yaml.Node, path: str) -> bool:
+    """A draft's citation (`{observed: ...}`): read as such, and refused wherever a citation is
+    read, so neither lint nor a run can take what a device showed for what its vendor requires."""
+    if not isinstance(node, yaml.MappingNode):
+        return False
+    observed = [v for k, v in node.value if y.scalar_value(k) == DRAFT_KEY]
+    if not observed:
+        return False
+    shown = y.scalar_value(observed[0]) if isinstance(observed[0], yaml.ScalarNode) else "..."
+    ctx.src.problem(
+        node,
+        path,
+        f"a draft observation ({DRAFT_KEY}: {y.quoted(str(shown))}) made by portspec draft: it must be "
+        "replaced by the vendor's words (doc + quote) before this spec can be used",
+    )
+    return True
 
 
 def port_number(ctx: Context, node: yaml.Node, path: str, text: str) -> int | None:
