@@ -107,12 +107,12 @@ def test_a_device_that_refuses_sudo_is_one_sentence(capsys: pytest.CaptureFixtur
 
 
 def test_the_ssh_options_are_a_runs_with_strict_host_keys_by_default() -> None:
-    args = build_parser().parse_args(["draft", "--device", "10.0.0.5"])
+    args = build_parser().parse_args(["draft", "--device", "198.18.0.5"])
     settings = draft_cli._settings(args)
     assert (settings.host_key_policy, settings.sudo, settings.sudo_mode) == ("strict", True, "commands")
     assert settings.ssh_config_may_set == frozenset({"known_hosts", "host_key_policy"})
     args = build_parser().parse_args(
-        ["draft", "--device", "10.0.0.5", "--ssh-user", "ops", "--ssh-key", "k", "--known-hosts", "kh",
+        ["draft", "--device", "198.18.0.5", "--ssh-user", "ops", "--ssh-key", "k", "--known-hosts", "kh",
          "--host-key-policy", "accept-new", "--no-sudo", "--ssh-config", "cfg"]
     )  # fmt: skip
     settings = draft_cli._settings(args)

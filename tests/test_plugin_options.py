@@ -53,6 +53,17 @@ import pytest
         ),
         (["--device", "smartserver@198.18.0.10", "--device", "smartserver@198.18.0.10"], "is given twice"),
         (["--device", "smartserver@lab:nothing-here"], "no emulated appliance named 'nothing-here' is up"),
+        (
+            ["--device", "smartserver@198.18.0.10", "--scan", "--scan-rate", "0"],
+            "--scan-rate '0': expected more",
+        ),
+        (["--device", "smartserver@198.18.0.10", "--scan", "--scan-rate", "fast"], "expected a number"),
+        (
+            ["--device", "smartserver@198.18.0.10", "--scan", "--scan-rate", "1e9"],
+            "at most 100000",
+        ),
+        (["--device", "smartserver@198.18.0.10", "--scan", "--scan-timeout", "31"], "at most 30"),
+        (["--device", "smartserver@198.18.0.10", "--scan", "--scan-timeout", "nan"], "--scan-timeout 'nan'"),
     ],
 )
 def test_bad_values_are_usage_errors(

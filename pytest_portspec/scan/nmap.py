@@ -46,9 +46,12 @@ OUTPUT_CAP = 32 * 1024 * 1024  # bytes of XML: 65535 ports listed one by one are
 
 
 def nmap_seconds(request: ScanRequest) -> float:
-    """Every probe (and its retry) at the rate, plus the last probes' timeout, plus slack."""
+    """Every probe (and its retry) at half the rate, plus the last probes' timeout, plus slack: the
+    rate is a ceiling, and a busy tester (several devices scanned at once, two nmaps per device for
+    its IPv4 and IPv6 addresses) sends slower; a host timeout that came too soon would make the
+    scan an error, never a pass, but a false alarm all the same."""
     probes = (request.tcp.size() + len(request.udp)) * (1 + RETRIES)
-    return probes / request.rate + request.timeout * (2 + RETRIES) + 5.0
+    return 2 * probes / request.rate + request.timeout * (2 + RETRIES) + 10.0
 
 
 def _ports(request: ScanRequest, udp: tuple[UdpTarget, ...]) -> str:
