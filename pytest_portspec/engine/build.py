@@ -61,6 +61,9 @@ def build_fleet(settings: Settings) -> Fleet:
     if duplicate:
         raise ConfigurationError(f"--device {duplicate} is given twice")
     _check_keys(settings, runs)
+    scanning = sum(r.scan is not None for r in runs)
+    for run in runs:  # the built-in scanner's sweeps take turns (scan/run.py): each waits for the others
+        run.scanning_devices = scanning
     try:
         site = (
             plan_site(inventory.site, nodes, inventory.clusters, inventory.sites)

@@ -54,7 +54,7 @@ from pytest_portspec.spec.policy import EffectivePolicy
 
 def device_deadline(run: DeviceRun) -> float:
     """Seconds one device's run may take (deadline.py): reaching it, its commands, the tester's work."""
-    scanning = scan_allowance(run.scan) if run.scan is not None else 0.0
+    scanning = scan_allowance(run.scan, run.scanning_devices) if run.scan is not None else 0.0
     return deadline_for(run.transport.connect_allowance, run.probe_timeout) + scanning
 
 
@@ -95,6 +95,7 @@ class DeviceRun:
     tester: str | None = None  # the xdist worker that must check it: a tester on its site (testers.py)
     checked_from: str | None = None  # the xdist worker checking it (None: the machine running pytest)
     scan: ScanOptions | None = None  # --scan: how to scan it from the tester (engine/scan_step.py)
+    scanning_devices: int = 1  # devices scanned in this process: the built-in scanner's turns
 
     @property
     def remote_commands(self) -> int:

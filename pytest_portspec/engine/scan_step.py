@@ -26,13 +26,14 @@ from pytest_portspec.probe.outbound import Outcome, ProbeResult, udp_verifiable
 from pytest_portspec.scan.model import (
     AddressScan,
     PortFinding,
+    ScanError,
     ScanFacts,
     ScanOptions,
     ScanRequest,
     ScanState,
     UdpTarget,
 )
-from pytest_portspec.scan.run import plan_requests, scan_addresses, scan_seconds
+from pytest_portspec.scan.run import choose_scanner, plan_requests, scan_addresses, scan_seconds
 
 MAX_UDP_TARGETS = 1024  # a UDP sweep is slow and proves little: the ports something names, at most this many
 TCP_OUTCOME: dict[ScanState, Outcome] = {"open": "ok", "closed": "refused", "filtered": "timeout"}
@@ -69,9 +70,16 @@ def named_udp(facts: Facts) -> list[int]:
     return sorted(ports)
 
 
-def scan_allowance(options: ScanOptions) -> float:
-    """Seconds the two waves may add to the device's deadline (each address is one sweep at the rate)."""
-    return 2 * scan_seconds(ScanRequest("198.18.0.1", rate=options.rate, timeout=options.timeout))
+def scan_allowance(options: ScanOptions, scanning: int = 1) -> float:
+    """Seconds the two waves may add to the device's deadline (each address is one sweep at the
+    rate); the built-in scanner's sweeps take turns (scan/run.py), so with `scanning` devices
+    scanned in the process, a device may wait for all the others' turns."""
+    one = 2 * scan_seconds(ScanRequest("198.18.0.1", rate=options.rate, timeout=options.timeout))
+    try:
+        turns = scanning if choose_scanner(options.scanner)[0] == "connect" else 1
+    except ScanError:  # nmap asked for and missing: the scan fails at once, with that reason
+        turns = 1
+    return one * max(turns, 1)
 
 
 @dataclass

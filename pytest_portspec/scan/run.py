@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import shutil
+import threading
 from collections.abc import Sequence
 
 from pytest_portspec.scan.connect import Sockets, connect_scan, shared_sockets
@@ -24,6 +25,10 @@ from pytest_portspec.scan.routes import Route, scannable
 from pytest_portspec.text import printable
 
 INSTALL = "apt-get install nmap"
+# The connect scanner is bound by one core (the GIL): sweeps of several devices at once only share it
+# and each would overrun its budget, so they take turns, each budget starting with its turn. nmap
+# runs in processes of its own and needs no turns.
+CONNECT_TURN = threading.Lock()
 GRACE = 5.0  # seconds past a scan's own budget before it is stopped (a loaded tester)
 
 
@@ -55,7 +60,11 @@ def scan_addresses(
         name, path = choose_scanner(scanner)
     except ScanError as exc:
         return ScanFacts(errors={a: f"{a} not scanned: {exc}" for a in unique})
-    outcomes = asyncio.run(_scan_all(list(unique.values()), name, path, deadline))
+    if name == "connect":
+        with CONNECT_TURN:
+            outcomes = asyncio.run(_scan_all(list(unique.values()), name, path, deadline))
+    else:
+        outcomes = asyncio.run(_scan_all(list(unique.values()), name, path, deadline))
     scans = tuple(o for o in outcomes if isinstance(o, AddressScan))
     errors = {a: o for a, o in zip(unique, outcomes, strict=True) if isinstance(o, str)}
     return ScanFacts(scans=scans, errors=errors)
