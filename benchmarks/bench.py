@@ -2,6 +2,7 @@
 
     sudo python benchmarks/bench.py [--fleet 1,10,30] [--rows N] [--probe-timeout S] [--repeat N]
                                     [--lab-dir DIR]
+    sudo python benchmarks/bench.py --scan [--scan-fleet 10] [--scan-rate 20000]   (scan_bench.py)
 
 On the emulator (its own lab directory, taken down at the end; a second benchmark on the same
 directory waits for the first instead of tearing its appliances down) it measures side by side:
@@ -139,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each measurement (median)")
     parser.add_argument("--lab-dir", type=Path, default=LAB_DIR, help=f"lab directory (default {LAB_DIR})")
     from fake_fleet import add_arguments  # --fake-fleet and its options
+    from scan_bench import add_arguments as add_scan_arguments  # --scan and its options
 
     add_arguments(parser)
+    add_scan_arguments(parser)
     args = parser.parse_args(argv)
     if args.fake_fleet:
         from fake_fleet import fake_fleet_main
@@ -155,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     lab_dir.parent.mkdir(parents=True, exist_ok=True)
     with open(lab_dir.with_name(lab_dir.name + ".bench-lock"), "w", encoding="ascii") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # held until the end: the lab directory is this run's alone
+        if args.scan:
+            from scan_bench import scan_main
+
+            with tempfile.TemporaryDirectory() as scratch:
+                return scan_main(args, lab_dir, env, Path(scratch))
         return measure(args, fleet, repeat, lab_dir, env)
 
 
