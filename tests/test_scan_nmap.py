@@ -70,9 +70,12 @@ def test_nmap_giving_up_on_the_host_or_failing_is_an_error_naming_the_address() 
 
 def test_public_output_with_service_detection_and_unnamed_closed_ports() -> None:
     """python-libnmap's sample (nmap 7.91): closed ports summarised without naming them stay
-    unknown (filtered: not seen open), which is no error; the open ones are all there."""
+    unknown, which is no error; the open ones are all there. Unknown is not filtered: a port the
+    sweep did not name is not "looked at" (state None), so no inbound probe is answered from it
+    (a blocked port that resets would otherwise read as a timeout, a pass)."""
     scan = parse("libnmap-extra_ports.xml", ScanRequest("172.28.1.3"))
     assert len(scan.tcp_open) == 16 and not scan.tcp_closed
+    assert scan.state("tcp", 80) == "open" and scan.state("tcp", 502) is None
     assert {f.port: f.detail for f in scan.tcp_open}[80] == "http"
 
 

@@ -39,6 +39,9 @@ class _Ports:
     """What nmap said of the ports we asked about, before it becomes an AddressScan."""
 
     found: dict[tuple[ScanProto, int], PortFinding] = field(default_factory=dict)
+    # closed (or other answering) ports summarised without their numbers: a port nmap does not
+    # name may then have answered, so only the named ones have a known state
+    unnamed: bool = False
 
 
 def parse_nmap_xml(
@@ -57,7 +60,7 @@ def parse_nmap_xml(
         scanner=scanner,
         rate=request.rate,
         seconds=seconds,
-        tcp_scanned=request.tcp,
+        tcp_scanned=Intervals.merged((f.port, f.port) for f in tcp) if ports.unnamed else request.tcp,
         tcp_open=tuple(f for f in tcp if f.state == "open"),
         tcp_closed=Intervals.merged((f.port, f.port) for f in tcp if f.state == "closed"),
         udp=tuple(_udp(request, ports)),
@@ -118,10 +121,11 @@ def _extraports(extra: ET.Element, request: ScanRequest, ports: _Ports) -> None:
     """<extraports state="closed"><extrareasons reason="reset" proto="tcp" ports="1-21,23-"/>."""
     state = STATES.get(extra.get("state", ""), "filtered")
     for reasons in extra.iterfind("extrareasons"):
-        proto = _proto(reasons.get("proto"))
+        proto, spans = _proto(reasons.get("proto")), _spans(reasons.get("ports", ""))
+        silent = extra.get("state") == "filtered" and reasons.get("reason", "").startswith("no-response")
+        ports.unnamed |= (proto is None or spans is None) and not silent  # ports that answered, unnamed
         if proto is None:
             continue
-        spans = _spans(reasons.get("ports", ""))
         if spans is None and state == "open":  # closed or filtered unnamed: still "not seen open"
             raise ScanError(
                 f"nmap summarised {reasons.get('count', '?')} {state} {proto} ports of "
