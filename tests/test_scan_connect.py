@@ -52,7 +52,7 @@ def test_udp_reply_wrong_reply_silence_and_unreachable() -> None:
             UdpTarget(silent),
             UdpTarget(closed),
         )
-        scan = scan_connect(ScanRequest(LOOPBACK, Intervals(), targets, timeout=0.6))
+        scan = scan_connect(ScanRequest(LOOPBACK, Intervals(), targets, timeout=1.5))
     found = {f.port: f for f in scan.udp}
     assert found[sntp.port].state == "open" and found[sntp.port].detail.startswith("SNTP reply (stratum")
     assert found[junk.port].state == "open" and found[junk.port].detail.startswith("answered, not SNTP")
@@ -62,7 +62,7 @@ def test_udp_reply_wrong_reply_silence_and_unreachable() -> None:
 
 def test_a_port_without_a_known_protocol_gets_an_empty_datagram() -> None:
     with udp_server(lambda d: b"ok" if d == b"" else None) as server:
-        scan = scan_connect(ScanRequest(LOOPBACK, Intervals(), (UdpTarget(server.port),), timeout=0.6))
+        scan = scan_connect(ScanRequest(LOOPBACK, Intervals(), (UdpTarget(server.port),), timeout=3.0))
     assert scan.udp[0].state == "open" and scan.udp[0].detail == "a reply (2 bytes) to an empty datagram"
 
 

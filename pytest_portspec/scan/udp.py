@@ -73,15 +73,31 @@ async def udp_finding(address: str, target: UdpTarget, timeout: float, pacer: Pa
 
 
 async def _exchange(sock: socket.socket, request: bytes, timeout: float) -> bytes | None:
-    """The first datagram back, or None; the request is sent again at each third of the timeout."""
+    """The first datagram back, or None; the request is sent again at each third of the timeout.
+
+    One receive stays pending across the sends: a receive cancelled at each third could take a
+    late reply off the socket and drop it with the cancellation, and a slow answer would read as
+    silence ("open|filtered") although the port answered."""
     loop = asyncio.get_running_loop()
-    for _ in range(SENDS):
-        await loop.sock_sendall(sock, request)
-        try:
-            return await asyncio.wait_for(loop.sock_recv(sock, 65535), timeout / SENDS)
-        except TimeoutError:
-            continue
-    return None
+    reply = asyncio.ensure_future(loop.sock_recv(sock, 65535))
+    try:
+        for _ in range(SENDS):
+            if not reply.done():
+                await loop.sock_sendall(sock, request)
+            done, _ = await asyncio.wait({reply}, timeout=timeout / SENDS)
+            if done:
+                return reply.result()  # raises the ICMP error a refused port gets
+        return None
+    finally:
+        _settle(reply)
+
+
+def _settle(reply: asyncio.Future[bytes]) -> None:
+    """Cancel a receive still pending; read the error of one that failed unread (no warning)."""
+    if not reply.done():
+        reply.cancel()
+    elif not reply.cancelled():
+        reply.exception()
 
 
 def _failed(address: str, port: int, exc: OSError) -> PortFinding:
