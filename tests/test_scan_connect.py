@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,20 @@ def test_a_port_without_a_known_protocol_gets_an_empty_datagram() -> None:
     with udp_server(lambda d: b"ok" if d == b"" else None) as server:
         scan = scan_connect(ScanRequest(LOOPBACK, Intervals(), (UdpTarget(server.port),), timeout=3.0))
     assert scan.udp[0].state == "open" and scan.udp[0].detail == "a reply (2 bytes) to an empty datagram"
+
+
+def test_many_exchanges_at_once_keep_their_own_replies() -> None:
+    """Silent ports time out while answering ones reply, all at once and three times over (the
+    sockets' descriptor numbers are reused): every reply reaches its own exchange."""
+    with ExitStack() as stack:
+        answering = [stack.enter_context(udp_server(lambda d: b"ok")).port for _ in range(8)]
+        silent = [stack.enter_context(silent_udp()) for _ in range(24)]
+        targets = tuple(UdpTarget(port) for port in answering + silent)
+        for _ in range(3):
+            scan = scan_connect(ScanRequest(LOOPBACK, Intervals(), targets, timeout=0.9, rate=20000))
+            states = {f.port: f.state for f in scan.udp}
+            assert [states[p] for p in answering] == ["open"] * len(answering)
+            assert [states[p] for p in silent] == ["open|filtered"] * len(silent)
 
 
 def paced(rate: float, steps: list[float], rounds: int) -> tuple[list[float], float]:

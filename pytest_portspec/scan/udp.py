@@ -89,13 +89,16 @@ async def _exchange(sock: socket.socket, request: bytes, timeout: float) -> byte
                 return reply.result()  # raises the ICMP error a refused port gets
         return None
     finally:
-        _settle(reply)
+        await _settle(reply)
 
 
-def _settle(reply: asyncio.Future[bytes]) -> None:
-    """Cancel a receive still pending; read the error of one that failed unread (no warning)."""
+async def _settle(reply: asyncio.Future[bytes]) -> None:
+    """Cancel a receive still pending and wait until it has left the event loop: the socket closes
+    next, and a reader still registered for its descriptor would meet the next socket given the
+    same number. Read the error of one that failed unread (no warning)."""
     if not reply.done():
         reply.cancel()
+        await asyncio.wait({reply})
     elif not reply.cancelled():
         reply.exception()
 
