@@ -1,4 +1,4 @@
-"""`portspec capture-script SPEC`: a POSIX sh script a site runs on its device to capture offline evidence.
+"""`portspec capture-script [SPEC]`: a POSIX sh script a site runs on its device to capture offline evidence.
 
 The script runs the snapshot's own read-only state command (state_command.py, as root: the site
 runs it with sudo), then the outbound probes of the spec's rows with the probe runner the
@@ -9,6 +9,9 @@ Which outbound probes: those the spec (profile, conditions, role) and the script
 --port options name. A destination a live run takes from the device's configuration (a `dns` row's
 resolvers, an `ntp` row's time servers) is not known here: pass it with --dest, else its item is
 skipped as not captured. The script writes only its bundle and a temporary directory it removes.
+
+Without a SPEC the script captures the state alone (no outbound probe): what `portspec draft
+--device bundle:FILE` needs for a product that has no spec yet.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def capture_probes(policy: EffectivePolicy, declared: Declarations) -> list[Outb
 
 
 _HEAD = """#!/bin/sh
-# pytest-portspec {version} capture-script: offline evidence for spec {spec} (profile {profile}).
+# pytest-portspec {version} capture-script: offline evidence for {subject}.
 # Run it on the device as root, e.g.  sudo sh capture.sh [OUT.bundle]  and send OUT.bundle back.
 # It only reads (the same read-only commands as a live snapshot) and sends the outbound probes
 # listed in outbound-probes below; it writes OUT.bundle and a temporary directory it removes.
@@ -84,10 +87,14 @@ echo "portspec capture: wrote $out, bundle sha256 $sum (the report shows it): se
 """
 
 
-def capture_script(policy: EffectivePolicy, probes: list[OutboundProbe], timeout: float, version: str) -> str:
-    """The whole script (module docstring)."""
+def capture_script(
+    policy: EffectivePolicy | None, probes: list[OutboundProbe], timeout: float, version: str
+) -> str:
+    """The whole script (module docstring); no policy: the state alone (then `probes` is empty)."""
     q = shlex.quote
-    head = _HEAD.format(version=q(version), spec=q(policy.spec.name), profile=q(policy.profile.name))
+    spec, profile = (policy.spec.name, policy.profile.name) if policy else ("-", "-")
+    subject = f"spec {spec} (profile {profile})" if policy else "the state alone (no spec: for a draft)"
+    head = _HEAD.format(version=q(version), spec=q(spec), profile=q(profile), subject=subject)
     state = f'{snap.state_command(sudo=False)} < /dev/null > "$d/state" 2>/dev/null\n'
     document = [
         {"id": p.id, "host": p.host, "proto": p.proto, "port": p.port, "protocol": p.protocol} for p in probes
@@ -122,11 +129,13 @@ def _probing(probes: list[OutboundProbe], timeout: float) -> str:
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`portspec capture-script SPEC [--profile ...] [--dest KEY=HOST] [--port ROW=PORT]`."""
+    """`portspec capture-script [SPEC [--profile ...] [--dest KEY=HOST] [--port ROW=PORT]]`."""
     parser = commands.add_parser(
         "capture-script", help="print a sh script that captures offline evidence on the device"
     )
-    parser.add_argument("spec", help="spec name or path")
+    parser.add_argument(
+        "spec", nargs="?", help="spec name or path (none: capture the state alone, for `portspec draft`)"
+    )
     parser.add_argument("--profile", help="profile (default: the spec's default profile)")
     for flag, state in (("--enable", "on"), ("--disable", "off")):
         parser.add_argument(
@@ -152,6 +161,8 @@ def run_capture_script(args: argparse.Namespace) -> int:
     from pytest_portspec.spec.catalog import find_spec
     from pytest_portspec.spec.policy import policy_named
 
+    if args.spec is None:
+        return _state_alone(args, __version__)
     spec = find_spec(args.spec, args.spec_dir)
     if spec.roles and args.role is None:
         raise PortspecError(f"spec {spec.name!r} describes roles ({', '.join(spec.roles)}): pass --role")
@@ -162,6 +173,21 @@ def run_capture_script(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise PortspecError(str(exc)) from None
     print(script, end="")
+    return 0
+
+
+_SPEC_OPTIONS = ("profile", "enable", "disable", "firmware", "role", "dest", "port")
+
+
+def _state_alone(args: argparse.Namespace, version: str) -> int:
+    """No SPEC: nothing to probe, so an option that chooses probes has nothing to act on."""
+    from pytest_portspec.errors import PortspecError
+
+    given = [f"--{name}" for name in _SPEC_OPTIONS if getattr(args, name)]
+    if given:
+        without = "without one the script captures the state alone"
+        raise PortspecError(f"{', '.join(given)} need(s) a SPEC: {without}")
+    print(capture_script(None, [], args.probe_timeout, version), end="")
     return 0
 
 
