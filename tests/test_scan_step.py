@@ -9,9 +9,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from kernelfixture import ufw_save
+from test_draft import smartserver
+from test_runner import DATA
 
 from pytest_portspec.engine import scan_step
-from pytest_portspec.engine.scan_step import DeviceScan, udp_targets
+from pytest_portspec.engine.scan_step import DeviceScan, named_udp, udp_targets
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.probe.inbound import InboundProbe
 from pytest_portspec.probe.outbound import ProbeResult
@@ -120,3 +123,14 @@ def test_a_failed_scan_answers_no_probe_and_says_why(monkeypatch: pytest.MonkeyP
         facts = scan.result([])
     assert answered == [] and rest == PROBES  # sent as without a scan
     assert facts.errors == {ADDRESS: "nmap exited with status 1"}
+
+
+def test_the_udp_ports_named_include_what_the_kernel_lets_in_beyond_ufw() -> None:
+    """A raw accept ufw does not list (in front of a listener ss may not show) is scanned; a
+    kernel span wider than the UDP limit is not (a sweep of it would take hours)."""
+    user = (DATA / "ufw" / "smartserver-all.user.rules").read_text()
+    raw = "-A INPUT -p udp -m udp --dport 9999 -j ACCEPT"
+    wide = "-A INPUT -p udp -m udp --dport 20000:40000 -j ACCEPT"
+    named = named_udp(smartserver(iptables=ufw_save(user, first=(raw, wide))))
+    assert 9999 in named and 20000 not in named and 30000 not in named
+    assert 9999 not in named_udp(smartserver(iptables=ufw_save(user)))

@@ -3,7 +3,7 @@
 Two waves, so the long TCP sweep overlaps the SSH connection and the commands:
     first   the address the run connects to: every TCP port, the document's UDP ports
     second  once the snapshot is read: the device's other addresses the tester routes to
-            (scan/routes.py), and the UDP ports its sockets and ufw rules name
+            (scan/routes.py), and the UDP ports its sockets, ufw rules and kernel rules name
 
 Nothing is sent twice: the tester's TCP inbound probes are answered from the first wave (a scan's
 SYN-ACK is the probe's handshake), and the UDP ports an inbound probe speaks the protocol of are
@@ -21,6 +21,9 @@ from pytest_portspec.checks.context import Facts
 from pytest_portspec.device.contract import Transport, offline_of
 from pytest_portspec.device.reached import jump_of
 from pytest_portspec.firewall.intervals import Intervals
+from pytest_portspec.firewall.questions import opened
+from pytest_portspec.firewall.space import DPORT
+from pytest_portspec.parse.ufw_rules import UfwRule
 from pytest_portspec.probe.inbound import InboundProbe
 from pytest_portspec.probe.outbound import Outcome, ProbeResult, udp_verifiable
 from pytest_portspec.scan.model import (
@@ -60,14 +63,28 @@ def documented_udp(probes: Sequence[InboundProbe]) -> list[int]:
 
 
 def named_udp(facts: Facts) -> list[int]:
-    """The UDP ports the snapshot names: sockets off loopback, and ufw's inbound rules with ports."""
+    """The UDP ports the snapshot names: sockets off loopback, ufw's inbound rules with ports, and
+    what the kernel's rules let in (or may): an accept outside ufw in front of a listener ss does
+    not show (another namespace, a forward) is scanned too. A span wider than MAX_UDP_TARGETS is
+    left out (a UDP sweep of it would take hours and prove little)."""
     ports = {s.port for s in facts.sockets if s.proto == "udp" and not s.loopback}
-    for rule in facts.ufw.rules:
-        if rule.direction == "in" and rule.proto in ("udp", "any") and rule.dports:
-            spans = Intervals.merged((r.lo, r.hi) for r in rule.dports)
-            if spans.size() <= MAX_UDP_TARGETS:
-                ports |= {p for lo, hi in spans for p in range(lo, hi + 1)}
-    return sorted(ports)
+    spans = [Intervals.merged((r.lo, r.hi) for r in rule.dports) for rule in facts.ufw.rules if _udp_in(rule)]
+    for span in spans + _kernel_udp(facts):
+        if span.size() <= MAX_UDP_TARGETS:
+            ports |= {p for lo, hi in span for p in range(lo, hi + 1)}
+    return sorted(ports - {0})
+
+
+def _udp_in(rule: UfwRule) -> bool:
+    return rule.direction == "in" and rule.proto in ("udp", "any") and bool(rule.dports)
+
+
+def _kernel_udp(facts: Facts) -> list[Intervals]:
+    """The destination ports of each inbound UDP flow the kernel model lets through or may."""
+    if facts.kernel is None:
+        return []
+    sure, unsure, why = opened(facts.kernel, "in", "udp")
+    return [] if why is not None else [part.box[DPORT] for _, part in sure + unsure]
 
 
 def scan_allowance(options: ScanOptions, scanning: int = 1) -> float:
