@@ -169,6 +169,26 @@ def test_a_local_error_fails_the_scan_instead_of_passing_for_filtered(
         scan_connect(ScanRequest(LOOPBACK, ports(7), timeout=0.3))
 
 
+def test_a_port_whose_first_syn_is_lost_is_found_open_by_the_second_sweep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first connect to the listener goes to a black hole instead (a SYN lost on the way):
+    the ports that stayed silent are swept once more, so the open port is not hidden."""
+    tries: dict[int, int] = {}
+    with tcp_listener() as listening, tcp_black_hole() as dropping:
+
+        class LossyOnce(socket.socket):
+            def connect_ex(self, address: tuple[str, int]) -> int:  # type: ignore[override]
+                tries[address[1]] = tries.get(address[1], 0) + 1
+                lost = address[1] == listening and tries[listening] == 1
+                return super().connect_ex((LOOPBACK, dropping) if lost else address)
+
+        monkeypatch.setattr(socket, "socket", LossyOnce)
+        scan = scan_connect(ScanRequest(LOOPBACK, ports(listening, dropping), timeout=0.5))
+    assert [f.port for f in scan.tcp_open] == [listening] and tries == {listening: 2, dropping: 2}
+    assert scan.state("tcp", dropping) == "filtered"
+
+
 def test_every_sweep_of_the_process_shares_one_socket_budget() -> None:
     assert shared_sockets() is shared_sockets()
     budget = Sockets(10)

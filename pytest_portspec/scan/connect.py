@@ -6,7 +6,8 @@ UDP by the exchanges of udp.py.
 
 TCP: a port is open when the handshake completes (the socket is closed at once, nothing is sent),
 closed on ECONNREFUSED (a reset, or an ICMP port unreachable from a rejecting firewall), filtered
-on no answer within the timeout or another ICMP error. A local error (the tester's own firewall,
+on no answer within the timeout or another ICMP error, twice: the ports that stay silent are swept
+once more, as nmap retries once. A local error (the tester's own firewall,
 EPERM) says nothing about the device, and treating it as "filtered" could hide an open port, so it
 fails the address's scan instead.
 
@@ -24,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pytest_portspec.firewall.intervals import Intervals
 from pytest_portspec.scan.model import AddressScan, PortFinding, ScanError, ScanRequest
@@ -186,11 +187,23 @@ async def tcp_sweep(request: ScanRequest, sockets: Sockets, pacer: Pacer) -> tup
     return sweep.open, sweep.closed
 
 
+async def swept_twice(request: ScanRequest, sockets: Sockets, pacer: Pacer) -> tuple[list[int], list[int]]:
+    """The sweep, then once more over the ports that did not answer: a single lost SYN or SYN-ACK
+    must not hide an open port (nmap's --max-retries 1). The budget (run.scan_seconds) allows for
+    every probe twice."""
+    opened, closed = await tcp_sweep(request, sockets, pacer)
+    silent = request.tcp - Intervals.merged((p, p) for p in [*opened, *closed])
+    if silent:
+        again_open, again_closed = await tcp_sweep(replace(request, tcp=silent, udp=()), sockets, pacer)
+        opened, closed = opened + again_open, closed + again_closed
+    return opened, closed
+
+
 async def connect_scan(request: ScanRequest, sockets: Sockets) -> AddressScan:
-    """TCP sweep and UDP exchanges of one address, at once, sharing its pacer (its rate)."""
+    """TCP sweeps and UDP exchanges of one address, at once, sharing its pacer (its rate)."""
     started = time.monotonic()
     pacer = Pacer(request.rate)
-    tcp, udp = await asyncio.gather(tcp_sweep(request, sockets, pacer), udp_findings(request, pacer))
+    tcp, udp = await asyncio.gather(swept_twice(request, sockets, pacer), udp_findings(request, pacer))
     opened, closed = tcp
     return AddressScan(
         address=request.address,
